@@ -1,0 +1,1 @@
+"""One script per figure; each reads saved records and writes PDF + PNG."""

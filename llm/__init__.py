@@ -1,0 +1,1 @@
+"""Real transformer weak-to-strong experiments (weak ensembles, evidential supervision, DPO)."""

@@ -1,0 +1,1 @@
+"""Numba-accelerated synthetic weak-to-strong simulator."""

@@ -1,0 +1,1 @@
+"""Misfit theory of weak-to-strong generalization: distances, convex projections, bounds (no I/O)."""

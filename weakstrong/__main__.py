@@ -1,0 +1,5 @@
+import sys
+
+from weakstrong.cli import main
+
+sys.exit(main())
