@@ -1,0 +1,88 @@
+"""Plot primitives shared by several figures (gain-vs-misfit scatter, grouped bars with intervals)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from weakstrong.figures.style import CYCLE, MARKERS, identity_line
+
+
+def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
+    """Ordinary least-squares ``y ≈ slope·x + intercept`` and its R², for drawing the fitted line.
+
+    The numbers a figure *reports* come from the run's summary.json; this fit only places the line.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 2 or np.ptp(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan")
+    return float(slope), float(intercept), r2
+
+
+MISFIT_LABEL = r"misfit $d(f_{{sw}}, f_w)$ ({unit})"
+GAIN_LABEL = r"gain $=$ err(weak) $-$ err(w2s) ({unit})"
+
+
+def share_labels(fig, axes, xlabel: str, ylabel: str) -> None:
+    """One x and one y label for a row of panels, so long labels never collide between panels."""
+    for ax in axes:
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.supxlabel(xlabel, fontsize=9.5)
+    fig.supylabel(ylabel, fontsize=9.5)
+
+
+def gain_vs_misfit(ax, misfit, gain, *, label: str | None = None, color: str = CYCLE[0], marker: str = "o",
+                   identity: bool = True, unit: str = "squared error") -> None:
+    """Scatter of gain (y) against misfit (x), with the y = x line Theorem 1 predicts in the realizable case."""
+    misfit, gain = np.asarray(misfit, dtype=float), np.asarray(gain, dtype=float)
+    ax.scatter(misfit, gain, s=12, alpha=0.75, color=color, marker=marker, label=label, zorder=3,
+               edgecolors="none")
+    if identity:
+        identity_line(ax, np.concatenate([misfit, gain]))
+    ax.set_xlabel(MISFIT_LABEL.format(unit=unit))
+    ax.set_ylabel(GAIN_LABEL.format(unit=unit))
+
+
+def grouped_bars(ax, groups: Sequence[str], series: dict[str, Sequence[float]],
+                 intervals: dict[str, Sequence[tuple[float, float] | None]] | None = None,
+                 ylabel: str = "") -> None:
+    """Bars for each series within each group, with optional (low, high) interval whiskers."""
+    n_series = max(len(series), 1)
+    width = 0.8 / n_series
+    xs = np.arange(len(groups))
+    for j, (name, values) in enumerate(series.items()):
+        pos = xs - 0.4 + width * (j + 0.5)
+        vals = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+        ax.bar(pos, vals, width=width * 0.92, color=CYCLE[j % len(CYCLE)], label=name, zorder=2)
+        ints = (intervals or {}).get(name)
+        if ints:
+            lo = [v - i[0] if i else 0.0 for v, i in zip(vals, ints)]
+            hi = [i[1] - v if i else 0.0 for v, i in zip(vals, ints)]
+            ax.errorbar(pos, vals, yerr=[lo, hi], fmt="none", ecolor="0.2", capsize=2, lw=0.9, zorder=3)
+    ax.set_xticks(xs, groups)
+    ax.set_ylabel(ylabel)
+
+
+def marker(i: int) -> str:
+    return MARKERS[i % len(MARKERS)]
+
+
+def pending_figure(name: str, images_dir, panels: Sequence[tuple[str, str]], width: float | None = None):
+    """Draw one explicit "results pending" panel per ``(title, message)`` and save it as ``name``.
+
+    Returns the image paths. Used by LLM figures until their results.json is committed: the figure exists
+    (so the paper builds) and says what is missing, with no numbers on it.
+    """
+    from weakstrong.figures.style import COLUMN_WIDTH, FULL_WIDTH, new_figure, pending_panel, save_figure
+
+    width = width or (FULL_WIDTH if len(panels) > 1 else COLUMN_WIDTH + 0.6)
+    fig, axes = new_figure(ncols=len(panels), width=width, height=1.9)
+    for ax, (title, message) in zip(axes, panels):
+        pending_panel(ax, title, message)
+    return save_figure(fig, name, images_dir)

@@ -1,0 +1,209 @@
+"""Where figure data comes from: simulator runs through the CLI contract, and committed LLM results.
+
+Figures never import the simulator's internals. A simulator figure names a ``weakstrong sim`` subcommand and
+its arguments (a :class:`SimRun`); :func:`ensure_sim_run` runs it in-process through ``weakstrong.cli.main``
+into ``RUNS/<experiment>-<config hash>/`` and reads back ``records.jsonl`` / ``summary.json``. A run whose
+``summary.json`` already exists for the same arguments is reused (the hash names the arguments), so a
+second ``weakstrong figures`` only redraws. LLM figures read ``results/<experiment>/results.json``, which GPU
+runs commit; when that file is absent the figure says so instead of drawing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from weakstrong.io import config_hash, read_json, read_jsonl
+from weakstrong.theory.records import W2SRecord
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
+
+
+class DataUnavailable(RuntimeError):
+    """The data a figure needs does not exist in this build (e.g. the sim subcommand is not there yet)."""
+
+
+@dataclass(frozen=True)
+class SimRun:
+    """One ``weakstrong sim <experiment> <args...> --out DIR`` invocation.
+
+    Attributes
+    ----------
+    experiment : the ``weakstrong sim`` subcommand, e.g. ``"charikar"``.
+    args : its arguments except ``--out``, as ``(("--setting", "pretrained"), ("--tasks", "100"))``.
+    label : a short name for tables and legends (defaults to the experiment).
+    """
+
+    experiment: str
+    args: tuple[tuple[str, str], ...] = ()
+    label: str = ""
+
+    def argv(self, out: Path) -> list[str]:
+        flat = [tok for pair in self.args for tok in pair if tok != ""]
+        return ["sim", self.experiment, *flat, "--out", str(out)]
+
+    def run_dir(self, runs_dir: Path) -> Path:
+        """``runs_dir/<experiment>[-<label>]-<hash of experiment and args>``: one folder per configuration."""
+        tag = f"{self.experiment}-{self.label}" if self.label and self.label != self.experiment else self.experiment
+        return Path(runs_dir) / f"{tag}-{config_hash([self.experiment, list(self.args)], length=10)}"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:  # argparse exposes sub-commands only through its actions
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def available_sim_experiments() -> set[str]:
+    """The ``weakstrong sim`` subcommands this build provides (empty while the simulator is a placeholder)."""
+    from weakstrong.cli import build_parser
+
+    sim = _subcommands(build_parser()).get("sim")
+    return set(_subcommands(sim)) if sim is not None else set()
+
+
+def sim_options(experiment: str) -> set[str]:
+    """The option strings ``weakstrong sim <experiment>`` accepts, e.g. ``{"--tasks", "--seed", ...}``."""
+    from weakstrong.cli import build_parser
+
+    sim = _subcommands(build_parser()).get("sim")
+    sub = _subcommands(sim).get(experiment) if sim is not None else None
+    if sub is None:
+        return set()
+    return {opt for action in sub._actions for opt in action.option_strings}
+
+
+def ensure_sim_run(run: SimRun, runs_dir: str | os.PathLike, force: bool = False) -> Path:
+    """Run ``run`` unless its ``summary.json`` already exists; return the run folder.
+
+    Raises
+    ------
+    DataUnavailable
+        When the subcommand is not in this build, or the run exits non-zero (its stderr is in the message).
+    """
+    out = run.run_dir(Path(runs_dir))
+    if (out / "summary.json").is_file() and not force:
+        return out
+    if run.experiment not in available_sim_experiments():
+        raise DataUnavailable(f"'weakstrong sim {run.experiment}' is not in this build")
+    from weakstrong.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main(run.argv(out))
+        except SystemExit as exc:  # argparse rejects unknown options this way
+            code = exc.code if isinstance(exc.code, int) else 2
+    if code != 0 or not (out / "summary.json").is_file():
+        detail = err.getvalue().strip().splitlines()
+        raise DataUnavailable(
+            f"'weakstrong {' '.join(run.argv(out))}' exited {code}: {detail[-1] if detail else 'no summary.json'}"
+        )
+    return out
+
+
+def read_records(path: str | os.PathLike) -> list[W2SRecord]:
+    """Read ``records.jsonl`` (or a folder holding it) and validate every line as a :class:`W2SRecord`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "records.jsonl"
+    rows = read_jsonl(path)
+    if not rows:
+        raise ValueError(f"{path} holds no records")
+    return [W2SRecord.from_dict(r) for r in rows]
+
+
+def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read ``run_dir/summary.json`` (must be a JSON object)."""
+    summary = read_json(Path(run_dir) / "summary.json")
+    if not isinstance(summary, dict):
+        raise ValueError(f"{run_dir}/summary.json must hold a JSON object, got {type(summary).__name__}")
+    return summary
+
+
+@dataclass
+class LLMResult:
+    """A committed ``results/<experiment>/results.json`` and its validated records (possibly none)."""
+
+    path: Path
+    data: dict[str, Any]
+    records: list[W2SRecord] = field(default_factory=list)
+
+
+def _collect_records(obj: Any) -> list[dict]:
+    """Every dict under ``obj`` stored in a list called ``records``: runs nest them per method or per student."""
+    found: list[dict] = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key == "records" and isinstance(value, list):
+                found.extend(v for v in value if isinstance(v, dict))
+            else:
+                found.extend(_collect_records(value))
+    elif isinstance(obj, list):
+        for value in obj:
+            found.extend(_collect_records(value))
+    return found
+
+
+def load_llm_result(experiment: str, results_dir: str | os.PathLike | None = None) -> LLMResult | None:
+    """``results/<experiment>/results.json`` with its records validated, or ``None`` when it is not there."""
+    if not experiment or "/" in experiment:
+        raise ValueError(f"experiment must be a folder name under results/, got {experiment!r}")
+    path = Path(results_dir or DEFAULT_RESULTS_DIR) / experiment / "results.json"
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return LLMResult(path=path, data=data, records=[W2SRecord.from_dict(r) for r in _collect_records(data)])
+
+
+def find_llm_results(prefix: str, results_dir: str | os.PathLike | None = None) -> list[LLMResult]:
+    """Every committed result whose experiment folder starts with ``prefix`` (e.g. ``"sciq"``), sorted by name."""
+    root = Path(results_dir or DEFAULT_RESULTS_DIR)
+    if not root.is_dir():
+        return []
+    out = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix)):
+        res = load_llm_result(sub.name, root)
+        if res is not None:
+            out.append(res)
+    return out
+
+
+def make_sim_run(experiment: str, label: str = "", **options: Any) -> SimRun:
+    """A :class:`SimRun` from keyword options (``tasks=100`` → ``--tasks 100``; ``True`` → a bare flag).
+
+    Options the subcommand does not accept in this build are dropped with no error only when they are
+    conveniences (``progress``, ``threads``); any other unknown option reaches argparse and fails loudly.
+    """
+    accepted = sim_options(experiment)
+    args = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if key in ("progress", "threads"):
+            if value is False and "--no-progress" in accepted:
+                args.append(("--no-progress", ""))
+            elif key == "threads" and value is not None and flag in accepted:
+                args.append((flag, str(value)))
+            continue
+        if value is None or value is False:
+            continue
+        args.append((flag, "") if value is True else (flag, str(value)))
+    return SimRun(experiment, tuple(args), label)
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository when it lies inside it (for tables, logs and generated LaTeX)."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,187 @@
+"""Tests of ``weakstrong figures``: the registry, the CLI, caching, pending panels and the real simulator.
+
+Most tests drive the figures through a stand-in ``weakstrong sim charikar`` registered on the CLI router,
+which writes W2SRecords of a known linear relation; so the figure framework is tested on its own, and
+``test_every_available_sim_figure_regenerates`` then runs the real simulator for every figure whose
+experiment exists in this build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from weakstrong.cli import main
+from weakstrong.figures import fig_charikar, registry, sources
+from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
+from weakstrong.io import read_json, write_json, write_jsonl
+from weakstrong.theory.records import W2SRecord
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _write_fake_charikar(args) -> int:
+    """What the contract says ``sim charikar`` writes, from a known relation gain = a·misfit + noise."""
+    out = Path(args.out)
+    rng = np.random.default_rng(args.seed + {"realizable": 0, "pretrained": 1, "perturbed": 2}[args.setting])
+    noise = 0.0 if args.setting == "realizable" else 0.02
+    misfit = rng.uniform(0.05, 0.3, size=args.tasks)
+    gain = misfit + noise * rng.standard_normal(args.tasks)
+    weak = misfit + 0.4
+    eps = 0.0 if args.setting == "realizable" else 0.05
+    recs = [W2SRecord.from_errors(w, w - g, m, strong_error=eps, epsilon=eps, setting=args.setting,
+                                  task=str(i), seed=args.seed).to_dict()
+            for i, (w, g, m) in enumerate(zip(weak, gain, misfit))]
+    slope, intercept = np.polyfit(misfit, gain, 1)
+    r2 = 1 - np.sum((gain - slope * misfit - intercept) ** 2) / np.sum((gain - gain.mean()) ** 2)
+    bound_excess = np.abs(gain - misfit) - 2 * np.sqrt(eps * misfit)
+    write_jsonl(out / "records.jsonl", recs)
+    write_json(out / "summary.json", {
+        "slope": slope, "intercept": intercept, "r2": r2,
+        "frac_theorem1_holds": float(np.mean(weak - gain <= weak - misfit + 1e-12)),
+        "max_nonrealizable_violation": float(bound_excess.max()), "seconds": 0.01})
+    _write_fake_charikar.calls += 1
+    return 0
+
+
+_write_fake_charikar.calls = 0
+
+
+def _fake_sim_add_parser(subparsers) -> None:
+    p = subparsers.add_parser("sim")
+    sub = p.add_subparsers(dest="experiment", required=True)
+    c = sub.add_parser("charikar")
+    c.add_argument("--setting", required=True, choices=["realizable", "pretrained", "perturbed"])
+    c.add_argument("--tasks", type=int, default=100)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=_write_fake_charikar)
+
+
+@pytest.fixture
+def fake_sim(monkeypatch):
+    """Replace the sim subcommands on the router by a stand-in ``charikar`` (the router rebuilds per call)."""
+    import weakstrong.sim.cli as sim_cli
+
+    monkeypatch.setattr(sim_cli, "add_parser", _fake_sim_add_parser)
+    _write_fake_charikar.calls = 0
+    return _write_fake_charikar
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    return {"runs": tmp_path / "runs", "images": tmp_path / "img", "results": tmp_path / "results"}
+
+
+def _argv(dirs, *extra):
+    return ["figures", "--out-dir", str(dirs["runs"]), "--images-dir", str(dirs["images"]),
+            "--results-dir", str(dirs["results"]), *extra]
+
+
+def test_charikar_figure_from_the_cli_contract(fake_sim, dirs, capsys):
+    assert main(_argv(dirs, "--only", "charikar", "--quick")) == 0
+    table = capsys.readouterr().out
+    assert "| charikar | ok |" in table
+    for ext in ("pdf", "png"):
+        path = dirs["images"] / f"charikar.{ext}"
+        assert path.is_file() and path.stat().st_size > 1000
+    run_dirs = sorted(dirs["runs"].iterdir())
+    assert [d.name.split("-")[1] for d in run_dirs] == sorted(["realizable", "pretrained", "perturbed"])
+    for d in run_dirs:
+        recs = sources.read_records(d)
+        assert len(recs) == fig_charikar.QUICK_TASKS
+        assert isinstance(read_json(d / "summary.json")["slope"], float)
+
+
+def test_sim_stages_are_cached_unless_forced(fake_sim, dirs):
+    assert main(_argv(dirs, "--only", "charikar", "--quick")) == 0
+    assert fake_sim.calls == 3
+    assert main(_argv(dirs, "--only", "charikar", "--quick")) == 0
+    assert fake_sim.calls == 3, "a finished run (summary.json present) must be reused"
+    assert main(_argv(dirs, "--only", "charikar", "--quick", "--force")) == 0
+    assert fake_sim.calls == 6
+    # A different configuration is a different run folder, not a reuse of the quick one.
+    assert main(_argv(dirs, "--only", "charikar", "--seed", "1", "--quick")) == 0
+    assert fake_sim.calls == 9 and len(list(dirs["runs"].iterdir())) == 6
+
+
+def test_missing_sim_experiment_is_skipped_not_invented(monkeypatch, dirs, capsys):
+    import weakstrong.sim.cli as sim_cli
+
+    def no_experiments(subparsers):
+        subparsers.add_parser("sim").add_subparsers(dest="experiment")
+
+    monkeypatch.setattr(sim_cli, "add_parser", no_experiments)
+    assert main(_argv(dirs, "--only", "charikar")) == 0
+    out = capsys.readouterr().out
+    assert "| charikar | skipped |" in out and "not in this build" in out
+    assert not (dirs["images"] / "charikar.png").exists()
+
+
+def test_llm_figure_is_pending_without_results_and_drawn_with_them(dirs, capsys):
+    assert main(_argv(dirs, "--only", "llm_gain_misfit")) == 0
+    assert "| llm_gain_misfit | pending |" in capsys.readouterr().out
+    pending_png = dirs["images"] / "llm_gain_misfit.png"
+    assert pending_png.stat().st_size > 0
+    rng = np.random.default_rng(0)
+    recs = [W2SRecord.from_errors(0.3, 0.3 - g, m, loss=loss, method="bayes",
+                                  extra={"student": student}).to_dict()
+            for loss in ("sq", "kl") for student in ("probe", "finetune")
+            for m, g in rng.uniform(0.01, 0.1, size=(5, 2))]
+    write_json(dirs["results"] / "sciq_test" / "results.json", {"records": recs})
+    assert main(_argv(dirs, "--only", "llm_gain_misfit")) == 0
+    assert "| llm_gain_misfit | ok |" in capsys.readouterr().out
+
+
+def test_malformed_record_is_an_error_and_other_figures_still_run(fake_sim, dirs, capsys):
+    write_json(dirs["results"] / "sciq_bad" / "results.json", {"records": [{"weak_error": 1.0}]})
+    assert main(_argv(dirs, "--only", "llm_gain_misfit,charikar", "--quick")) == 1
+    out = capsys.readouterr().out
+    assert "| llm_gain_misfit | error |" in out and "missing required fields" in out
+    assert "| charikar | ok |" in out
+
+
+def test_bad_input_is_reported_clearly(dirs, capsys):
+    assert main(_argv(dirs, "--only", "no_such_figure")) == 2
+    assert "unknown figure" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="kind"):
+        FigureSpec("x", "gpu", "", "", "", build=lambda ctx: FigureOutcome("ok"))
+    with pytest.raises(ValueError, match="seed"):
+        FigureContext(seed=-1)
+    with pytest.raises(ValueError, match="status"):
+        FigureOutcome("done")
+
+
+def test_list_names_every_registered_figure(capsys):
+    assert main(["figures", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name, spec in registry.all_figures().items():
+        assert name in out and spec.data in out
+
+
+def test_every_available_sim_figure_regenerates(tmp_path):
+    """The real simulator, in quick mode: every sim figure whose experiment exists renders from parsed data."""
+    available = sources.available_sim_experiments()
+    if "charikar" not in available:
+        pytest.skip("'weakstrong sim charikar' is not in this build yet")
+    ctx = FigureContext(runs_dir=tmp_path / "runs", images_dir=tmp_path / "img", quick=True)
+    sim_specs = [s for s in registry.all_figures().values() if s.kind == "sim"]
+    outcomes = {s.name: registry.run_figure(s, ctx) for s in sim_specs}
+    assert outcomes["charikar"].status == "ok", outcomes["charikar"].message
+    for name, out in outcomes.items():
+        assert out.status in ("ok", "skipped"), f"{name}: {out.message}"
+        if out.status == "skipped":
+            continue
+        for path in out.images:
+            assert path.is_file() and path.stat().st_size > 0, path
+        assert out.data_files, f"{name} names no data file"
+        for data in out.data_files:
+            if data.suffix == ".jsonl":
+                assert sources.read_records(data)
+            else:
+                json.loads(data.read_text())
