@@ -106,6 +106,13 @@ def install_toolchain() -> int:
     return subprocess.run(["apt-get", "install", "-y", *APT_PACKAGES], check=False).returncode
 
 
+def require_latexmk() -> None:
+    """Raise a ValueError naming the exact install command when latexmk is not on PATH."""
+    if shutil.which("latexmk") is None:
+        raise ValueError(f"latexmk not found; install the LaTeX toolchain with: {INSTALL_COMMAND} "
+                         "(or rerun with --install as root, or use --no-pdf for the generated files only)")
+
+
 def build_pdf(paper_dir: Path = PAPER_DIR) -> Path:
     """Run ``latexmk -pdf`` on ``paper_dir/main.tex`` into ``paper_dir/build``; returns the PDF path.
 
@@ -114,9 +121,7 @@ def build_pdf(paper_dir: Path = PAPER_DIR) -> Path:
     ValueError
         When latexmk is missing (the message is the exact install command) or the build fails.
     """
-    if shutil.which("latexmk") is None:
-        raise ValueError(f"latexmk not found; install the LaTeX toolchain with: {INSTALL_COMMAND} "
-                         "(or rerun with --install as root)")
+    require_latexmk()
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-outdir=build", "main.tex"]
     proc = subprocess.run(cmd, cwd=paper_dir, capture_output=True, text=True)
     pdf = paper_dir / "build" / "main.pdf"

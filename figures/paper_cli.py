@@ -10,27 +10,40 @@ Writes ``paper/generated/*.tex`` and ``figures/out/*.pdf``, then runs ``latexmk 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from weakstrong.figures.cli import add_arguments, context_from_args, format_table, regenerate
-from weakstrong.figures.paper import INSTALL_COMMAND, PAPER_DIR, build_pdf, generate, install_toolchain
+from weakstrong.figures.paper import (
+    INSTALL_COMMAND,
+    PAPER_DIR,
+    build_pdf,
+    generate,
+    install_toolchain,
+    require_latexmk,
+)
 from weakstrong.figures.sources import display_path
 
 
 def _run(args) -> int:
+    paper_dir = Path(args.paper_dir)
+    if not (paper_dir / "main.tex").is_file():
+        raise ValueError(f"--paper-dir must hold main.tex, got {paper_dir}")
     if args.install and shutil.which("latexmk") is None:
         code = install_toolchain()
         if code != 0:
             print(f"weakstrong paper: '{INSTALL_COMMAND}' exited {code}")
             return code
+    if not args.no_pdf:
+        require_latexmk()
     ctx = context_from_args(args)
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     rows = regenerate(ctx, only)
     print(format_table(rows))
-    written = generate(ctx, rows)
+    written = generate(ctx, rows, paper_dir / "generated")
     print(f"[paper] wrote {len(written)} generated files under {display_path(written[0].parent)}")
     if args.no_pdf:
         return 1 if any(out.status == "error" for _, out in rows) else 0
-    pdf = build_pdf(PAPER_DIR)
+    pdf = build_pdf(paper_dir)
     print(f"[paper] built {display_path(pdf)}")
     return 1 if any(out.status == "error" for _, out in rows) else 0
 
@@ -41,5 +54,6 @@ def add_parser(subparsers) -> None:
     add_arguments(p)
     p.add_argument("--install", action="store_true",
                    help=f"install the LaTeX toolchain when missing (root): {INSTALL_COMMAND}")
+    p.add_argument("--paper-dir", default=str(PAPER_DIR), help="folder holding main.tex (default: paper)")
     p.add_argument("--no-pdf", action="store_true", help="write the generated .tex files, skip latexmk")
     p.set_defaults(func=_run)
