@@ -27,12 +27,18 @@ def student_of(record) -> str:
     return next((s for s in STUDENTS if s in text), "other")
 
 
+def is_held_out(record) -> bool:
+    """Records measured on held-out data; in-sample ones (setting ``<student>/<...>train``) are left out,
+    since in-sample the probe's gain equals its misfit by construction and would hide the held-out scatter."""
+    return not record.setting.split("/")[-1].endswith("train")
+
+
 def classification_results(ctx: FigureContext) -> list[LLMResult]:
     return [r for prefix in TASK_PREFIXES for r in find_llm_results(prefix, ctx.results_dir)]
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
-    results = [r for r in classification_results(ctx) if r.records]
+    results = [r for r in classification_results(ctx) if any(is_held_out(rec) for rec in r.records)]
     if not results:
         images = pending_figure(NAME, ctx.images_dir, [(
             "LLM gain vs misfit: results pending",
@@ -40,12 +46,13 @@ def build(ctx: FigureContext) -> FigureOutcome:
             "Written by: weakstrong llm classify --student {probe,finetune} --out results/<run>")])
         return FigureOutcome("pending", images=images, message="no classification results committed")
     fig, axes = new_figure(ncols=2, height=2.9)
-    for ax, loss, unit in zip(axes, ("sq", "kl"), ("squared loss on probabilities", "KL, nats")):
+    for ax, loss, unit in zip(axes, ("sq", "kl"), ("squared error", "nats")):
         for i, student in enumerate((*STUDENTS, "other")):
-            recs = [rec for res in results for rec in res.records if rec.loss == loss and student_of(rec) == student]
+            recs = [rec for res in results for rec in res.records
+                    if rec.loss == loss and student_of(rec) == student and is_held_out(rec)]
             if recs:
                 gain_vs_misfit(ax, [r.misfit for r in recs], [r.gain for r in recs], color=CYCLE[i],
-                               marker=marker(i), label=f"{student} ({len(recs)})", identity=False, unit=unit)
+                               marker=marker(i), label=f"{student} ({len(recs)})", identity=False, unit=unit, short=True)
         if ax.collections:
             lims = [min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])]
             ax.plot(lims, lims, ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
@@ -53,7 +60,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
         else:
             ax.set_axis_off()
             ax.text(0.5, 0.5, f"no '{loss}' records", ha="center", transform=ax.transAxes)
-        ax.set_title("squared loss" if loss == "sq" else "KL")
+        ax.set_title("(a) squared loss on probabilities" if loss == "sq" else "(b) KL divergence")
     images = save_figure(fig, NAME, ctx.images_dir)
     return FigureOutcome("ok", images=images, data_files=[r.path for r in results])
 

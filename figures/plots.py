@@ -38,15 +38,24 @@ def share_labels(fig, axes, xlabel: str, ylabel: str) -> None:
 
 
 def gain_vs_misfit(ax, misfit, gain, *, label: str | None = None, color: str = CYCLE[0], marker: str = "o",
-                   identity: bool = True, unit: str = "squared error") -> None:
-    """Scatter of gain (y) against misfit (x), with the y = x line Theorem 1 predicts in the realizable case."""
+                   identity: bool = True, unit: str = "squared error", short: bool = False) -> None:
+    """Scatter of gain (y) against misfit (x), with the y = x line Theorem 1 predicts in the realizable case.
+
+    ``short`` labels the axes "misfit (unit)" / "gain (unit)" for panels too narrow for the definitions.
+    """
     misfit, gain = np.asarray(misfit, dtype=float), np.asarray(gain, dtype=float)
     ax.scatter(misfit, gain, s=12, alpha=0.75, color=color, marker=marker, label=label, zorder=3,
                edgecolors="none")
     if identity:
         identity_line(ax, np.concatenate([misfit, gain]))
-    ax.set_xlabel(MISFIT_LABEL.format(unit=unit))
-    ax.set_ylabel(GAIN_LABEL.format(unit=unit))
+    ax.set_xlabel(f"misfit ({unit})" if short else MISFIT_LABEL.format(unit=unit))
+    ax.set_ylabel(f"gain ({unit})" if short else GAIN_LABEL.format(unit=unit))
+
+
+def rotate_ticks(ax, angle: float = 35) -> None:
+    """Slanted category labels, anchored at their right end so they sit under their own bar group."""
+    for label in ax.get_xticklabels():
+        label.set(rotation=angle, ha="right", rotation_mode="anchor")
 
 
 def grouped_bars(ax, groups: Sequence[str], series: dict[str, Sequence[float]],
