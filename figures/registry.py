@@ -27,7 +27,7 @@ FIGURE_MODULES = (
     "fig_llm_gain_misfit",
     "fig_sciq_methods",
     # "fig_slurp",
-    # "fig_throughput",
+    "fig_throughput",
 )
 
 STATUSES = ("ok", "pending", "skipped", "error")
