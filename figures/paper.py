@@ -33,6 +33,9 @@ def figure_snippet(spec: FigureSpec, outcome: FigureOutcome, paper_dir: Path = P
     if pdf is None or outcome.status == "error":
         return pending_block(f"Figure '{spec.name}' was not generated in this build "
                              f"({outcome.status}: {outcome.message or 'no image'}).", spec.command)
+    if outcome.status == "pending" and not outcome.data_files:
+        # A figure with no data at all is only a notice; a boxed line says the same in far less space.
+        return pending_block(f"{spec.shows} No committed results yet ({outcome.message}).", spec.command)
     rel = Path(os.path.relpath(Path(pdf).resolve(), paper_dir.resolve())).as_posix()
     note = r" \emph{(Results pending: no committed data yet.)}" if outcome.status == "pending" else ""
     return "\n".join([

@@ -19,8 +19,8 @@ from weakstrong.figures.sources import DEFAULT_RESULTS_DIR, REPO_ROOT, DataUnava
 # Module names, in the order figures appear in the README and the paper.
 FIGURE_MODULES = (
     "fig_charikar",
-    # "fig_finite_sample",
-    # "fig_epsilon_sweep",
+    "fig_finite_sample",
+    "fig_epsilon_sweep",
     # "fig_ensembles",
     # "fig_selection",
     # "fig_kl_misfit",
