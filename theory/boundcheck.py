@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .distances import sq_distance
-from .validation import as_predictions, check_positive, check_same_shape
+from .distances import weighted_sq_distance
+from .validation import as_predictions, check_positive, check_same_shape, normalized_weights
 
 # Default relative tolerances, applied to the scale of the statement (the sum of |terms| it combines).
 # Equalities: every solver in ``projections`` that they rely on is exact up to rounding.
@@ -31,6 +31,8 @@ class BoundCheck:
     holds : ``slack >= -tol`` for an inequality, ``|slack| <= tol`` for an equality.
     tol : the absolute tolerance used, ``rtol * scale + atol``.
     equality : whether the statement is an equality.
+    rtol : the relative tolerance.
+    scale : the magnitude the relative tolerance refers to (by default the sum of |terms|).
     """
 
     name: str
@@ -41,6 +43,7 @@ class BoundCheck:
     holds: bool
     tol: float
     equality: bool = False
+    rtol: float = 0.0
     scale: float = field(default=0.0, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,13 +68,14 @@ def make_check(
     rtol = check_positive(rtol, "rtol", allow_zero=True)
     atol = check_positive(atol, "atol", allow_zero=True)
     terms = {k: float(v) for k, v in terms.items()}
-    if scale is None:
-        scale = float(sum(abs(v) for v in terms.values()))
+    scale = float(sum(abs(v) for v in terms.values()) if scale is None else scale)
     lhs, bound = float(lhs), float(bound)
     slack = bound - lhs
     tol = rtol * scale + atol
     holds = abs(slack) <= tol if equality else slack >= -tol
-    return BoundCheck(name, terms, lhs, bound, slack, bool(holds and np.isfinite(slack)), tol, equality, scale)
+    return BoundCheck(
+        name, terms, lhs, bound, slack, bool(holds and np.isfinite(slack)), tol, equality, rtol, scale
+    )
 
 
 def misfit_terms(truth: Any, weak: Any, w2s: Any, sample_weight: Any = None) -> dict[str, float]:
@@ -89,7 +93,8 @@ def misfit_terms(truth: Any, weak: Any, w2s: Any, sample_weight: Any = None) -> 
     }
     check_same_shape(arrays)
     t, f_w, f_sw = arrays.values()
-    weak_error = sq_distance(f_w, t, sample_weight)
-    w2s_error = sq_distance(f_sw, t, sample_weight)
-    misfit = sq_distance(f_sw, f_w, sample_weight)
+    w = normalized_weights(sample_weight, t.shape[0])
+    weak_error = weighted_sq_distance(f_w, t, w)
+    w2s_error = weighted_sq_distance(f_sw, t, w)
+    misfit = weighted_sq_distance(f_sw, f_w, w)
     return {"weak_error": weak_error, "w2s_error": w2s_error, "misfit": misfit, "gain": weak_error - w2s_error}

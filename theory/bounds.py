@@ -24,7 +24,13 @@ import numpy as np
 
 from .boundcheck import EQUALITY_RTOL, INEQUALITY_RTOL, BoundCheck, make_check, misfit_terms
 from .distances import inner_product, kl_divergence, sq_distance
-from .ensembles import WeakModelRanking, ambiguity_decomposition, ensemble_theorem1, rank_weak_models
+from .ensembles import (
+    WeakModelRanking,
+    ambiguity_decomposition,
+    ensemble_theorem1,
+    rank_weak_models,
+    selection_bound,
+)
 from .finite_sample import FiniteSampleTerms, finite_sample_bound, finite_sample_terms
 from .validation import as_predictions, as_probabilities, check_positive, check_same_shape
 
@@ -42,6 +48,7 @@ __all__ = [
     "nonrealizable_bound",
     "nonrealizable_identity",
     "rank_weak_models",
+    "selection_bound",
     "subspace_equality",
     "theorem1",
 ]

@@ -28,6 +28,17 @@ def _rowwise(values: np.ndarray) -> np.ndarray:
     return values if values.ndim == 1 else values.sum(axis=1)
 
 
+def weighted_inner(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
+    """<a, b>_P for validated arrays of one shape and normalised weights (no checks: callers validate)."""
+    return float(w @ _rowwise(a * b))
+
+
+def weighted_sq_distance(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
+    """d_P(a, b) for validated arrays of one shape and normalised weights (no checks: callers validate)."""
+    diff = a - b
+    return float(w @ _rowwise(diff * diff))
+
+
 def inner_product(f: Any, g: Any, sample_weight: Any = None) -> float:
     """L2(P) inner product <f, g>_P = E_P <f(x), g(x)>.
 
@@ -41,8 +52,7 @@ def inner_product(f: Any, g: Any, sample_weight: Any = None) -> float:
     float : sum_i w_i <f_i, g_i> with weights normalised to sum to one.
     """
     a, b = _pair(f, g, ("f", "g"))
-    w = normalized_weights(sample_weight, a.shape[0])
-    return float(w @ _rowwise(a * b))
+    return weighted_inner(a, b, normalized_weights(sample_weight, a.shape[0]))
 
 
 def sq_distance(f: Any, g: Any, sample_weight: Any = None) -> float:
@@ -62,8 +72,7 @@ def sq_distance(f: Any, g: Any, sample_weight: Any = None) -> float:
     Charikar, Pabbaraju & Shiragur (2024), Sec. 2: d_P(f, g) = E_{x~P} (f(x) - g(x))^2.
     """
     a, b = _pair(f, g, ("f", "g"))
-    w = normalized_weights(sample_weight, a.shape[0])
-    return float(w @ _rowwise((a - b) ** 2))
+    return weighted_sq_distance(a, b, normalized_weights(sample_weight, a.shape[0]))
 
 
 def pointwise_kl(p: Any, q: Any) -> np.ndarray:

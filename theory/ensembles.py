@@ -146,3 +146,37 @@ def rank_weak_models(weak_errors: Any, misfits: Any) -> WeakModelRanking:
         raise ValueError("weak_errors and misfits must be nonnegative (they are squared distances)")
     scores = errors - fits
     return WeakModelRanking(order=np.argsort(scores, kind="stable"), scores=scores)
+
+
+def selection_bound(
+    weak_errors: Any, misfits: Any, w2s_errors: Any, rtol: float = INEQUALITY_RTOL
+) -> BoundCheck:
+    """The student of the top-ranked weak teacher has error <= min_j (weak_error_j - misfit_j).
+
+    Assumptions: those of Theorem 1 for every candidate teacher j (realizable, convex V_s, each f_sw_j the
+    projection of f_w_j). Then w2s_error_j <= weak_error_j - misfit_j for every j, in particular for the
+    argmin chosen by :func:`rank_weak_models`.
+
+    Parameters
+    ----------
+    weak_errors, misfits, w2s_errors : (m,) per-candidate d(f_w_j, f*), d(f_sw_j, f_w_j), d(f_sw_j, f*).
+
+    Returns
+    -------
+    BoundCheck with lhs = w2s_error of the chosen teacher, bound = its score (the smallest).
+    """
+    ranking = rank_weak_models(weak_errors, misfits)
+    w2s = as_finite_array(w2s_errors, "w2s_errors", ndim=1)
+    if w2s.shape != ranking.scores.shape:
+        raise ValueError(f"w2s_errors must have length {ranking.scores.size}, got {w2s.shape}")
+    best = ranking.best
+    errors = np.asarray(weak_errors, dtype=float)
+    terms = {
+        "chosen": best,
+        "weak_error": errors[best],
+        "misfit": float(np.asarray(misfits, dtype=float)[best]),
+        "w2s_error": w2s[best],
+        "best_possible_w2s_error": float(w2s.min()),
+    }
+    scale = terms["weak_error"] + terms["misfit"] + terms["w2s_error"]
+    return make_check("weak_model_selection", terms, w2s[best], ranking.scores[best], rtol, scale=scale)

@@ -102,10 +102,38 @@ def project_onto_subspace(
         d = x.shape[1]
         a = np.vstack([a, np.sqrt(ridge) * np.eye(d)])
         b = np.concatenate([b, np.zeros((d,) + b.shape[1:])])
-    coef = linalg.lstsq(a, b, cond=None, lapack_driver="gelsd")[0]  # (d,) or (d, k)
+    # The rank cutoff of the ball solver: LAPACK's default (eps * s_max) keeps round-off directions of a
+    # collinear design, whose huge coefficients wreck the fitted values.
+    coef = linalg.lstsq(a, b, cond=max(a.shape) * _EPS, lapack_driver="gelsd")[0]  # (d,) or (d, k)
     intercept = (y_mean - x_mean @ coef) if fit_intercept else None
     fitted = x @ coef + (intercept if fit_intercept else 0.0)
     return Projection(fitted=fitted, coef=coef, intercept=intercept)
+
+
+def _secular_root(s2: np.ndarray, c_sq: np.ndarray, radius: float, mu_hi: float) -> float:
+    """The mu > 0 with ||theta(mu)|| = radius, where ||theta(mu)||^2 = sum_j c_sq_j s2_j / (s2_j + mu)^2.
+
+    Newton on g(mu) = 1 / ||theta(mu)|| - 1 / radius (increasing in mu, nearly linear: the classical
+    trust-region secular equation), safeguarded by bisection inside the bracket [0, mu_hi].
+    """
+    lo, hi, mu = 0.0, mu_hi, 0.0
+    for _ in range(200):
+        denom = s2 + mu
+        ratio = c_sq * s2 / denom**2
+        q = float(ratio.sum())
+        g = 1.0 / np.sqrt(q) - 1.0 / radius
+        if g < 0:
+            lo = mu
+        else:
+            hi = mu
+        slope = float((ratio / denom).sum()) / q**1.5  # g'(mu) = -q'/(2 q^{3/2}), q' = -2 sum ratio/denom
+        candidate = mu - g / slope if slope > 0 else 0.5 * (lo + hi)
+        if not lo < candidate < hi:
+            candidate = 0.5 * (lo + hi)
+        if abs(candidate - mu) <= 4 * _EPS * max(mu, _EPS * mu_hi):
+            return candidate
+        mu = candidate
+    return mu
 
 
 def project_onto_ball(features: Any, target: Any, radius: float, sample_weight: Any = None) -> Projection:
@@ -113,9 +141,10 @@ def project_onto_ball(features: Any, target: Any, radius: float, sample_weight: 
 
     With the SVD sqrt(w) X = U diag(s) V^T and c = U^T sqrt(w) y, the minimiser is
     theta(mu) = V diag(s / (s^2 + mu)) c: mu = 0 (minimum-norm least squares) if that is inside the ball,
-    otherwise the unique mu > 0 solving the secular equation ||theta(mu)|| = radius, found by bracketed
-    root-finding (||theta(mu)|| decreases in mu and is <= ||X^T W y|| / mu). This is the eigendecomposition
-    of the weighted Gram matrix X^T W X = V diag(s^2) V^T, computed without squaring the condition number.
+    otherwise the unique mu > 0 solving the secular equation ||theta(mu)|| = radius, found by safeguarded
+    Newton (||theta(mu)|| decreases in mu and is <= ||X^T W y|| / mu, which brackets the root). This is the
+    eigendecomposition of the weighted Gram matrix X^T W X = V diag(s^2) V^T, computed without squaring the
+    condition number.
 
     Parameters
     ----------
@@ -131,31 +160,23 @@ def project_onto_ball(features: Any, target: Any, radius: float, sample_weight: 
     """
     x, y, w = _design(features, target, sample_weight)
     radius = check_positive(radius, "radius", allow_zero=True)
-    u, s, vt = linalg.svd(_row_scale(w, x), full_matrices=False)
+    u, s, vt = np.linalg.svd(_row_scale(w, x), full_matrices=False)
     c = u.T @ _row_scale(w, y)  # (r,) or (r, k)
     # Directions below the rank cutoff are treated as the exact null space of the design.
     keep = s > (s[0] if s.size else 0.0) * max(x.shape) * _EPS
     s, c, vt = s[keep], c[keep], vt[keep]
     c_sq = c**2 if c.ndim == 1 else np.sum(c**2, axis=1)
-
-    def theta(mu: float) -> np.ndarray:
-        scale = s / (s**2 + mu)
-        return vt.T @ (scale * c if c.ndim == 1 else scale[:, None] * c)
-
-    def excess_norm(mu: float) -> float:
-        return float(np.sqrt(np.sum(c_sq * s**2 / (s**2 + mu) ** 2))) - radius
-
-    if s.size == 0 or excess_norm(0.0) <= 0:
-        coef = theta(0.0) if s.size else np.zeros((x.shape[1],) + y.shape[1:])
-    elif radius == 0:
-        coef = np.zeros((x.shape[1],) + y.shape[1:])
-    else:
-        mu_hi = float(np.sqrt(np.sum(c_sq * s**2))) / radius
-        mu = optimize.brentq(excess_norm, 0.0, mu_hi, xtol=1e-300, rtol=4 * _EPS, maxiter=500)
-        coef = theta(mu)
-        norm = np.linalg.norm(coef)
-        if norm > radius:  # rounding only: keep the returned head feasible
-            coef = coef * (radius / norm)
+    zero = np.zeros((x.shape[1],) + y.shape[1:])
+    if s.size == 0 or radius == 0:
+        return Projection(fitted=x @ zero, coef=zero)
+    mu = 0.0
+    if np.sum(c_sq / s**2) > radius**2:  # the least-squares head lies outside the ball
+        mu = _secular_root(s**2, c_sq, radius, float(np.sqrt(np.sum(c_sq * s**2))) / radius)
+    scale = s / (s**2 + mu)
+    coef = vt.T @ (scale * c if c.ndim == 1 else scale[:, None] * c)
+    norm = np.linalg.norm(coef)
+    if norm > radius:  # rounding only: keep the returned head feasible
+        coef = coef * (radius / norm)
     return Projection(fitted=x @ coef, coef=coef)
 
 

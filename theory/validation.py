@@ -27,7 +27,7 @@ def as_finite_array(x: Any, name: str, ndim: int | tuple[int, ...] | None = None
             raise ValueError(f"{name} must be a {want} array, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
     return arr
 
@@ -51,7 +51,7 @@ def normalized_weights(sample_weight: Any, n: int, name: str = "sample_weight") 
     w = as_finite_array(sample_weight, name, ndim=1)
     if w.shape[0] != n:
         raise ValueError(f"{name} must have length {n} (one weight per sample), got length {w.shape[0]}")
-    if np.any(w < 0):
+    if (w < 0).any():
         raise ValueError(f"{name} must be nonnegative, got minimum {w.min()!r}")
     total = w.sum()
     if not total > 0:
