@@ -1,0 +1,158 @@
+"""SLURP parsing, canonical serialisation, splits, and the SLU-F1 metric against hand-worked examples."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weakstrong.llm.slu_metric import char_distance, score_generations, slu_scores, word_distance
+from weakstrong.llm.slurp import (load_slurp, parse_annotation, parse_slots, read_slurp_jsonl, serialise_slots)
+
+DATA = Path(__file__).parents[1].parent / "shared" / "data"
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+def test_parse_annotation_spans_in_order():
+    text = "siri what is one [currency_name : american dollar] in [currency_name : japanese  yen]"
+    assert parse_annotation(text) == (("currency_name", "american dollar"), ("currency_name", "japanese yen"))
+    assert parse_annotation("how many unread emails do i have") == ()
+
+
+@pytest.mark.parametrize("bad", ["wake me [time : five am", "wake me time : five am]", "[date today]",
+                                 "[ : today]", "[date : ]", "[date : [time : x]]"])
+def test_parse_annotation_rejects_malformed(bad):
+    with pytest.raises(ValueError, match="annotation"):
+        parse_annotation(bad)
+
+
+def test_loader_skips_and_counts_malformed_rows(tmp_path):
+    rows = [{"slurp_id": 1, "sentence": "wake me at five am", "sentence_annotation": "wake me at [time : five am]"},
+            {"slurp_id": 2, "sentence": "broken", "sentence_annotation": "[time : five am"},
+            {"slurp_id": 3, "sentence": "no annotation field"}]
+    path = tmp_path / "devel.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    examples, n_bad = read_slurp_jsonl(path)
+    assert [e.slurp_id for e in examples] == [1] and n_bad == 3
+    assert examples[0].target == '[{"time":"five am"}]'
+    assert examples[0].prompt.endswith("wake me at five am\nslots: ")
+
+
+def test_serialisation_is_canonical():
+    a = serialise_slots([("time", "five am"), ("date", "this week")])
+    b = serialise_slots([("date", "this week"), ("time", "five am")])
+    assert a == b == '[{"date":"this week"},{"time":"five am"}]'
+    assert serialise_slots([]) == "[]"
+
+
+_slot = st.tuples(st.text("abcdefghij_", min_size=1, max_size=8),
+                  st.text("abc xyz'\"é", min_size=1, max_size=12).map(lambda s: " ".join(s.split()))
+                  ).filter(lambda sv: sv[1] != "")
+
+
+@given(st.lists(_slot, max_size=5))
+@settings(max_examples=60, deadline=None)
+def test_serialise_parse_roundtrip(slots):
+    parsed, ok = parse_slots(serialise_slots(slots))
+    assert ok and parsed == tuple(sorted(slots))
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=100, deadline=None)
+def test_parse_slots_never_raises(text):
+    slots, ok = parse_slots(text)
+    assert isinstance(ok, bool) and (ok or slots == ())
+
+
+@pytest.mark.parametrize("text", ["", '[{"date":"tod', '{"date":"today"}', '[{"date":1}]', '[{"a":"x","b":"y"}]',
+                                  '[["date","today"]]', "slots: none"])
+def test_bad_generations_are_errors_not_crashes(text):
+    assert parse_slots(text) == ((), False)
+
+
+def test_trailing_text_after_the_list_is_ignored():
+    assert parse_slots('[{"date":"today"}] [{"x":"y"}]') == ((("date", "today"),), True)
+
+
+# ---------------------------------------------------------------------------------------------- metric
+def test_distances_hand_worked():
+    assert word_distance("five am", "five pm") == 0.5  # one substitution / two gold words
+    assert word_distance("am", "five thirty am") == 2.0  # two insertions / one gold word: WER is not clipped
+    assert char_distance("five am", "five pm") == pytest.approx(1 / 7)  # one edit / 7 chars
+    assert char_distance("", "") == 0.0 and char_distance("ab", "") == 1.0
+
+
+def _f1(tp, fp, fn):  # F1 = 2TP / (2TP + FP + FN), exact
+    return float(Fraction(2) * tp / (2 * tp + fp + fn))
+
+
+def test_slu_f1_hand_worked_single_utterance():
+    # gold: date=this week, time=five am; predicted: date=this week (exact), time=five pm.
+    # word level: date d=0 -> TP 1; time d=1/2 -> TP 1, FP 1/2, FN 1/2.   totals TP 2, FP 1/2, FN 1/2 -> F1 0.8
+    # char level: time d=1/7 -> TP 2, FP 1/7, FN 1/7 -> F1 = 4 / (4 + 2/7) = 14/15
+    # SLU-F1 sums both: TP 4, FP 9/14, FN 9/14 -> F1 = 8 / (8 + 9/7) = 56/65
+    # exact spans: TP 1, FP 1, FN 1 -> P = R = F1 = 1/2; exact match 0
+    s = slu_scores([[("date", "this week"), ("time", "five am")]], [[("date", "this week"), ("time", "five pm")]])
+    assert s.word_f1 == pytest.approx(0.8)
+    assert s.char_f1 == pytest.approx(14 / 15)
+    assert s.slu_f1 == pytest.approx(56 / 65)
+    assert (s.span_f1, s.slot_precision, s.slot_recall, s.exact_match) == (0.5, 0.5, 0.5, 0.0)
+
+
+def test_slu_f1_type_mismatch_earns_nothing():
+    # predicted type absent from gold: FP 1; the gold pair stays unmatched: FN 1 -> all F1 = 0
+    s = slu_scores([[("place_name", "paris")]], [[("date", "paris")]])
+    assert s.slu_f1 == s.word_f1 == s.char_f1 == s.span_f1 == 0.0
+
+
+def test_slu_f1_matches_lowest_distance_gold_of_the_type_and_micro_averages():
+    gold = [[("currency_name", "american dollar"), ("currency_name", "japanese yen")],
+            [("date", "this week"), ("time", "five am")]]
+    pred = [[("currency_name", "japanese yen")],  # matched to "japanese yen" (d = 0); "american dollar" is FN 1
+            [("date", "this week"), ("time", "five pm")]]
+    # word: utterance 1 TP 1, FN 1; utterance 2 TP 2, FP 1/2, FN 1/2 -> TP 3, FP 1/2, FN 3/2 -> F1 6/8
+    # char: TP 3, FP 1/7, FN 1 + 1/7; SLU: TP 6, FP 1/2 + 1/7, FN 5/2 + 1/7 -> F1 = 12 / (15 + 2/7) = 84/107
+    s = slu_scores(gold, pred)
+    assert s.word_f1 == pytest.approx(_f1(3, Fraction(1, 2), Fraction(3, 2)))
+    assert s.slu_f1 == pytest.approx(84 / 107)
+    # exact spans: TP 2 (japanese yen, this week), FP 1 (five pm), FN 2 (american dollar, five am)
+    assert s.slot_precision == pytest.approx(2 / 3) and s.slot_recall == pytest.approx(2 / 4)
+
+
+def test_long_prediction_is_penalised_beyond_one_error():
+    # gold "am", predicted "five thirty am": word d = 2 -> TP 1, FP 2, FN 2 -> word F1 = 2 / 6
+    assert slu_scores([[("time", "am")]], [[("time", "five thirty am")]]).word_f1 == pytest.approx(1 / 3)
+
+
+def test_unparseable_generation_counts_as_empty_prediction():
+    s = score_generations([[("date", "today")], []], ['[{"date":"tod', "[]"])
+    assert s.n_parse_errors == 1 and s.slu_f1 == 0.0 and s.exact_match == 0.5  # the empty/empty pair matches
+
+
+@given(st.lists(st.lists(_slot, min_size=1, max_size=3), min_size=1, max_size=4))
+@settings(max_examples=40, deadline=None)
+def test_perfect_prediction_scores_one(gold):
+    s = slu_scores(gold, gold)
+    assert s.slu_f1 == s.span_f1 == s.exact_match == 1.0
+
+
+# ---------------------------------------------------------------------------------------------- real data
+@pytest.mark.realdata
+def test_real_slurp_splits():
+    if not (DATA / "slurp").is_dir():
+        pytest.skip(f"shared data not found at {DATA}")
+    splits, n_bad = load_slurp(DATA / "slurp", seed=0)
+    assert n_bad == 0 and splits.sizes() == {"n_weak_train": 2000, "n_w2s_train": 2000, "n_test": 1007}
+    ids = [{e.slurp_id for e in part} for part in (splits.weak_train, splits.w2s_train, splits.test)]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert all(parse_slots(e.target) == (e.slots, True) for e in splits.test)
+    again, _ = load_slurp(DATA / "slurp", seed=0)
+    other, _ = load_slurp(DATA / "slurp", seed=1)
+    assert [e.slurp_id for e in again.test] == [e.slurp_id for e in splits.test]
+    assert [e.slurp_id for e in other.test] != [e.slurp_id for e in splits.test]
