@@ -1,0 +1,174 @@
+"""The word bridge across two different tokenizers, token-level soft targets with the evidential loss and its
+gradient, and the conservative DPO loss against its slow reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weakstrong.llm.bridge import (bayes_token_loss, ensemble_word_probs, piece_confidence, soft_targets,
+                                   target_token_words, token_words, word_logprobs, word_spans)
+from weakstrong.llm.dpo import conservative_dpo_loss, conservative_dpo_loss_reference
+from weakstrong.llm.lm import encode_examples, load_causal_lm, target_token_logprobs
+from weakstrong.llm.losses import evidential_loss, evidential_loss_reference
+from weakstrong.llm.pretrain import save_random_model, train_tokenizer
+from weakstrong.llm.slurp import serialise_slots
+
+CORPUS_A = [f"wake me up at {h} am on {d} please" for h in ("five", "six", "seven") for d in ("monday", "friday")]
+CORPUS_B = [serialise_slots([("time", t), ("date", d)]) for t in ("five am", "noon") for d in ("today", "this week")]
+TEXTS = ['[{"date":"this week"},{"time":"five am"}]', "wake me up at seven am", '[]', "  two  spaces here "]
+
+
+@pytest.fixture(scope="module")
+def tokenizers():
+    # Genuinely different BPEs: different training text and vocabulary sizes.
+    return train_tokenizer(CORPUS_A * 5, 300), train_tokenizer((CORPUS_B + CORPUS_A[:2]) * 5, 420)
+
+
+def test_the_two_tokenizers_differ(tokenizers):
+    a, b = tokenizers
+    pieces = [tok.convert_ids_to_tokens(tok(TEXTS[0], add_special_tokens=False)["input_ids"]) for tok in (a, b)]
+    assert pieces[0] != pieces[1]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_tokens_land_in_the_word_they_spell(tokenizers, text):
+    words = [text[s:e] for s, e in word_spans(text)]
+    assert words == text.split()
+    for tok in tokenizers:
+        idx, n_words = target_token_words(tok, text)
+        assert n_words == len(words) and idx[-1] == n_words  # EOS is a word of its own
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        spelled = ["" for _ in words]
+        for t, w in zip(ids, idx[:-1]):
+            spelled[w] += tok.decode([t])
+        assert [s.strip() for s in spelled] == words
+
+
+def test_token_words_rule_on_hand_offsets():
+    # "ab cd": tokens "ab", " c" (leading space -> next word), "d", and a pure-space token at the end
+    assert token_words("ab cd ", [(0, 2), (2, 4), (4, 5), (5, 6)]).tolist() == [0, 1, 1, 1]
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory, tokenizers):
+    root = tmp_path_factory.mktemp("bridge")
+    out = []
+    for i, (arch, vocab, texts) in enumerate((("gpt2", 300, CORPUS_A), ("llama", 420, CORPUS_B + CORPUS_A))):
+        torch.manual_seed(i)
+        path = save_random_model(root / arch, texts * 5, vocab, arch=arch)
+        out.append(load_causal_lm(str(path), "cpu"))
+    return out
+
+
+def test_word_logprobs_conserve_the_sequence_logprob(two_models):
+    prompts, targets = ["utterance: wake me\nslots: "] * 2, TEXTS[:2]
+    for model, tok in two_models:
+        per_word = word_logprobs(model, tok, prompts, targets)
+        per_token = target_token_logprobs(model, tok, encode_examples(tok, prompts, targets))
+        for w, t, text in zip(per_word, per_token, targets):
+            assert len(w) == len(text.split()) + 1  # same length for both tokenizers: the shared level
+            assert w.sum() == pytest.approx(t.sum())  # chain rule: words partition the tokens
+            assert np.all(w <= 0)
+
+
+def test_piece_confidence_spreads_the_word_probability(tokenizers):
+    text = TEXTS[0]
+    word_p = np.array([0.5, 0.2, 0.9, 0.7])  # three whitespace words + EOS
+    for tok in tokenizers:
+        idx, _ = target_token_words(tok, text)
+        c = piece_confidence(word_p, idx)
+        for w in range(4):  # the product over a word's pieces gives the word probability back
+            assert np.prod(c[idx == w]) == pytest.approx(word_p[w])
+
+
+def test_ensemble_word_probs_is_the_weighted_mixture():
+    lp = [[np.log([0.5, 0.1])], [np.log([0.3, 0.9])]]
+    mix = ensemble_word_probs(lp, [1.0, 3.0])[0]
+    assert mix == pytest.approx([0.25 * 0.5 + 0.75 * 0.3, 0.25 * 0.1 + 0.75 * 0.9])
+
+
+@given(st.integers(0, 10_000), st.floats(0.0, 1.0))
+@settings(max_examples=25, deadline=None)
+def test_soft_targets_put_mass_c_on_the_target(seed, c):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(6, 50, generator=g) * 4
+    targets = torch.randint(0, 50, (6,), generator=g)
+    y = soft_targets(logits, targets, torch.full((6,), c))
+    assert torch.allclose(y.sum(-1), torch.ones(6), atol=1e-5)
+    assert torch.allclose(y.gather(1, targets[:, None])[:, 0], torch.full((6,), c), atol=1e-6)
+    rest = y.clone().scatter_(1, targets[:, None], 0.0)
+    p = torch.softmax(logits, -1).scatter_(1, targets[:, None], 0.0)
+    if c < 0.999:  # the rest follows the student's own distribution (float32: c rounds to 1 near 1)
+        assert torch.allclose(rest / (1 - c), p / p.sum(-1, keepdim=True), atol=1e-5)
+
+
+def test_bayes_token_loss_is_safe_over_a_full_vocabulary():
+    torch.manual_seed(0)
+    vocab = 32_000
+    logits = (torch.randn(8, vocab) * 30).requires_grad_()
+    logits.data[0, 5] = 500.0  # a saturated logit
+    targets = torch.randint(0, vocab, (8,))
+    conf = torch.tensor([1.0, 0.0, 0.5, 0.99, 0.01, 0.3, 0.7, 0.9])
+    loss = bayes_token_loss(logits, targets, torch.ones(8), conf, step=5, total_steps=10)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+
+
+def test_bayes_token_loss_equals_the_reference_evidential_loss():
+    torch.manual_seed(1)
+    logits, targets, conf = torch.randn(5, 12) * 3, torch.randint(0, 12, (5,)), torch.rand(5)
+    y = soft_targets(logits, targets, conf)
+    got = bayes_token_loss(logits, targets, torch.ones(5), conf, step=3, total_steps=4, kl_weight=0.1)
+    want = evidential_loss_reference(logits, y, 3, 4, kl_weight=0.1)
+    assert float(got) == pytest.approx(want, rel=1e-4)
+
+
+def test_evidential_loss_gradient_matches_finite_differences_of_the_reference():
+    torch.manual_seed(2)
+    logits = (torch.randn(3, 7) * 2).double()
+    y = soft_targets(logits, torch.tensor([0, 3, 6]), torch.tensor([0.9, 0.5, 0.2])).double()
+    z = logits.clone().float().requires_grad_()
+    evidential_loss(z, y.float(), 2, 4, kl_weight=0.5).backward()
+    h, num = 1e-4, torch.zeros_like(logits)
+    for i in range(3):
+        for k in range(7):
+            up, down = logits.clone(), logits.clone()
+            up[i, k] += h
+            down[i, k] -= h
+            num[i, k] = (evidential_loss_reference(up, y, 2, 4, kl_weight=0.5)
+                         - evidential_loss_reference(down, y, 2, 4, kl_weight=0.5)) / (2 * h)
+    assert torch.allclose(z.grad.double(), num, atol=1e-4)
+    # raising the target logit of a confident target lowers the loss
+    assert z.grad[0, 0] < 0
+
+
+@given(st.integers(1, 12), st.floats(0.1, 10.0), st.floats(0.0, 0.45), st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_conservative_dpo_loss_matches_the_slow_reference(batch, beta, eps, seed):
+    g = torch.Generator().manual_seed(seed)
+    pc, pr, rc, rr = (torch.randn(batch, generator=g, dtype=torch.float64) * 3 - 10 for _ in range(4))
+    got = conservative_dpo_loss(pc, pr, rc, rr, beta, eps)
+    assert float(got) == pytest.approx(conservative_dpo_loss_reference(pc, pr, rc, rr, beta, eps), rel=1e-9)
+
+
+def test_conservative_dpo_loss_limits_and_gradient():
+    zero = torch.zeros(3)
+    # h = 0: every pair costs log 2 whatever eps
+    assert float(conservative_dpo_loss(zero, zero, zero, zero, 5.0, 0.1)) == pytest.approx(np.log(2))
+    # eps = 0 is plain DPO, -log sigma(beta h)
+    h = torch.tensor([0.3, -0.2])
+    assert torch.allclose(conservative_dpo_loss(h, torch.zeros(2), torch.zeros(2), torch.zeros(2), 2.0, 0.0,
+                                                reduction="none"), -torch.nn.functional.logsigmoid(2.0 * h))
+    # huge margins neither overflow nor vanish to nan
+    big = torch.tensor([1e4, -1e4])
+    assert torch.isfinite(conservative_dpo_loss(big, -big, zero[:2], zero[:2], 5.0, 0.1))
+    # the gradient raises the chosen and lowers the rejected sequence while the margin is small
+    pc, pr = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    conservative_dpo_loss(pc, pr, torch.zeros(2), torch.zeros(2), 5.0, 0.1).backward()
+    assert (pc.grad < 0).all() and (pr.grad > 0).all()
+    with pytest.raises(ValueError, match="shape"):
+        conservative_dpo_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2), torch.zeros(2))
