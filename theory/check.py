@@ -10,6 +10,7 @@ generator and reports, per statement, the largest and the worst slack and the nu
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -319,15 +320,15 @@ def _summarise(statement: Statement, checks: list[BoundCheck], seconds: float) -
     )
 
 
-def run_checks(config: CheckConfig, statements: tuple[Statement, ...] = STATEMENTS) -> list[StatementSummary]:
-    """Evaluate ``config.instances`` random instances of every statement; one summary row each.
+def run_checks(config: CheckConfig, statements: tuple[Statement, ...] | None = None) -> list[StatementSummary]:
+    """Evaluate ``config.instances`` random instances of every statement (default :data:`STATEMENTS`).
 
-    Each statement draws from its own stream ``default_rng([seed, index])``, so a row does not depend on
-    which other statements ran.
+    Each statement draws from its own stream, seeded by (seed, CRC-32 of its name), so a row does not depend
+    on which other statements ran or in which order.
     """
     rows = []
-    for index, statement in enumerate(statements):
-        rng = np.random.default_rng([config.seed, index])
+    for statement in STATEMENTS if statements is None else statements:
+        rng = np.random.default_rng([config.seed, zlib.crc32(statement.name.encode())])
         start = time.perf_counter()
         checks = [statement.generate(rng, config.draw_size(rng)) for _ in range(config.instances)]
         rows.append(_summarise(statement, checks, time.perf_counter() - start))

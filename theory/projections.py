@@ -171,7 +171,13 @@ def project_onto_ball(features: Any, target: Any, radius: float, sample_weight: 
         return Projection(fitted=x @ zero, coef=zero)
     mu = 0.0
     if np.sum(c_sq / s**2) > radius**2:  # the least-squares head lies outside the ball
-        mu = _secular_root(s**2, c_sq, radius, float(np.sqrt(np.sum(c_sq * s**2))) / radius)
+        mu_hi = float(np.sqrt(np.sum(c_sq * s**2))) / radius
+        if not np.isfinite(mu_hi):
+            # A radius so small that the multiplier overflows: theta(mu) -> X^T W y / mu, rescaled to it.
+            direction = vt.T @ (s * c if c.ndim == 1 else s[:, None] * c)
+            coef = direction * (radius / np.linalg.norm(direction))
+            return Projection(fitted=x @ coef, coef=coef)
+        mu = _secular_root(s**2, c_sq, radius, mu_hi)
     scale = s / (s**2 + mu)
     coef = vt.T @ (scale * c if c.ndim == 1 else scale[:, None] * c)
     norm = np.linalg.norm(coef)
