@@ -55,15 +55,19 @@ def load_causal_lm(name_or_path: str, device: torch.device | str | None = None):
         raise ValueError(f"model path {name_or_path!r} exists but has no config.json; expected a directory "
                          f"written by save_pretrained (e.g. by `weakstrong llm pretrain`)")
     source = str(local) if local.exists() else name_or_path
+    offline = any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
+                  for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    if offline and not local.exists():
+        # Fail fast: with the hub unreachable, a lookup only ends in retries and a less helpful error.
+        raise ValueError(f"cannot load causal LM {name_or_path!r}: no such local directory, and HF_HUB_OFFLINE is "
+                         f"set, so hub ids cannot be fetched; pass a local path (e.g. one written by "
+                         f"`weakstrong llm pretrain`)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")
-        raise ValueError(
-            f"cannot load causal LM {name_or_path!r}: not a local directory and not loadable from the hub"
-            + (" (HF_HUB_OFFLINE is set: only local paths work; pretrain one with `weakstrong llm pretrain`)"
-               if offline else "") + f": {exc}") from exc
+        raise ValueError(f"cannot load causal LM {name_or_path!r}: not a loadable local directory nor hub id "
+                         f"(no network?): {exc}") from exc
     if tokenizer.eos_token_id is None:
         raise ValueError(f"tokenizer of {name_or_path!r} has no EOS token; generation could never stop")
     if tokenizer.pad_token_id is None:

@@ -110,7 +110,7 @@ def slu_scores(gold: Sequence[Sequence[Slot]], pred: Sequence[Sequence[Slot]],
     ----------
     gold, pred : one sequence of (slot, value) pairs per utterance, aligned.
     parse_ok : optional flags, False where the generation could not be parsed (its ``pred`` is then empty);
-        they are only counted, into ``n_parse_errors``.
+        such an utterance is never an exact match, and is counted in ``n_parse_errors``.
 
     Returns
     -------
@@ -125,20 +125,21 @@ def slu_scores(gold: Sequence[Sequence[Slot]], pred: Sequence[Sequence[Slot]],
     char = [0.0, 0.0, 0.0]
     span = [0.0, 0.0, 0.0]
     exact = 0
-    for g, p in zip(gold, pred):
+    oks = [True] * len(gold) if parse_ok is None else list(parse_ok)
+    for g, p, ok in zip(gold, pred, oks):
         g, p = canonical_slots(g), canonical_slots(p)
         for acc, counts in ((word, _soft_counts(g, p, word_distance)), (char, _soft_counts(g, p, char_distance)),
                             (span, _exact_counts(g, p))):
             for k in range(3):
                 acc[k] += counts[k]
-        exact += g == p
+        exact += ok and g == p  # an unparseable generation never matches, even an empty gold list
     slu = [w + c for w, c in zip(word, char)]
     span_p, span_r, span_f = prf(*span)
     n = len(gold)
     return SluScores(
         slu_f1=prf(*slu)[2], word_f1=prf(*word)[2], char_f1=prf(*char)[2], span_f1=span_f,
         slot_precision=span_p, slot_recall=span_r, exact_match=exact / n if n else 0.0, n_examples=n,
-        n_parse_errors=0 if parse_ok is None else sum(not ok for ok in parse_ok),
+        n_parse_errors=sum(not ok for ok in oks),
     )
 
 

@@ -133,6 +133,8 @@ def test_long_prediction_is_penalised_beyond_one_error():
 def test_unparseable_generation_counts_as_empty_prediction():
     s = score_generations([[("date", "today")], []], ['[{"date":"tod', "[]"])
     assert s.n_parse_errors == 1 and s.slu_f1 == 0.0 and s.exact_match == 0.5  # the empty/empty pair matches
+    # an unparseable generation is not an exact match of an empty gold list
+    assert score_generations([[]], ["[{"]).exact_match == 0.0
 
 
 @given(st.lists(st.lists(_slot, min_size=1, max_size=3), min_size=1, max_size=4))

@@ -1,0 +1,326 @@
+"""WeakS-to-Strong for generation on SLURP: weak fine-tuning, four supervision strategies, conservative DPO.
+
+The protocol of Bayesian WeakS-to-Strong (Cui et al. 2024, §5, SLURP): every weak model is fine-tuned on gold
+weak-train; the weak models label w2s-train; the strong model is trained on those labels with one of
+
+- ``single``: each weak model's greedy 1-best (one student per weak model);
+- ``multi``: one loss per weak model's 1-best, weighted by the ensemble weights (one student);
+- ``joint``: joint decoding. The pool of every weak model's n-best is scored by every weak model (mean token
+  log-prob), the scores are combined with the weights and the argmax is the target;
+- ``bayes``: the joint target with token-level soft targets from the weak ensemble's word confidences carried
+  across tokenizers by the word bridge, trained with the evidential loss (``weakstrong.llm.bridge``);
+
+then optionally conservative DPO (``weakstrong.llm.dpo``). The strong ceiling is the strong model trained on
+gold w2s-train. Everything is scored on the test split (SLU-F1, exact match; ``weakstrong.llm.slu_metric``).
+
+The misfit view is defined per gold *word* of the held-out test outputs (the word bridge's shared level, which
+no tokenizer changes): each model gives p(word | prompt, previous gold words); the truth is the gold word, so
+over the two outcomes {gold word, other} the error is the cross-entropy -log p(word) and the misfit is
+KL(Bern(p_student) || Bern(p_teacher)), the teacher being the weak model (``single``) or the weights' mixture of
+the weak models. Records (loss="kl") go through ``weakstrong.theory.bounds.kl_theorem``.
+
+Every stage is cached under the output folder (models with ``save_pretrained``, the rest as JSON), so a rerun
+skips finished stages; the folder is bound to its configuration by ``run.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from weakstrong.io import config_hash, read_json, write_json
+from weakstrong.theory.records import W2SRecord
+
+from .bridge import bayes_token_loss, ensemble_word_probs, piece_confidence, target_token_words, word_logprobs
+from .decoding import DecodeConfig, decode, ensemble_candidate_scores, greedy
+from .dpo import DPOConfig, select_pairs, train_dpo
+from .lm import FinetuneConfig, encode_examples, finetune, load_causal_lm, select_device, weighted_xent
+from .slu_metric import score_generations
+from .slurp import SlurpSplits, load_slurp, subsample
+
+METHODS = ("single", "multi", "joint", "bayes")
+
+
+@dataclass
+class GenerateConfig:
+    """One weak-to-strong generation experiment (``weakstrong llm generate``)."""
+
+    data_dir: str
+    weak: list[str]  # hub ids or local model directories
+    strong: str
+    methods: list[str] = field(default_factory=lambda: ["joint"])
+    weights: list[float] | None = None  # ensemble weights (normalised); default uniform
+    dpo: bool = False
+    seed: int = 0
+    n_weak_train: int = 2000
+    n_w2s_train: int = 2000
+    n_test: int | None = None  # evaluate on the first n test utterances (all by default)
+    n_best: int = 3  # per weak model, for joint decoding
+    max_new_tokens: int = 96
+    batch_size: int = 32
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    dpo_config: DPOConfig = field(default_factory=DPOConfig)
+    dpo_inputs: int | None = None  # w2s-train inputs used for DPO (all by default)
+    kl_weight: float = 1e-4  # evidential KL weight (the reference's)
+    official: dict | None = None  # {"weak_train", "w2s_train", "test"} official split files
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.weak:
+            raise ValueError("weak must name at least one weak model")
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {self.methods}")
+        if self.weights is not None and (len(self.weights) != len(self.weak) or min(self.weights) < 0
+                                         or sum(self.weights) <= 0):
+            raise ValueError(f"weights must be {len(self.weak)} nonnegative numbers, not all zero, "
+                             f"got {self.weights}")
+        if isinstance(self.finetune, dict):
+            self.finetune = FinetuneConfig(**self.finetune)
+        if isinstance(self.dpo_config, dict):
+            self.dpo_config = DPOConfig(**self.dpo_config)
+
+    @property
+    def ensemble_weights(self) -> list[float]:
+        w = self.weights or [1.0] * len(self.weak)
+        return [x / sum(w) for x in w]
+
+    def identity(self) -> dict:
+        """The settings a cached stage depends on (not the list of methods or the DPO switch, which only add
+        stages)."""
+        d = asdict(self)
+        for key in ("methods", "dpo", "device"):
+            d.pop(key)
+        return d
+
+
+def pgr(student: float, weak: float, ceiling: float) -> float | None:
+    """Performance gap recovered (student - weak) / (ceiling - weak); None when the ceiling is not above weak."""
+    return (student - weak) / (ceiling - weak) if ceiling > weak else None
+
+
+def word_view(student: list[np.ndarray], teachers: list[list[np.ndarray]], weights: list[float],
+              ceiling: list[np.ndarray] | None = None) -> dict:
+    """Word-level errors and misfit on held-out gold outputs (definition in the module docstring).
+
+    Parameters
+    ----------
+    student, ceiling : per example, the model's log p(gold word) for each gold word (EOS last).
+    teachers, weights : the same for each weak model, and the teacher's mixture weights.
+    """
+    from weakstrong.theory.bounds import kl_theorem
+
+    def rows(p):
+        p = np.clip(np.concatenate(p), 1e-12, 1 - 1e-12)
+        return np.stack([p, 1 - p], 1)
+
+    teacher = ensemble_word_probs(teachers, weights)
+    truth = np.tile([1.0, 0.0], (sum(len(t) for t in teacher), 1))
+    check = kl_theorem(truth, rows(teacher), rows([np.exp(s) for s in student]))
+    out = {**check.terms, "bound": check.bound, "slack": check.slack, "holds": check.holds}
+    if ceiling is not None:
+        out["strong_error"] = float(-np.log(rows([np.exp(c) for c in ceiling])[:, 0]).mean())
+    return out
+
+
+class GenerateRun:
+    """The cached stages of one experiment in ``out``; :meth:`run` returns (and writes) ``results.json``."""
+
+    def __init__(self, config: GenerateConfig, out: str | Path, log: Callable[[str], None] = print,
+                 progress: bool = True):
+        self.cfg, self.out, self.log, self.progress = config, Path(out), log, progress
+        self.device = select_device(config.device)
+        self.timings: dict[str, float] = {}
+        stamp = self.out / "run.json"
+        ident = {"hash": config_hash(config.identity()), "config": config.identity()}
+        if stamp.exists() and read_json(stamp)["hash"] != ident["hash"]:
+            raise ValueError(f"out {self.out} holds a run with a different configuration; use a fresh --out")
+        write_json(stamp, ident)
+
+    # -- caching -------------------------------------------------------------------------------------------
+    def _json(self, name: str, fn: Callable[[], dict]) -> dict:
+        path = self.out / f"{name}.json"
+        if path.exists():
+            data = read_json(path)
+        else:
+            t0 = time.perf_counter()
+            data = fn()
+            data["seconds"] = time.perf_counter() - t0
+            write_json(path, data)
+        self.timings[name] = data["seconds"]
+        return data
+
+    def _model(self, name: str, source: str, train: Callable | None = None):
+        """Load the cached model ``name``, or load ``source``, ``train(model, tokenizer)`` it and cache it."""
+        path = self.out / name
+        if (path / "config.json").exists():
+            self.timings[name] = read_json(path / "stage.json")["seconds"]
+            return load_causal_lm(str(path), self.device)
+        model, tok = load_causal_lm(source, self.device)
+        if train is None:
+            return model, tok
+        t0 = time.perf_counter()
+        info = train(model, tok) or {}
+        model.save_pretrained(path)
+        tok.save_pretrained(path)
+        self.timings[name] = time.perf_counter() - t0
+        write_json(path / "stage.json", {"seconds": self.timings[name], "source": source, **info})
+        return model, tok
+
+    def _bar(self, name: str) -> str | None:
+        return name if self.progress else None
+
+    # -- stages ----------------------------------------------------------------------------------------------
+    def _finetune(self, prompts, targets, weights=None, confidence=None, loss=weighted_xent, name=""):
+        def train(model, tok):
+            examples = encode_examples(tok, prompts, targets, weights)
+            if confidence is not None:
+                for ex, conf in zip(examples, confidence(tok, targets)):
+                    ex.confidence = conf[: len(ex.target_ids)]
+            losses = finetune(model, tok, examples, self.cfg.finetune, loss, self._bar(name))
+            return {"final_loss": float(np.mean(losses[-10:])), "n_steps": len(losses)}
+        return train
+
+    def _evaluate(self, name: str, model, tok) -> dict:
+        def fn():
+            gens = greedy(model, tok, [e.prompt for e in self.test], self.cfg.max_new_tokens,
+                          self.cfg.batch_size, self._bar(f"{name}: test"))
+            return {"scores": score_generations([e.slots for e in self.test], gens).to_dict(), "generations": gens}
+        scores = self._json(f"{name}/test", fn)["scores"]
+        gold = self._json(f"{name}/gold_word_logprobs", lambda: {"logprobs": word_logprobs(
+            model, tok, [e.prompt for e in self.test], [e.target for e in self.test], self.cfg.batch_size)})
+        return {"scores": scores, "word_logprobs": [np.asarray(x) for x in gold["logprobs"]]}
+
+    def _teacher_labels(self, j: int, model, tok) -> list[list[str]]:
+        cfg = DecodeConfig(self.cfg.n_best, max(self.cfg.n_best, 1), self.cfg.max_new_tokens, self.cfg.batch_size)
+        return self._json(f"weak/{j}/w2s_nbest", lambda: {"nbest": decode(
+            model, tok, [e.prompt for e in self.w2s], cfg, self._bar(f"weak {j}: n-best"))})["nbest"]
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        t_data = time.perf_counter()
+        splits, n_malformed = load_slurp(cfg.data_dir, cfg.seed, cfg.n_weak_train, cfg.n_w2s_train, cfg.official)
+        self.splits: SlurpSplits = splits
+        self.w2s, self.test = splits.w2s_train, subsample(splits.test, cfg.n_test)
+        self.timings["data"] = time.perf_counter() - t_data
+        w = cfg.ensemble_weights
+        weak_prompts = [e.prompt for e in splits.weak_train]
+        prompts = [e.prompt for e in self.w2s]
+
+        weak, nbest = [], []
+        for j, source in enumerate(cfg.weak):
+            model, tok = self._model(f"weak/{j}/model", source, self._finetune(
+                weak_prompts, [e.target for e in splits.weak_train], name=f"weak {j}: finetune"))
+            weak.append({"name": source, **self._evaluate(f"weak/{j}", model, tok), "model": (model, tok)})
+            nbest.append(self._teacher_labels(j, model, tok))
+        models = [x["model"] for x in weak]
+        ceiling_model = self._model("ceiling/model", cfg.strong, self._finetune(
+            prompts, [e.target for e in self.w2s], name="ceiling: finetune"))
+        ceiling = self._evaluate("ceiling", *ceiling_model)
+        del ceiling_model
+
+        def joint_targets() -> list[str]:
+            def fn():
+                pool = [list(dict.fromkeys(c for nb in nbest for c in nb[i])) for i in range(len(prompts))]
+                scores = ensemble_candidate_scores(models, prompts, pool, w, cfg.batch_size)
+                return {"targets": [p[int(np.argmax(s))] for p, s in zip(pool, scores)], "pool": pool,
+                        "scores": scores}
+            return self._json("joint/targets", fn)["targets"]
+
+        def bayes_confidence(targets: list[str]):
+            lps = self._json("bayes/weak_word_logprobs", lambda: {"logprobs": [
+                word_logprobs(m, t, prompts, targets, cfg.batch_size) for m, t in models]})["logprobs"]
+            probs = ensemble_word_probs([[np.asarray(x) for x in per] for per in lps], w)
+            return lambda tok, texts: [piece_confidence(p, target_token_words(tok, t)[0])
+                                       for p, t in zip(probs, texts)]
+
+        students = {}  # name -> (training spec, teacher indices)
+        for method in cfg.methods:
+            if method == "single":
+                for j in range(len(models)):
+                    students[f"single/{j}"] = (self._finetune(prompts, [nb[0] for nb in nbest[j]],
+                                                              name=f"single {j}"), [j])
+            elif method == "multi":
+                students["multi"] = (self._finetune(
+                    prompts * len(models), [nb[0] for per in nbest for nb in per],
+                    [wj for wj in w for _ in prompts], name="multi"), list(range(len(models))))
+            elif method == "joint":
+                students["joint"] = (self._finetune(prompts, joint_targets(), name="joint"),
+                                     list(range(len(models))))
+            else:
+                targets = joint_targets()
+                students["bayes"] = (self._finetune(
+                    prompts, targets, confidence=bayes_confidence(targets),
+                    loss=partial(bayes_token_loss, kl_weight=cfg.kl_weight), name="bayes"), list(range(len(models))))
+
+        results, records = {}, []
+        for name, (train, teachers) in students.items():
+            model, tok = self._model(f"students/{name}/model", cfg.strong, train)
+            results[name] = self._summarise(name, self._evaluate(f"students/{name}", model, tok), teachers,
+                                            weak, ceiling, records)
+            if cfg.dpo:
+                results[f"{name}+dpo"] = self._summarise(
+                    f"{name}+dpo", self._dpo(name, model, tok, models, w), teachers, weak, ceiling, records)
+            del model
+
+        out = {
+            "task": "slurp", "config": {**asdict(cfg)},
+            "splits": {"source": splits.source, "seed": splits.seed, **splits.sizes(), "n_test_used": len(self.test),
+                       "n_malformed": n_malformed,
+                       "note": "offline: seeded splits of SLURP devel+test (the official train split is absent)"
+                       if splits.source == "seeded" else "official split files"},
+            "weak": [{"name": x["name"], **x["scores"]} for x in weak],
+            "ceiling": ceiling["scores"], "strategies": results, "records": records,
+            "timings_s": dict(self.timings), "device": str(self.device),
+        }
+        write_json(self.out / "results.json", out)
+        return out
+
+    def _dpo(self, name: str, model, tok, models, w) -> dict:
+        cfg, dcfg = self.cfg, self.cfg.dpo_config
+        prompts = [e.prompt for e in subsample(self.w2s, cfg.dpo_inputs)]
+
+        def pairs():
+            cands = decode(model, tok, prompts, DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens,
+                                                             max(1, cfg.batch_size // 4)), self._bar(f"{name}: 10-best"))
+            cands = [list(dict.fromkeys(c)) for c in cands]
+            scores = ensemble_candidate_scores(models, prompts, cands, w, cfg.batch_size)
+            return {"pairs": select_pairs(cands, scores)}
+        chosen_rejected = self._json(f"students/{name}/dpo_pairs", pairs)["pairs"]
+
+        def train(m, t):
+            if not chosen_rejected:
+                return {"n_pairs": 0, "note": "no input had distinct best and worst candidates"}
+            ps = [prompts[i] for i, _, _ in chosen_rejected]
+            chosen = encode_examples(t, ps, [c for _, c, _ in chosen_rejected])
+            rejected = encode_examples(t, ps, [r for _, _, r in chosen_rejected])
+            info = train_dpo(m, t, chosen, rejected, dcfg, self._bar(f"{name}: dpo"))
+            return {"n_pairs": info["n_pairs"], "final_margin": info["final_margin"],
+                    "final_loss": float(np.mean(info["losses"][-5:]))}
+        dpo_model = self._model(f"students/{name}+dpo/model", str(self.out / f"students/{name}/model"), train)
+        return self._evaluate(f"students/{name}+dpo", *dpo_model)
+
+    def _summarise(self, name: str, student: dict, teachers: list[int], weak: list[dict], ceiling: dict,
+                   records: list) -> dict:
+        s, c = student["scores"], ceiling["scores"]
+        ref = max((weak[j] for j in teachers), key=lambda x: x["scores"]["slu_f1"])["scores"]
+        tw = [self.cfg.ensemble_weights[j] for j in teachers]
+        view = word_view(student["word_logprobs"], [weak[j]["word_logprobs"] for j in teachers], tw,
+                         ceiling["word_logprobs"])
+        rec = W2SRecord.from_errors(
+            view["weak_error"], view["w2s_error"], view["misfit"], strong_error=view["strong_error"],
+            bound=view["bound"], slack=view["slack"], holds=bool(view["holds"]), loss="kl",
+            setting="slurp/test-words", task="slurp", weak="+".join(self.cfg.weak[j] for j in teachers),
+            strong=self.cfg.strong, method=name, seed=self.cfg.seed,
+            sizes={"n_w2s_train": len(self.w2s), "n_test": len(self.test)},
+            extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": "gold word"})
+        records.append(rec.to_dict())
+        return {**s, "pgr_slu_f1": pgr(s["slu_f1"], ref["slu_f1"], c["slu_f1"]),
+                "pgr_exact_match": pgr(s["exact_match"], ref["exact_match"], c["exact_match"]),
+                "pgr_reference": "best teacher by SLU-F1", "teachers": teachers,
+                "misfit_view": {k: view[k] for k in ("weak_error", "w2s_error", "misfit", "gain", "strong_error")}}

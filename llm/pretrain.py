@@ -1,0 +1,297 @@
+"""The offline decoder ladder: byte-level BPE tokenizers and GPT-2 / Llama-style models pretrained from scratch.
+
+No model hub is reachable offline, so the generation experiments get their weak and strong models here:
+decoder-only transformers (transformers' ``GPT2Config`` / ``LlamaConfig``) from ~0.3M to ~110M parameters,
+pretrained as language models on the Gutenberg books plus SLURP's unlabelled language-model text. Weak rungs
+differ in size, architecture *and* tokenizer (each vocabulary size is its own BPE), to mimic varied supervisors.
+
+Each model directory is written with ``save_pretrained`` (model and tokenizer), so it loads back by path with
+``AutoModelForCausalLM`` / ``AutoTokenizer``. Training is resumable: ``checkpoint.pt`` holds the model, the
+optimizer, the step and the RNG state, and a rerun continues from it; ``pretrain.json`` records the run.
+On CUDA: bf16 autocast, SDPA attention, fused AdamW, and MFU is reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weakstrong.io import read_json, write_json
+
+from .lm import autocast, lr_at, make_optimizer, select_device
+from .slurp import read_lm_text
+
+SPECIAL = {"eos": "<|endoftext|>", "pad": "<|pad|>"}
+RECORD_SEPARATOR = "\x1e"  # separates books in gutenberg/books.txt.gz
+
+
+@dataclass(frozen=True)
+class LadderPreset:
+    """One rung of the ladder: architecture and size (the name gives the approximate parameter count)."""
+
+    name: str
+    arch: str  # "gpt2" or "llama"
+    n_layer: int
+    n_head: int
+    d_model: int
+    vocab_size: int  # each distinct vocabulary size is a distinct BPE tokenizer
+    context: int = 256
+    d_ff: int | None = None  # Llama MLP width (GPT-2 uses 4 * d_model)
+    lr: float = 1e-3  # peak pretraining learning rate
+
+
+PRESETS = {p.name: p for p in (
+    LadderPreset("gpt-0.3m", "gpt2", 2, 2, 64, 2048, lr=3e-3),
+    LadderPreset("llama-0.5m", "llama", 2, 2, 96, 3072, d_ff=256, lr=3e-3),
+    LadderPreset("gpt-1m", "gpt2", 4, 4, 128, 4096, lr=2e-3),
+    LadderPreset("llama-3m", "llama", 4, 4, 192, 8192, d_ff=512, lr=2e-3),
+    LadderPreset("gpt-4m", "gpt2", 6, 6, 192, 8192, lr=1.5e-3),
+    LadderPreset("gpt-50m", "gpt2", 12, 8, 512, 16384, context=512, lr=6e-4),
+    LadderPreset("llama-100m", "llama", 12, 12, 768, 16384, context=512, d_ff=2048, lr=4e-4),
+    LadderPreset("gpt-110m", "gpt2", 12, 12, 768, 32768, context=512, lr=4e-4),
+)}
+
+
+def get_preset(name: str) -> LadderPreset:
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return PRESETS[name]
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining run settings (the preset fixes the model)."""
+
+    preset: str
+    max_steps: int = 2000
+    batch_size: int = 32
+    seq_len: int | None = None  # default: the preset's context
+    lr: float | None = None  # default: the preset's
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    time_budget: float | None = None  # seconds for this invocation; the run checkpoints and stops when spent
+    save_every: int = 200
+    slurp_fraction: float = 0.25  # share of sequences drawn from SLURP's lm text (in-domain utterances)
+    max_chars: int | None = None  # cap on Gutenberg characters read (tokenizer and stream), for quick runs
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        get_preset(self.preset)
+        if self.max_steps < 1 or self.batch_size < 1 or self.save_every < 1:
+            raise ValueError(f"max_steps, batch_size and save_every must be >= 1, got {self.max_steps}, "
+                             f"{self.batch_size}, {self.save_every}")
+        if not 0.0 <= self.slurp_fraction <= 1.0:
+            raise ValueError(f"slurp_fraction must lie in [0, 1], got {self.slurp_fraction}")
+
+
+def read_books(data_dir: str | Path, max_chars: int | None = None) -> list[str]:
+    """The Gutenberg books (``gutenberg/books.txt.gz``, books separated by a line holding only \\x1e)."""
+    path = Path(data_dir) / "gutenberg" / "books.txt.gz"
+    if not path.exists():
+        raise ValueError(f"data_dir {data_dir} has no gutenberg/books.txt.gz")
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        text = fh.read(max_chars) if max_chars else fh.read()
+    return [b.strip() for b in text.split(RECORD_SEPARATOR) if b.strip()]
+
+
+def train_tokenizer(texts, vocab_size: int):
+    """A byte-level BPE (``tokenizers``) wrapped as a ``PreTrainedTokenizerFast``; EOS doubles as BOS."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[SPECIAL["eos"], SPECIAL["pad"]],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2,
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=SPECIAL["eos"], eos_token=SPECIAL["eos"],
+                                   pad_token=SPECIAL["pad"])
+
+
+def build_model(preset: LadderPreset, tokenizer):
+    """A randomly initialised causal LM for ``preset`` (SDPA attention, tied embeddings)."""
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    vocab = len(tokenizer)
+    if preset.arch == "gpt2":
+        config = GPT2Config(vocab_size=vocab, n_positions=preset.context, n_embd=preset.d_model,
+                            n_layer=preset.n_layer, n_head=preset.n_head, **ids)
+    elif preset.arch == "llama":
+        config = LlamaConfig(vocab_size=vocab, hidden_size=preset.d_model, intermediate_size=preset.d_ff,
+                             num_hidden_layers=preset.n_layer, num_attention_heads=preset.n_head,
+                             num_key_value_heads=preset.n_head, max_position_embeddings=preset.context, **ids)
+    else:
+        raise ValueError(f"preset.arch must be 'gpt2' or 'llama', got {preset.arch!r}")
+    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+
+
+def token_stream(tokenizer, texts: list[str]) -> np.ndarray:
+    """All texts tokenized and joined, each followed by EOS, as one int32 array."""
+    eos = tokenizer.eos_token_id
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return np.fromiter((t for doc in ids for t in (*doc, eos)), dtype=np.int32)
+
+
+def sample_batch(streams: list[np.ndarray], probs: list[float], batch_size: int, seq_len: int,
+                 rng: np.random.Generator) -> torch.Tensor:
+    """(batch_size, seq_len) random windows, each from a stream drawn with ``probs``."""
+    rows = []
+    for s in rng.choice(len(streams), size=batch_size, p=probs):
+        stream = streams[s]
+        start = rng.integers(0, max(1, len(stream) - seq_len))
+        window = stream[start:start + seq_len]
+        rows.append(np.pad(window, (0, seq_len - len(window)), constant_values=window[-1]))
+    return torch.from_numpy(np.stack(rows).astype(np.int64))
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Dense bf16 peak FLOP/s of known GPUs (for MFU); None where unknown (e.g. CPU)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, flops in (("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L40", 181e12)):
+        if key in name:
+            return flops
+    return None
+
+
+def pretrain(data_dir: str | Path, out_dir: str | Path, config: PretrainConfig, device: str | None = None,
+             tokenizer_cache: str | Path | None = None, log=print) -> dict:
+    """Pretrain (or resume) one rung of the ladder into ``out_dir``; returns the run record.
+
+    The record (also written to ``out_dir/pretrain.json``) holds the parameter count, steps, tokens/s, final
+    train loss, held-out loss on SLURP lm text and, on known GPUs, the MFU (6N + 12 L d T FLOPs per token).
+    """
+    from transformers import AutoTokenizer
+
+    preset = get_preset(config.preset)
+    out_dir, dev = Path(out_dir), select_device(device)
+    seq_len = config.seq_len or preset.context
+    lr = config.lr or preset.lr
+    record_path = out_dir / "pretrain.json"
+    if record_path.exists() and read_json(record_path).get("step", 0) >= config.max_steps:
+        log(f"{preset.name}: already pretrained for {config.max_steps} steps in {out_dir}")
+        return read_json(record_path)
+    torch.manual_seed(config.seed)
+    books = read_books(data_dir, config.max_chars)
+    slurp = read_lm_text(Path(data_dir) / "slurp")
+    cache = Path(tokenizer_cache or out_dir) / f"tokenizer-bpe{preset.vocab_size}-{config.max_chars or 'all'}"
+    if (cache / "tokenizer.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(cache)
+    else:
+        t0 = time.perf_counter()
+        tokenizer = train_tokenizer(books + slurp, preset.vocab_size)
+        tokenizer.save_pretrained(cache)
+        log(f"{preset.name}: trained BPE-{preset.vocab_size} in {time.perf_counter() - t0:.1f}s")
+    n_val = max(1, len(slurp) // 50)  # the last 2 % of SLURP lm text is held out
+    streams = [token_stream(tokenizer, books), token_stream(tokenizer, slurp[:-n_val])]
+    val = token_stream(tokenizer, slurp[-n_val:])
+    probs = [1.0 - config.slurp_fraction, config.slurp_fraction]
+
+    model = build_model(preset, tokenizer).to(dev)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = make_optimizer(model, lr, config.weight_decay)
+    rng = np.random.default_rng(config.seed)
+    step, tokens_seen, losses = 0, 0, []
+    ckpt = out_dir / "checkpoint.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, tokens_seen, rng = state["step"], state["tokens_seen"], state["rng"]
+        log(f"{preset.name}: resumed at step {step}")
+
+    def save_checkpoint():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "tokens_seen": tokens_seen, "rng": rng}, tmp)
+        tmp.replace(ckpt)
+
+    model.train()
+    start, start_step = time.perf_counter(), step
+    while step < config.max_steps:
+        if config.time_budget is not None and time.perf_counter() - start > config.time_budget:
+            log(f"{preset.name}: time budget spent at step {step}")
+            break
+        batch = sample_batch(streams, probs, config.batch_size, seq_len, rng).to(dev)
+        for group in opt.param_groups:
+            group["lr"] = lr * lr_at(step, config.max_steps, config.warmup_steps)
+        with autocast(dev):
+            loss = model(input_ids=batch, labels=batch).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        step, tokens_seen = step + 1, tokens_seen + batch.numel()
+        if step % config.save_every == 0:
+            save_checkpoint()
+            log(f"{preset.name}: step {step} loss {np.mean(losses[-50:]):.3f}")
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    save_checkpoint()
+    model.eval()
+    with torch.no_grad(), autocast(dev):
+        windows = [torch.from_numpy(val[i:i + seq_len].astype(np.int64)) for i in
+                   range(0, max(1, len(val) - seq_len), seq_len)][:64]
+        val_loss = float(np.mean([float(model(input_ids=w[None].to(dev), labels=w[None].to(dev)).loss)
+                                  for w in windows]))
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    tps = (step - start_step) * config.batch_size * seq_len / max(elapsed, 1e-9)
+    flops_per_token = 6 * n_params + 12 * preset.n_layer * preset.d_model * seq_len
+    peak = peak_flops(dev)
+    record = {
+        "preset": asdict(preset), "config": asdict(replace(config, lr=lr, seq_len=seq_len)),
+        "n_params": n_params, "step": step, "tokens_seen": tokens_seen, "seconds_this_run": elapsed,
+        "tokens_per_s": tps, "mfu": tps * flops_per_token / peak if peak else None,
+        "train_loss": float(np.mean(losses[-50:])) if losses else None, "val_loss_slurp": val_loss,
+        "device": str(dev),
+    }
+    write_json(record_path, record)
+    log(f"{preset.name}: {n_params / 1e6:.2f}M params, step {step}, {tps:,.0f} tok/s, "
+        f"val loss {val_loss:.3f}" + (f", MFU {record['mfu']:.1%}" if record["mfu"] else ""))
+    return record
+
+
+def count_params(preset: LadderPreset) -> int:
+    """Parameter count of a preset's model (built on the meta device, so it costs no memory)."""
+    class _Vocab:  # build_model only needs the special ids and the vocabulary size
+        bos_token_id = eos_token_id = 0
+        pad_token_id = 1
+
+        def __len__(self):
+            return preset.vocab_size
+
+    with torch.device("meta"):
+        model = build_model(preset, _Vocab())
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_random_model(out_dir: str | Path, texts: list[str], vocab_size: int, arch: str = "gpt2",
+                      d_model: int = 16, n_layer: int = 1, n_head: int = 2, context: int = 256) -> Path:
+    """Train a BPE on ``texts`` and save an untrained (randomly initialised) model with it to ``out_dir``.
+
+    Tiny models from here are what the CPU tests and quick smoke runs use; the directory loads back by path
+    like any pretrained rung.
+    """
+    preset = LadderPreset(f"random-{arch}", arch, n_layer, n_head, d_model, vocab_size, context,
+                          d_ff=4 * d_model if arch == "llama" else None)
+    tokenizer = train_tokenizer(texts, vocab_size)
+    model = build_model(preset, tokenizer)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return Path(out_dir)

@@ -1,0 +1,142 @@
+"""End to end on CPU with tiny random models and a few utterances: every strategy, DPO, caching, CLI, errors;
+and resumable pretraining of a ladder rung on a tiny corpus."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from weakstrong.cli import main
+from weakstrong.io import read_json
+from weakstrong.llm.decoding import DecodeConfig, decode, greedy
+from weakstrong.llm.lm import load_causal_lm
+from weakstrong.llm.pretrain import PretrainConfig, pretrain, save_random_model
+from weakstrong.llm.slurp import format_prompt, serialise_slots
+from weakstrong.theory.records import W2SRecord
+
+SLOTS = [("time", "five am"), ("date", "today"), ("place_name", "paris"), ("date", "this week"),
+         ("time", "noon"), ("person", "anna")]
+
+
+def _rows(n: int, offset: int) -> list[dict]:
+    rows = []
+    for i in range(n):
+        slot, value = SLOTS[(i + offset) % len(SLOTS)]
+        words = f"please remind me about {value} number {i + offset}"
+        annotated = words.replace(value, f"[{slot} : {value}]") if i % 4 else words  # some have no slots
+        rows.append({"slurp_id": i + offset, "sentence": words, "sentence_annotation": annotated, "intent": "x"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    data = root / "slurp"
+    data.mkdir()
+    for name, rows in (("devel", _rows(10, 0)), ("test", _rows(10, 100))):
+        with gzip.open(data / f"{name}.jsonl.gz", "wt") as fh:
+            fh.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    texts = [format_prompt(r["sentence"]) + serialise_slots([(s, v)]) for r in _rows(20, 0) for s, v in SLOTS[:2]]
+    models = []
+    for i, (arch, vocab) in enumerate((("gpt2", 300), ("llama", 360), ("gpt2", 420))):
+        torch.manual_seed(i)
+        models.append(str(save_random_model(root / f"m{i}", texts * 3, vocab, arch=arch)))
+    return root, data, models
+
+
+def _argv(data, models, out, *extra):
+    return ["llm", "generate", "--data-dir", str(data), "--weak", ",".join(models[:2]), "--strong", models[2],
+            "--n-weak-train", "6", "--n-w2s-train", "6", "--n-test", "4", "--max-new-tokens", "10",
+            "--batch-size", "4", "--epochs", "1", "--n-best", "2", "--dpo-n-best", "3", "--dpo-epochs", "1",
+            "--dpo-inputs", "4", "--device", "cpu", "--threads", "1", "--no-progress", "--out", str(out), *extra]
+
+
+def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
+    root, data, models = setup
+    out = root / "run"
+    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3")) == 0
+    res = read_json(out / "results.json")
+    names = {"single/0", "single/1", "multi", "joint", "bayes"}
+    assert set(res["strategies"]) == names | {f"{n}+dpo" for n in names}
+    assert res["splits"]["n_weak_train"] == 6 and res["splits"]["n_test_used"] == 4
+    for s in [*res["weak"], res["ceiling"], *res["strategies"].values()]:
+        assert 0.0 <= s["slu_f1"] <= 1.0 and 0.0 <= s["exact_match"] <= 1.0
+    records = [W2SRecord.from_dict(r) for r in res["records"]]  # validated schema
+    assert len(records) == 10 and all(r.loss == "kl" and r.misfit >= 0 for r in records)
+    assert {r.method for r in records} == set(res["strategies"])
+    assert res["timings_s"]["weak/0/model"] > 0 and "students/bayes+dpo/model" in res["timings_s"]
+    # joint decoding: the target is the pooled candidate with the best weighted score
+    joint = read_json(out / "joint" / "targets.json")
+    for target, pool, scores in zip(joint["targets"], joint["pool"], joint["scores"]):
+        assert target == pool[max(range(len(pool)), key=scores.__getitem__)]
+    # DPO pairs: chosen and rejected differ
+    assert all(c != r for _, c, r in read_json(out / "students" / "joint" / "dpo_pairs.json")["pairs"])
+    # a rerun reuses every stage (no retraining) and reproduces the numbers
+    stage = out / "students" / "bayes" / "model" / "stage.json"
+    mtime = stage.stat().st_mtime_ns
+    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3")) == 0
+    again = read_json(out / "results.json")
+    assert stage.stat().st_mtime_ns == mtime
+    assert again["strategies"] == res["strategies"] and again["records"] == res["records"]
+    # ... but a different configuration in the same folder is refused
+    assert main(_argv(data, models, out, "--method", "joint", "--seed", "1")) == 2
+    assert "different configuration" in capsys.readouterr().err
+
+
+def test_same_seed_reproduces_a_fresh_run(setup):
+    root, data, models = setup
+    a, b = root / "rep_a", root / "rep_b"
+    for out in (a, b):
+        assert main(_argv(data, models, out, "--method", "joint")) == 0
+    ra, rb = read_json(a / "results.json"), read_json(b / "results.json")
+    assert ra["strategies"] == rb["strategies"]
+
+
+def test_unknown_model_offline_is_a_clear_error(setup, capsys, monkeypatch):
+    root, data, models = setup
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = _argv(data, ["no-such-org/no-such-model", *models[1:]], root / "bad", "--method", "joint")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no-such-org/no-such-model" in err and "HF_HUB_OFFLINE" in err
+    with pytest.raises(ValueError, match="config.json"):
+        load_causal_lm(str(root / "slurp"))  # a folder that is not a model
+
+
+def test_batched_greedy_equals_one_at_a_time_and_beams_are_distinct(setup):
+    _, _, models = setup
+    for path in models[:2]:  # GPT-2 and Llama: left padding must not change the result
+        model, tok = load_causal_lm(path, "cpu")
+        prompts = [format_prompt("hi"), format_prompt("please remind me about paris number 3 today")]
+        batched = greedy(model, tok, prompts, max_new_tokens=6, batch_size=2)
+        assert batched == [greedy(model, tok, [p], max_new_tokens=6)[0] for p in prompts]
+        nbest = decode(model, tok, prompts, DecodeConfig(n_best=3, num_beams=3, max_new_tokens=6, batch_size=2))
+        assert all(len(c) == 3 for c in nbest)
+
+
+def test_pretrain_is_resumable_and_loads_back_by_path(tmp_path):
+    data = tmp_path / "data"
+    (data / "gutenberg").mkdir(parents=True)
+    (data / "slurp").mkdir()
+    book = "It was a bright cold day in April, and the clocks were striking thirteen. " * 40
+    with gzip.open(data / "gutenberg" / "books.txt.gz", "wt") as fh:
+        fh.write(book + "\n\x1e\n" + book.upper())
+    with gzip.open(data / "slurp" / "lm.txt.gz", "wt") as fh:
+        fh.write("\n".join(f"wake me up at {i} am" for i in range(200)))
+    out = tmp_path / "gpt"
+    logs = []
+    cfg = dict(preset="gpt-0.3m", batch_size=2, seq_len=16, warmup_steps=1, save_every=2)
+    first = pretrain(data, out, PretrainConfig(max_steps=3, **cfg), "cpu", log=logs.append)
+    assert first["step"] == 3 and (out / "checkpoint.pt").exists()
+    second = pretrain(data, out, PretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
+    assert any("resumed at step 3" in line for line in logs)
+    assert second["step"] == 5 and second["tokens_seen"] == 5 * 2 * 16 and second["tokens_per_s"] > 0
+    model, tok = load_causal_lm(str(out), "cpu")
+    assert model.config.model_type == "gpt2" and tok.eos_token_id is not None
+    assert second["n_params"] == sum(p.numel() for p in model.parameters())
+    done = pretrain(data, out, PretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
+    assert done == second and "already pretrained" in logs[-1]
