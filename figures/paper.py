@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,30 +47,105 @@ def figure_snippet(spec: FigureSpec, outcome: FigureOutcome, paper_dir: Path = P
         rf"\label{{fig:{spec.name}}}", r"\end{figure}", ""])
 
 
+# How the paper titles each exported statement; names not listed are titled from their key.
+STATEMENT_TITLES = {
+    "theorem1": r"Theorem 1, realizable case \cite{charikar2024}",
+    "subspace_equality": r"Equality when $V_s$ is a subspace",
+    "nonrealizable_identity": r"Non-realizable identity (subspace case)",
+    "nonrealizable_bound": r"Non-realizable bound",
+    "convex_nonrealizable_bound": r"Non-realizable bound, convex class",
+    "finite_sample_bound": r"Finite samples, norm-bounded linear heads (Theorem 2 with explicit constants)",
+    "finite_sample_excess_risk": r"Finite-sample excess-risk term",
+    "kl_theorem": r"KL version for classification \cite{mulgund2025}",
+    "ambiguity_decomposition": r"Ambiguity decomposition of a convex combination",
+    "ensemble_theorem1": r"Theorem 1 for a weak ensemble",
+    "weak_model_selection": r"Weak-model selection",
+    "epsilon": r"Realizability gap",
+    "residuals": r"Residuals",
+    "dirichlet_kl": r"Dirichlet KL to the uniform Dirichlet (evidential loss) \cite{cui2024}",
+    "dirichlet_kl_k2": r"The same, derived symbolically for $K=2$",
+}
+# Visual width (characters) of one displayed line; longer statements are broken at top-level + / -.
+LINE_WIDTH = 90
+EXPORT_NAMES = ("statement_latex", "latex_statements", "export_latex", "statements_latex")
+_INVISIBLE = re.compile(r"\\(left|right|mathrm|operatorname|displaystyle|,|;|quad)|[{}]")
+_BREAKS = (" + ", " - ")
+
+
+def visual_length(latex: str) -> int:
+    """A rough printed width: LaTeX source without sizing commands and braces, other commands as 1 glyph."""
+    return len(re.sub(r"\\[A-Za-z]+", "x", _INVISIBLE.sub("", latex)))
+
+
+def split_statement(latex: str, width: int = LINE_WIDTH) -> list[str]:
+    """Break ``latex`` into display lines before top-level binary + and -.
+
+    "Top level" means outside braces, brackets, parentheses and ``\\left ... \\right`` pairs, so no
+    delimiter pair is cut.
+    Pieces are packed greedily into lines of at most ``width`` printed characters.
+    """
+    pieces, depth, start, i = [], 0, 0, 0
+    while i < len(latex):
+        if latex.startswith(r"\left", i) and not latex.startswith(r"\leftarrow", i):
+            depth, i = depth + 1, i + 5
+            continue
+        if latex.startswith(r"\right", i) and not latex.startswith(r"\rightarrow", i):
+            depth, i = depth - 1, i + 6
+            continue
+        if latex[i] in "{([":
+            depth += 1
+        elif latex[i] in "})]":
+            depth -= 1
+        elif depth == 0 and i > start and any(latex.startswith(b, i) for b in _BREAKS):
+            pieces.append(latex[start:i].strip())
+            start = i + 1
+        i += 1
+    pieces.append(latex[start:].strip())
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if visual_length(lines[-1]) + visual_length(piece) + 1 <= width:
+            lines[-1] = f"{lines[-1]} {piece}"
+        else:
+            lines.append(piece)
+    return lines
+
+
+def statement_block(name: str, latex: str) -> list[str]:
+    """One exported statement as a titled display, broken over lines when it is wider than the text."""
+    title = STATEMENT_TITLES.get(name, latex_escape(str(name).replace("_", " ").capitalize()))
+    lines = split_statement(str(latex).strip())
+    if len(lines) == 1 and visual_length(lines[0]) <= LINE_WIDTH:
+        body = [r"\begin{equation*}", lines[0], r"\end{equation*}"]
+    else:
+        # A single piece wider than the line (one unbreakable \left...\right group) is scaled to fit.
+        shown = [ln if visual_length(ln) <= LINE_WIDTH else
+                 rf"\resizebox{{0.85\linewidth}}{{!}}{{$\displaystyle {{}}{ln}$}}" for ln in lines]
+        body = [r"\begin{multline*}", " \\\\\n".join(shown), r"\end{multline*}"]
+    return [rf"\item[{title}.] \mbox{{}}", *body]
+
+
 def theory_statements_tex() -> str:
     """``theory_statements.tex`` from the sympy export of theory/ (a notice while that export is absent).
 
-    The export is any function of ``weakstrong.theory.symbolic`` named ``latex_statements`` /
-    ``export_latex`` / ``statements_latex`` returning ``{name: latex}``; each becomes a displayed statement.
+    The export is the function ``weakstrong.theory.symbolic.statement_latex`` (or one of ``EXPORT_NAMES``)
+    returning ``{name: latex}``; each becomes a titled displayed statement.
     """
     try:
         symbolic = importlib.import_module("weakstrong.theory.symbolic")
     except ImportError:
         return pending_block("The symbolic export of the theory layer is not in this build.",
                              "weakstrong.theory.symbolic")
-    export = next((getattr(symbolic, n) for n in ("latex_statements", "export_latex", "statements_latex")
-                   if callable(getattr(symbolic, n, None))), None)
+    export = next((getattr(symbolic, n) for n in EXPORT_NAMES if callable(getattr(symbolic, n, None))), None)
     if export is None:
         return pending_block("weakstrong.theory.symbolic has no LaTeX export function yet.",
                              "weakstrong.theory.symbolic")
     statements = export()
     if not isinstance(statements, dict) or not statements:
         raise ValueError(f"the symbolic export must return a non-empty {{name: latex}} dict, got {statements!r}")
-    lines = ["% generated by weakstrong.figures.paper from weakstrong.theory.symbolic; do not edit",
-             r"\begin{description}"]
+    lines = [f"% generated by weakstrong.figures.paper from weakstrong.theory.symbolic.{export.__name__}; "
+             "do not edit", r"\begin{description}"]
     for name, latex in statements.items():
-        title = latex_escape(str(name).replace("_", " "))
-        lines += [rf"\item[{title}.] \mbox{{}}", r"\begin{equation*}", str(latex).strip(), r"\end{equation*}"]
+        lines += statement_block(name, latex)
     lines += [r"\end{description}", ""]
     return "\n".join(lines)
 

@@ -90,7 +90,7 @@ def test_theory_statements_come_from_the_symbolic_export(monkeypatch):
     fake.latex_statements = lambda: {"theorem_1": r"d(f_{sw}, f^\star) \le d(f_w, f^\star) - d(f_{sw}, f_w)"}
     monkeypatch.setitem(sys.modules, "weakstrong.theory.symbolic", fake)
     tex = paper.theory_statements_tex()
-    assert r"d(f_{sw}, f^\star) \le" in tex and "theorem 1" in tex
+    assert r"d(f_{sw}, f^\star) \le" in tex and "Theorem 1" in tex
     fake.latex_statements = lambda: {}
     with pytest.raises(ValueError, match="non-empty"):
         paper.theory_statements_tex()
@@ -125,3 +125,33 @@ def test_paper_builds_to_pdf(fake_sim, tmp_path):
     assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF")
     log = (src / "build" / "main.log").read_text(errors="replace")
     assert "LaTeX Warning: Reference" not in log, "an undefined \\ref in the paper"
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text.replace(r"\left", "").replace(r"\right", ""):
+        depth += (ch in "{([") - (ch in "})]")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_long_statements_break_only_between_top_level_terms():
+    terms = [rf"\left(a_{{{i}}} + b_{{{i}}}\right)^{{2}}" for i in range(30)]
+    latex = r"d\left(f, g\right) \leq " + " + ".join(terms)
+    lines = paper.split_statement(latex, width=40)
+    assert len(lines) > 1
+    assert " ".join(lines).split() == latex.split(), "breaking must not change the statement"
+    assert all(_balanced(line) for line in lines)
+    assert all(paper.visual_length(line) <= 40 for line in lines[1:-1])
+    assert paper.split_statement("x = y") == ["x = y"]
+
+
+def test_exported_theory_statements_typeset(monkeypatch):
+    symbolic = pytest.importorskip("weakstrong.theory.symbolic")
+    statements = symbolic.statement_latex()
+    tex = paper.theory_statements_tex()
+    for name, latex in statements.items():
+        lines = paper.split_statement(latex)
+        assert all(_balanced(line) for line in lines), name
+        assert all(line in tex for line in lines), name
