@@ -1,0 +1,246 @@
+"""The weak-ensemble -> strong classification pipeline, from raw files to ``DIR/results.json``.
+
+Stages (each cached under ``cache_dir`` by config hash, so a rerun skips what is done):
+
+1. data: seeded, disjoint weak-train / w2s-train / test splits (``weakstrong.llm.data``);
+2. weak: each weak supervisor learns weak-train gold labels and labels w2s-train and test;
+3. features: the strong backbone's frozen features on w2s-train and test (probe student);
+4. students: the ceiling (gold w2s-train labels) and one student per teacher of each ``--method``;
+5. metrics: accuracy, AUROC, PGR with a bootstrap CI, and the misfit theory on held-out test data (squared
+   loss and KL), plus the in-sample squared-loss check on w2s-train where the probe is an exact projection.
+
+The student never sees w2s-train gold labels; only the ceiling and the post-hoc in-sample check use them.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from weakstrong.io import config_hash, save_npz_atomic, write_json
+
+from .data import SplitConfig, TaskData, load_task
+from .ensemble import METHODS, Teacher, make_teachers
+from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
+from .models import FeatureExtractor, cached_array, select_device
+from .students import LOSSES, FinetuneConfig, ProbeConfig, predict_probes
+
+STUDENTS = ("probe", "finetune")
+DEFAULT_WEAK = ("tfidf", "minilm-l1", "minilm-l2", "scratch-tiny")
+EVAL_SPLITS = ("w2s_train", "test")
+
+
+@dataclass
+class ClassifyConfig:
+    """One ``weakstrong llm classify`` run; every field is a CLI option and enters the cache keys it affects."""
+
+    task: str = "sciq"
+    out: str = "results/classify"
+    data_dir: str | None = None
+    weak: tuple[str, ...] = DEFAULT_WEAK
+    strong: str = "minilm-l6"
+    methods: tuple[str, ...] = METHODS
+    students: tuple[str, ...] = ("probe",)
+    seed: int = 0
+    n_weak_train: int | None = None
+    n_w2s_train: int | None = None
+    n_test: int | None = None
+    batch_size: int = 64
+    max_length: int = 128
+    device: str | None = None
+    cache_dir: str | None = None
+    n_bootstrap: int = 1000
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def validate(self) -> None:
+        for name, values, allowed in (("methods", self.methods, METHODS), ("students", self.students, STUDENTS)):
+            bad = [v for v in values if v not in allowed]
+            if not values or bad:
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {list(values)}")
+        if not self.weak:
+            raise ValueError("weak must name at least one weak model")
+        if len(set(self.weak)) != len(self.weak):
+            raise ValueError(f"weak models must be distinct, got {list(self.weak)}")
+        if self.n_bootstrap < 1:
+            raise ValueError(f"n_bootstrap must be >= 1, got {self.n_bootstrap}")
+
+
+class Timer:
+    """Wall-clock seconds per named stage, accumulated."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
+
+
+def _fingerprint(data: TaskData) -> str:
+    return config_hash({s: getattr(data, s).uid for s in ("weak_train", "w2s_train", "test")}, 16)
+
+
+def run_weak(cfg: ClassifyConfig, data: TaskData, weak_models: dict, cache_dir: Path, timer: Timer) -> dict:
+    """{split: (n_weak, n) outputs} of every weak supervisor on w2s-train and test (cached per model)."""
+    fp = _fingerprint(data)
+    rows = {s: [] for s in EVAL_SPLITS}
+    for name, model in weak_models.items():
+        def compute(model=model):
+            model.fit(data.weak_train)
+            return {s: np.asarray(model.predict(getattr(data, s)), dtype=float) for s in EVAL_SPLITS}
+
+        with timer(f"weak/{name}"):
+            out = cached_array(cache_dir, "weak", {"weak": model.config(), "data": fp, "seed": cfg.seed}, compute)
+        for s in EVAL_SPLITS:
+            rows[s].append(out[s])
+    return {s: np.stack(r) for s, r in rows.items()}
+
+
+def _probe_runs(cfg, data, teachers, strong, timer) -> tuple[dict, list]:
+    with timer("features/strong"):
+        feats = {s: strong(getattr(data, s).text, getattr(data, s).pair, s) for s in EVAL_SPLITS}
+    with timer("students/probe"):
+        methods = ["average"] + [t.method for t in teachers]  # row 0: the ceiling, on gold labels
+        targets = np.stack([data.w2s_train.target] + [t.probs["w2s_train"] for t in teachers])
+        conf = np.stack([np.ones(len(data.w2s_train))] + [t.confidence["w2s_train"] for t in teachers])
+        out = predict_probes(methods, feats["w2s_train"], targets, conf, feats, cfg.probe)
+    ceiling = {s: out[s][0] for s in EVAL_SPLITS}
+    preds = [{s: out[s][j + 1] for s in EVAL_SPLITS} for j in range(len(teachers))]
+    return ceiling, preds
+
+
+def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir):
+    """Fine-tune a fresh strong backbone; predictions and checkpoint cached by config hash."""
+    import torch
+
+    from .models import load_backbone
+    from .students import make_classifier, predict_classifier, train_classifier
+
+    def compute():
+        model, tokenizer, kind = load_backbone(cfg.strong, select_device(cfg.device))
+        clf = make_classifier(model, kind)
+        train_classifier(clf, tokenizer, data.w2s_train.text, data.w2s_train.pair, targets, loss, cfg.finetune,
+                         weights, progress=f"finetune {key['teacher']}")
+        ckpt = cache_dir / f"finetune-{config_hash(key)}.pt"
+        tmp = ckpt.with_suffix(".pt.tmp")
+        torch.save(clf.state_dict(), tmp)
+        tmp.replace(ckpt)
+        return {s: predict_classifier(clf, tokenizer, getattr(data, s).text, getattr(data, s).pair, cfg.finetune,
+                                      loss) for s in EVAL_SPLITS}
+
+    return cached_array(cache_dir, "finetune-preds", key, compute)
+
+
+def _finetune_runs(cfg, data, teachers, cache_dir, timer) -> tuple[dict, list]:
+    base = {"strong": cfg.strong, "data": _fingerprint(data), "train": asdict(cfg.finetune)}
+    with timer("students/finetune"):
+        ceiling = _finetune_one(cfg, data, data.w2s_train.target, None, "xent", {**base, "teacher": "gold"},
+                                cache_dir)
+        preds = []
+        for t in teachers:
+            key = {**base, "teacher": t.name, "method": t.method,
+                   "targets": config_hash(t.probs["w2s_train"].round(8).tolist(), 16)}
+            weights = t.confidence["w2s_train"] if t.method == "bayes" else None
+            preds.append(_finetune_one(cfg, data, t.probs["w2s_train"], weights, LOSSES[t.method], key,
+                                       cache_dir))
+    return ceiling, preds
+
+
+def _evaluate(cfg, data, student, teachers, ceiling, preds) -> tuple[dict, list[dict]]:
+    sizes = data.sizes()
+    y, truth = data.test.label, data.test.target
+    runs, records = [], []
+    for t, p in zip(teachers, preds):
+        ident = dict(task=cfg.task, weak=t.name, strong=cfg.strong, method=t.method, seed=cfg.seed, sizes=sizes)
+        held_out = [check(truth, t.probs["test"], p["test"], ceiling["test"], setting=f"{student}/test",
+                          extra={"student": student, "split": "test"}, **ident)
+                    for check in (theory_check_sq, theory_check_kl)]
+        in_sample = theory_check_sq(data.w2s_train.target, t.probs["w2s_train"], p["w2s_train"],
+                                    ceiling["w2s_train"], setting=f"{student}/w2s_train",
+                                    extra={"student": student, "split": "w2s_train"}, **ident)
+        teacher_m = task_metrics(y, t.probs["test"])
+        run = {"teacher": t.name, "method": t.method, "teacher_test": teacher_m,
+               **task_metrics(y, p["test"]),
+               "pgr": bootstrap_pgr(y, t.probs["test"], p["test"], ceiling["test"], cfg.n_bootstrap, cfg.seed),
+               "theory": {"sq_test": _summary(held_out[0]), "kl_test": _summary(held_out[1]),
+                          "sq_w2s_train": _summary(in_sample)}}
+        runs.append(run)
+        records += [r.to_dict() for r in (*held_out, in_sample)]
+    return {"ceiling": task_metrics(y, ceiling["test"]), "runs": runs}, records
+
+
+def _summary(record) -> dict:
+    keys = ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "epsilon", "bound", "slack", "holds")
+    out = {k: getattr(record, k) for k in keys}
+    for name in ("nonrealizable_identity", "nonrealizable_bound"):
+        if name in record.extra:
+            out[name] = record.extra[name]
+    return out
+
+
+def _compare(results: dict) -> list[dict]:
+    """Probe vs fine-tuned student per teacher: accuracy and how far each is from the misfit theory."""
+    rows = []
+    probe, ft = results["students"]["probe"]["runs"], results["students"]["finetune"]["runs"]
+    for a, b in zip(probe, ft):
+        sa, sb = a["theory"]["sq_test"], b["theory"]["sq_test"]
+        rows.append({"teacher": a["teacher"], "accuracy_probe": a["accuracy"], "accuracy_finetune": b["accuracy"],
+                     "accuracy_diff": b["accuracy"] - a["accuracy"],
+                     "gain_minus_misfit_probe": sa["gain"] - sa["misfit"],
+                     "gain_minus_misfit_finetune": sb["gain"] - sb["misfit"],
+                     "theorem1_slack_probe": sa["slack"], "theorem1_slack_finetune": sb["slack"]})
+    return rows
+
+
+def run_classify(cfg: ClassifyConfig) -> dict:
+    """Run the pipeline and write ``cfg.out/results.json``; returns the results dict."""
+    from .weak import make_weak
+
+    cfg.validate()
+    timer = Timer()
+    out = Path(cfg.out)
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
+    device = select_device(cfg.device)
+    # Everything that can fail on bad input (files, labels, leakage, model names) fails here, before training.
+    with timer("data"):
+        data = load_task(cfg.task, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
+                                                             cfg.seed))
+    weak_models = {n: make_weak(n, data.regression, cfg.seed, device, cfg.batch_size, cfg.max_length, cache_dir)
+                   for n in cfg.weak}
+    strong = FeatureExtractor(cfg.strong, device, cfg.batch_size, cfg.max_length, cache_dir)
+    if data.regression and "vote" in cfg.methods:
+        raise ValueError("method 'vote' needs class labels; task 'imdb-rating' is a regression target")
+
+    weak_out = run_weak(cfg, data, weak_models, cache_dir, timer)
+    save_npz_atomic(out / "weak_labels.npz", **{s: v for s, v in weak_out.items()})
+    teachers: list[Teacher] = [t for m in cfg.methods
+                               for t in make_teachers(list(cfg.weak), weak_out, m, data.regression)]
+    results = {"task": cfg.task, "config": asdict(cfg), "config_hash": config_hash(asdict(cfg)),
+               "sizes": data.sizes(), "data": data.info, "device": str(device),
+               "features": "pair-aware [q, a, q*a, |q-a|, cos] from separately embedded question and answer"
+               if data.test.pair is not None else "mean-pooled text embedding",
+               "weak": {n: task_metrics(data.test.label, weak_out["test"][i]) for i, n in enumerate(cfg.weak)},
+               "students": {}, "records": []}
+    for student in cfg.students:
+        if student == "probe":
+            ceiling, preds = _probe_runs(cfg, data, teachers, strong, timer)
+        else:
+            ceiling, preds = _finetune_runs(cfg, data, teachers, cache_dir, timer)
+        with timer(f"metrics/{student}"):
+            summary, records = _evaluate(cfg, data, student, teachers, ceiling, preds)
+        results["students"][student] = summary
+        results["records"] += records
+    if set(STUDENTS) <= set(cfg.students):
+        results["probe_vs_finetune"] = _compare(results)
+    results["timings_s"] = timer.seconds
+    write_json(out / "results.json", results)
+    return results

@@ -1,0 +1,276 @@
+"""Strong students: a frozen-feature probe solved as a convex problem, and full fine-tuning.
+
+Probe (``--student probe``). The backbone is frozen and its features h_s(x) are cached once. For the
+squared-loss methods the head is the exact L2(P) projection of the teacher onto the linear heads,
+``weakstrong.theory.projections.project_onto_subspace``: f_sw = argmin_{theta, b} E (theta.h_s(x) + b - f_w(x))^2,
+so Theorem 1 of Charikar et al. (2024) applies to it exactly (as an equality in-sample, the class being a
+subspace). ``logconf`` alternates that projection with Burns' confidence target; ``bayes`` fits a linear head
+under the evidential loss (not a squared-loss projection, so the theorem need not hold for it).
+
+Fine-tune (``--student finetune``). Backbone + linear head trained end to end with AdamW (fused on CUDA), bf16
+autocast on GPU, length-bucketed batches, DistributedDataParallel when torch.distributed is initialised
+(torchrun). Losses: soft cross-entropy (single/average/vote), Burns' auxiliary confidence (logconf), the
+evidential loss with confidence weights (bayes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from weakstrong.theory.projections import project_onto_subspace
+
+from .ensemble import logconf_target
+from .models import autocast_context, dist_info, forward_pooled, length_bucketed_batches
+
+LOSSES = {"single": "xent", "average": "xent", "vote": "xent", "logconf": "logconf", "bayes": "evidential"}
+
+
+@dataclass
+class ProbeConfig:
+    """Probe-head settings.
+
+    Attributes
+    ----------
+    ridge : ridge penalty of the least-squares head (0: the exact projection the theory assumes).
+    logconf_max : final weight c of the hardened student labels in Burns' target.
+    logconf_rounds : alternations of (harden the student's labels, re-project the mixed target).
+    logconf_warmup_rounds : c ramps linearly to ``logconf_max`` over these rounds (Burns ramps over 10 %).
+    evidential_steps, evidential_lr, evidential_l2 : full-batch Adam on the evidential loss for ``bayes``.
+    """
+
+    ridge: float = 0.0
+    logconf_max: float = 0.75
+    logconf_rounds: int = 3
+    logconf_warmup_rounds: int = 1
+    evidential_steps: int = 300
+    evidential_lr: float = 0.05
+    evidential_l2: float = 1e-4
+    seed: int = 0
+
+
+class ProbeStudent:
+    """Linear head on frozen features, fitted as the L2(P) projection of its targets (scikit-learn style)."""
+
+    def __init__(self, ridge: float = 0.0):
+        self.ridge = ridge
+
+    def fit(self, features: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None = None):
+        proj = project_onto_subspace(features, targets, sample_weight=sample_weight, ridge=self.ridge)
+        self.coef_, self.intercept_ = proj.coef, proj.intercept
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(features, dtype=float) @ self.coef_ + self.intercept_
+
+
+class EvidentialProbe:
+    """Linear 2-logit head on standardised frozen features, trained full-batch on the evidential loss.
+
+    Prediction is the Dirichlet mean alpha_1 / S with alpha = exp(z) + 1, computed as softmax(softplus(z)).
+    """
+
+    def __init__(self, steps: int = 300, lr: float = 0.05, l2: float = 1e-4, seed: int = 0):
+        self.steps, self.lr, self.l2, self.seed = steps, lr, l2, seed
+
+    def fit(self, features, targets, sample_weight=None):
+        import torch
+
+        from .losses import evidential_loss
+
+        x = np.asarray(features, dtype=np.float32)
+        self.mean_, self.scale_ = x.mean(0), x.std(0) + 1e-6
+        xt = torch.from_numpy((x - self.mean_) / self.scale_)
+        t = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
+        y = torch.stack([1 - t, t], dim=1)
+        w = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
+        gen = torch.Generator().manual_seed(self.seed)
+        self.linear_ = torch.nn.Linear(x.shape[1], 2)
+        with torch.no_grad():
+            self.linear_.weight.normal_(0.0, 0.01, generator=gen)
+            self.linear_.bias.zero_()
+        opt = torch.optim.Adam(self.linear_.parameters(), lr=self.lr)
+        for step in range(1, self.steps + 1):
+            opt.zero_grad()
+            loss = evidential_loss(self.linear_(xt), y, step, self.steps, sample_weight=w)
+            loss = loss + self.l2 * self.linear_.weight.pow(2).sum()
+            loss.backward()
+            opt.step()
+        return self
+
+    def predict(self, features) -> np.ndarray:
+        import torch
+
+        x = (np.asarray(features, dtype=np.float32) - self.mean_) / self.scale_
+        with torch.no_grad():
+            return dirichlet_mean(self.linear_(torch.from_numpy(x)))[:, 1].double().numpy()
+
+
+def dirichlet_mean(logits):
+    """E_{Dir(alpha)}[p] = alpha / S with alpha = exp(z) + 1, overflow-free as softmax(softplus(z))."""
+    import torch
+
+    return torch.softmax(torch.nn.functional.softplus(logits.float()), dim=-1)
+
+
+def fit_probe(method: str, features: np.ndarray, teacher: np.ndarray, confidence: np.ndarray,
+              config: ProbeConfig | None = None):
+    """Fit the probe student of ``method`` on w2s-train features and the teacher's labels; return the head."""
+    config = config or ProbeConfig()
+    if method not in LOSSES:
+        raise ValueError(f"method must be one of {tuple(LOSSES)}, got {method!r}")
+    if method == "bayes":
+        return EvidentialProbe(config.evidential_steps, config.evidential_lr, config.evidential_l2,
+                               config.seed).fit(features, teacher, confidence)
+    head = ProbeStudent(config.ridge).fit(features, teacher)
+    if method == "logconf":
+        for t in range(1, config.logconf_rounds + 1):
+            conf = config.logconf_max * min(1.0, t / config.logconf_warmup_rounds)
+            head = ProbeStudent(config.ridge).fit(features, logconf_target(teacher, head.predict(features), conf))
+    return head
+
+
+def predict_probes(methods: list[str], train_features: np.ndarray, teachers: np.ndarray, confidence: np.ndarray,
+                   eval_features: dict[str, np.ndarray], config: ProbeConfig | None = None) -> dict[str, np.ndarray]:
+    """Fit one probe per teacher row and predict on each split: {split: (k, n_split)}.
+
+    The squared-loss students (xent methods) share one projection call on the stacked (n, k) targets, since
+    the solver factorises the features once for all columns.
+    """
+    teachers, confidence = np.atleast_2d(teachers), np.atleast_2d(confidence)
+    if len(methods) != teachers.shape[0] or teachers.shape != confidence.shape:
+        raise ValueError(f"need one method per teacher row: {len(methods)} methods, teachers {teachers.shape}, "
+                         f"confidence {confidence.shape}")
+    config = config or ProbeConfig()
+    out = {s: np.zeros((len(methods), x.shape[0])) for s, x in eval_features.items()}
+    plain = [j for j, m in enumerate(methods) if LOSSES.get(m) == "xent"]
+    if plain:
+        head = ProbeStudent(config.ridge).fit(train_features, teachers[plain].T)
+        for s, x in eval_features.items():
+            out[s][plain] = head.predict(x).T
+    for j, m in enumerate(methods):
+        if j not in plain:
+            head = fit_probe(m, train_features, teachers[j], confidence[j], config)
+            for s, x in eval_features.items():
+                out[s][j] = head.predict(x)
+    return out
+
+
+@dataclass
+class FinetuneConfig:
+    """End-to-end training settings (shared by the fine-tuned student and from-scratch weak models)."""
+
+    epochs: int = 2
+    lr: float = 5e-5
+    batch_size: int = 32
+    max_length: int = 128
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1
+    logconf_max: float = 0.75
+    seed: int = 0
+
+
+def make_classifier(backbone, kind: str):
+    """``backbone`` + a 2-logit linear head on its pooled output (mean for encoders, last token for decoders)."""
+    import torch
+
+    class TextClassifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.kind = backbone, kind
+            self.head = torch.nn.Linear(backbone.config.hidden_size, 2)
+
+        def forward(self, tokenizer, texts, pairs=None, max_length=128):
+            pooled = forward_pooled(self.backbone, tokenizer, self.kind, texts, pairs, max_length)  # (B, H)
+            return self.head(pooled)  # (B, 2)
+
+    return TextClassifier()
+
+
+def _batch_loss(loss: str, logits, targets, weights, step: int, total: int, cfg: FinetuneConfig):
+    import torch
+
+    from .losses import evidential_loss
+
+    t = torch.stack([1 - targets, targets], dim=1)
+    if loss == "evidential":
+        return evidential_loss(logits, t, step, total, sample_weight=weights)
+    if loss == "logconf":
+        conf = cfg.logconf_max * min(1.0, step / max(1.0, cfg.warmup_frac * total))
+        scores = (logits[:, 1] - logits[:, 0]).detach().float().cpu().numpy()
+        mixed = logconf_target(targets.cpu().numpy(), scores, conf)
+        t = torch.stack([1 - torch.as_tensor(mixed), torch.as_tensor(mixed)], dim=1).to(logits.device)
+    elif loss != "xent":
+        raise ValueError(f"loss must be 'xent', 'logconf' or 'evidential', got {loss!r}")
+    per_example = -(t.float() * torch.log_softmax(logits.float(), dim=-1)).sum(-1)
+    if weights is None:
+        return per_example.mean()
+    return (weights * per_example).sum() / weights.sum().clamp_min(1e-12)
+
+
+def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: FinetuneConfig,
+                     weights=None, progress: str | None = None):
+    """Train ``model`` (from :func:`make_classifier`) on soft targets in [0, 1]; returns the trained model.
+
+    DDP-safe: under an initialised process group the model is wrapped in DistributedDataParallel and each
+    rank takes its share of the length-bucketed batches.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(cfg.seed)
+    device = next(model.parameters()).device
+    rank, world = dist_info()
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            fused=device.type == "cuda")
+    y = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
+    w = None if weights is None else torch.as_tensor(np.asarray(weights), dtype=torch.float32)
+    lengths = [len(t) + (len(p) if pairs is not None else 0) for t, p in zip(texts, pairs or texts)]
+    epoch_batches = [length_bucketed_batches(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + e)
+                     for e in range(cfg.epochs)]
+    total = sum(len(b) for b in epoch_batches)
+    warmup = max(1, int(cfg.warmup_frac * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    model.train()
+    step = 0
+    with tqdm(total=total, desc=progress or "train", disable=progress is None or rank != 0, leave=False) as bar:
+        for batches in epoch_batches:
+            for idx in batches:
+                step += 1
+                with autocast_context(device):
+                    logits = net(tokenizer, [texts[i] for i in idx],
+                                 None if pairs is None else [pairs[i] for i in idx], cfg.max_length)
+                loss_value = _batch_loss(loss, logits.float(), y[idx].to(device), None if w is None
+                                         else w[idx].to(device), step, total, cfg)
+                opt.zero_grad(set_to_none=True)
+                loss_value.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                bar.update(1)
+    return model
+
+
+def predict_classifier(model, tokenizer, texts, pairs, cfg: FinetuneConfig, loss: str = "xent") -> np.ndarray:
+    """(n,) P(y = 1): softmax of the logits, or the Dirichlet mean for an evidential model."""
+    import torch
+
+    device = next(model.parameters()).device
+    lengths = [len(t) for t in texts]
+    order = np.argsort(lengths, kind="stable")
+    out = np.zeros(len(texts))
+    model.eval()
+    with torch.inference_mode(), autocast_context(device):
+        for start in range(0, len(order), 4 * cfg.batch_size):
+            idx = order[start:start + 4 * cfg.batch_size]
+            logits = model(tokenizer, [texts[i] for i in idx], None if pairs is None else [pairs[i] for i in idx],
+                           cfg.max_length).float()
+            probs = dirichlet_mean(logits) if loss == "evidential" else torch.softmax(logits, dim=-1)
+            out[idx] = probs[:, 1].cpu().numpy()
+    return out
