@@ -90,7 +90,7 @@ def verify_ambiguity_decomposition(k: int = 3) -> SymbolicCheck:
     alpha = list(sp.symbols(f"alpha0:{k - 1}")) + [1 - sum(sp.symbols(f"alpha0:{k - 1}"))]
     f_bar = sum(aj * fj for aj, fj in zip(alpha, f))
     lhs = (f_bar - y) ** 2
-    rhs = sum(aj * (fj - y) ** 2 for aj, fj in zip(alpha, f)) - sum(aj * (fj - f_bar) ** 2 for aj, fj in zip(alpha, f))
+    rhs = sum(a * (fj - y) ** 2 for a, fj in zip(alpha, f)) - sum(a * (fj - f_bar) ** 2 for a, fj in zip(alpha, f))
     residual = sp.expand(lhs - rhs)
     return SymbolicCheck(
         "ambiguity_decomposition", "d(f_bar,f*) = sum_j a_j d(f_j,f*) - sum_j a_j d(f_j,f_bar)", str(residual),
@@ -154,19 +154,21 @@ def verify_dirichlet_kl(alphas: list[list[float]]) -> list[DirichletComparison]:
         expr, symbols = derive_dirichlet_kl(alpha.size)
         derived = float(sp.N(expr.subs(dict(zip(symbols, alpha.tolist()))), 30))
         integrated = _numeric_dirichlet_kl(alpha) if alpha.size <= 3 else None
-        rows.append(DirichletComparison(tuple(alpha.tolist()), derived, float(dirichlet_kl_to_uniform(alpha)), integrated))
+        closed_form = float(dirichlet_kl_to_uniform(alpha))
+        rows.append(DirichletComparison(tuple(alpha.tolist()), derived, closed_form, integrated))
     return rows
 
 
 def finite_sample_expression() -> tuple[sp.Expr, dict[str, sp.Symbol]]:
-    """The additive term of the finite-sample bound, as a sympy expression in n, B, R, M, delta, epsilon, misfit.
+    """The finite-sample bound's additive term as a sympy expression in n, B, R, M, delta, epsilon, misfit.
 
     The same constants as ``weakstrong.theory.finite_sample.finite_sample_terms`` (tests compare them).
     """
     n, b, r, m, delta, eps, misfit = sp.symbols(r"n B R M delta \varepsilon \mathrm{misfit}", positive=True)
     excess = 4 * b * r * (b * r + m) / sp.sqrt(n) + (b * r + m) ** 2 * sp.sqrt(2 * sp.log(2 / delta) / n)
     total = 2 * sp.sqrt(eps * misfit) + 2 * sp.sqrt(excess) * (m + 2 * b * r)
-    return total, {"n": n, "B": b, "R": r, "M": m, "delta": delta, "epsilon": eps, "misfit": misfit, "Delta": excess}
+    names = {"n": n, "B": b, "R": r, "M": m, "delta": delta, "epsilon": eps, "misfit": misfit}
+    return total, {**names, "Delta": excess}
 
 
 class _Printer(LatexPrinter):
@@ -203,45 +205,59 @@ def _sum(*terms: sp.Expr) -> sp.Expr:
     return sp.Add(*terms, evaluate=False)
 
 
+def _le(lhs: sp.Expr, *rhs: sp.Expr) -> str:
+    return _tex(sp.Le(lhs, _sum(*rhs) if len(rhs) > 1 else rhs[0]))
+
+
+def _eq(lhs: sp.Expr, *rhs: sp.Expr) -> str:
+    return _tex(sp.Eq(lhs, _sum(*rhs) if len(rhs) > 1 else rhs[0], evaluate=False))
+
+
 def statement_latex() -> dict[str, str]:
-    """{statement name: LaTeX} for every statement of ``weakstrong.theory``, for the paper build."""
+    """{statement name: LaTeX} for every statement of ``weakstrong.theory``, for the paper build.
+
+    Keys are the ``BoundCheck.name`` of each statement, plus the definitions they use (``epsilon``,
+    ``residuals``, ``finite_sample_excess_risk``) and the Dirichlet KL closed form (``dirichlet_kl``, with its
+    K = 2 instance derived by :func:`derive_dirichlet_kl` as ``dirichlet_kl_k2``).
+    """
     f_sw, f_star, f_w, f_bar = sp.symbols(r"f_{sw} f^{*} f_{w} \bar{f}")
-    f_hat, pi_star = sp.symbols(r"\hat{f}_{sw} \Pi{}f^{*}")
-    eps, alpha_j, f_j = sp.symbols(r"\varepsilon \alpha_j f_j")
-    j, k = sp.symbols("j k", integer=True)
+    f_hat, pi_star, f_j = sp.symbols(r"\hat{f}_{sw} \Pi{}f^{*} f_j")
+    eps, alpha_j, j, k = sp.symbols(r"\varepsilon \alpha_j j k")
     r_star, r_w = sp.symbols(r"r^{*} r_{w}")
+    cross = sp.Symbol(r"\langle r^{*}, r_{w} \rangle")  # one symbol (sp.symbols would split at the comma)
     gain, misfit = sp.symbols(r"\mathrm{gain} \mathrm{misfit}")
-    total, sym = finite_sample_expression()
-    out = {
-        "theorem1": _tex(sp.Le(_D(f_sw, f_star), _sum(_D(f_w, f_star), _minus(_D(f_sw, f_w))))),
-        "subspace_equality": _tex(sp.Eq(_D(f_sw, f_star), _sum(_D(f_w, f_star), _minus(_D(f_sw, f_w))),
-                                       evaluate=False)),
-        "nonrealizable_identity": _tex(sp.Eq(gain, _sum(misfit, _minus(2 * sp.Symbol(r"\langle r^{*}, r_{w} \rangle"))),
-                                            evaluate=False)),
-        "nonrealizable_bound": _tex(sp.Le(sp.Abs(_sum(gain, _minus(misfit))), 2 * sp.sqrt(eps * misfit))),
-        "convex_nonrealizable_bound": _tex(sp.Le(_D(f_sw, f_star), _sum(_D(f_w, f_star), _minus(_D(f_sw, f_w)),
-                                                                      2 * sp.sqrt(eps * _D(f_sw, f_w))))),
-        "finite_sample_bound": _tex(sp.Le(_D(f_hat, f_star), _sum(_D(f_w, f_star), _minus(_D(f_hat, f_w)),
-                                                                total.subs(sym["misfit"], _D(f_hat, f_w))))),
-        "finite_sample_excess_risk": r"\Delta = " + _tex(sym["Delta"]),
-        "kl_theorem": r"\mathbb{E}\,\mathrm{KL}(g^{*} \,\|\, f_{sw}) \leq \mathbb{E}\,\mathrm{KL}(g^{*} \,\|\, f_{w})"
-                      r" - \mathbb{E}\,\mathrm{KL}(f_{sw} \,\|\, f_{w})",
-        "ambiguity_decomposition": _tex(sp.Eq(_D(f_bar, f_star), _sum(sp.Sum(alpha_j * _D(f_j, f_star), (j, 1, k)),
-                                                                    _minus(sp.Sum(alpha_j * _D(f_j, f_bar), (j, 1, k)))),
-                                             evaluate=False)),
-        "ensemble_theorem1": _tex(sp.Le(_D(f_sw, f_star), _sum(_D(f_bar, f_star), _minus(_D(f_sw, f_bar))))),
-        "weak_model_selection": _tex(sp.Le(_D(sp.Symbol(r"f_{sw}^{(\hat{j})}"), f_star),
-                                          sp.Symbol(r"\min_j \left[ d\left(f_w^{(j)}, f^{*}\right)"
-                                                    r" - d\left(f_{sw}^{(j)}, f_w^{(j)}\right) \right]"))),
-        "epsilon": _tex(sp.Eq(eps, _D(pi_star, f_star), evaluate=False)),
-        "residuals": _tex(sp.Eq(r_star, _sum(f_star, _minus(pi_star)), evaluate=False)) + r",\quad "
-                     + _tex(sp.Eq(r_w, _sum(f_w, _minus(f_sw)), evaluate=False)),
-    }
-    kl, alpha = derive_dirichlet_kl(2)
-    out["dirichlet_kl"] = (
-        r"\mathrm{KL}\left(\mathrm{Dir}(\alpha) \,\|\, \mathrm{Dir}(\mathbf{1})\right) = \ln\Gamma(S) - \ln\Gamma(K)"
-        r" - \sum_k \ln\Gamma(\alpha_k) + \sum_k (\alpha_k - 1)\left(\psi(\alpha_k) - \psi(S)\right),"
-        r" \quad S = \sum_k \alpha_k"
+    chosen = sp.Symbol(r"f_{sw}^{(\hat{j})}")
+    best_score = sp.Symbol(
+        r"\min_j \left[d\left(f_w^{(j)}, f^{*}\right) - d\left(f_{sw}^{(j)}, f_w^{(j)}\right)\right]"
     )
-    out["dirichlet_kl_k2"] = r"\mathrm{KL}\left(\mathrm{Dir}(\alpha_0, \alpha_1) \,\|\, \mathrm{Dir}(1, 1)\right) = " + _tex(kl)
+    total, sym = finite_sample_expression()
+    kl_term = r"\mathbb{E}\,\mathrm{KL}\left(%s \,\|\, %s\right)"
+    out = {
+        "theorem1": _le(_D(f_sw, f_star), _D(f_w, f_star), _minus(_D(f_sw, f_w))),
+        "subspace_equality": _eq(_D(f_sw, f_star), _D(f_w, f_star), _minus(_D(f_sw, f_w))),
+        "nonrealizable_identity": _eq(gain, misfit, _minus(2 * cross)),
+        "nonrealizable_bound": _le(sp.Abs(_sum(gain, _minus(misfit))), 2 * sp.sqrt(eps * misfit)),
+        "convex_nonrealizable_bound": _le(_D(f_sw, f_star), _D(f_w, f_star), _minus(_D(f_sw, f_w)),
+                                          2 * sp.sqrt(eps * _D(f_sw, f_w))),
+        "finite_sample_bound": _le(_D(f_hat, f_star), _D(f_w, f_star), _minus(_D(f_hat, f_w)),
+                                   total.subs(sym["misfit"], _D(f_hat, f_w))),
+        "finite_sample_excess_risk": r"\Delta = " + _tex(sym["Delta"]),
+        "kl_theorem": (kl_term % ("g^{*}", "f_{sw}") + r" \leq " + kl_term % ("g^{*}", "f_{w}") + " - "
+                       + kl_term % ("f_{sw}", "f_{w}")),
+        "ambiguity_decomposition": _eq(_D(f_bar, f_star), sp.Sum(alpha_j * _D(f_j, f_star), (j, 1, k)),
+                                       _minus(sp.Sum(alpha_j * _D(f_j, f_bar), (j, 1, k)))),
+        "ensemble_theorem1": _le(_D(f_sw, f_star), _D(f_bar, f_star), _minus(_D(f_sw, f_bar))),
+        "weak_model_selection": _le(_D(chosen, f_star), best_score),
+        "epsilon": _eq(eps, _D(pi_star, f_star)),
+        "residuals": _eq(r_star, f_star, _minus(pi_star)) + r",\quad " + _eq(r_w, f_w, _minus(f_sw)),
+        "dirichlet_kl": (
+            r"\mathrm{KL}\left(\mathrm{Dir}(\alpha) \,\|\, \mathrm{Dir}(\mathbf{1})\right) = \ln\Gamma(S)"
+            r" - \ln\Gamma(K) - \sum_k \ln\Gamma(\alpha_k) + \sum_k (\alpha_k - 1)\left(\psi(\alpha_k)"
+            r" - \psi(S)\right), \quad S = \sum_k \alpha_k"
+        ),
+    }
+    kl, _ = derive_dirichlet_kl(2)
+    out["dirichlet_kl_k2"] = (
+        r"\mathrm{KL}\left(\mathrm{Dir}(\alpha_0, \alpha_1) \,\|\, \mathrm{Dir}(1, 1)\right) = " + _tex(kl)
+    )
     return out
