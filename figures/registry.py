@@ -26,7 +26,7 @@ FIGURE_MODULES = (
     # "fig_kl_misfit",
     "fig_llm_gain_misfit",
     "fig_sciq_methods",
-    # "fig_slurp",
+    "fig_slurp",
     "fig_throughput",
 )
 

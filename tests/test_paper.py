@@ -6,6 +6,7 @@ recomputed from the records / summary it came from, at the printed precision.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -15,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from weakstrong.cli import main
-from weakstrong.figures import fig_charikar, paper, tables
+from weakstrong.figures import fig_charikar, fig_sciq_methods, fig_slurp, paper, tables
 from weakstrong.figures.registry import FigureContext, FigureOutcome, all_figures
 from weakstrong.figures.sources import read_records, read_summary
 
-try:  # the stand-in simulator lives with the figure tests
-    from test_figures import fake_sim  # noqa: F401  (pytest fixture)
+try:  # the stand-in simulator and results live with the figure tests
+    from test_figures import fake_sim, write_fake_llm_results  # noqa: F401  (fake_sim is a fixture)
 except ImportError:  # tests/ imported as a package
-    from tests.test_figures import fake_sim  # noqa: F401
+    from tests.test_figures import fake_sim, write_fake_llm_results  # noqa: F401
 
 PAPER_SRC = Path(__file__).resolve().parents[1] / "paper"
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -74,6 +75,34 @@ def test_charikar_table_matches_its_json(fake_sim, tmp_path):
         for cell, value in zip(row[1:], expected):
             assert _parse(cell) == pytest.approx(value, abs=5.1e-4), (row[0], cell, value)
     assert all(str(d.relative_to(tmp_path)) in tex or d.name in tex for d in dirs.values())
+
+
+def test_llm_tables_match_their_json(tmp_path):
+    paths = write_fake_llm_results(tmp_path / "results")
+    ctx = FigureContext(results_dir=tmp_path / "results", images_dir=tmp_path / "img")
+    sciq = json.loads(paths["sciq"].read_text())
+    rows = _cells(fig_sciq_methods.tables(ctx)["sciq_table"])
+    students = list(sciq["students"])
+    for row, runs in zip(rows, zip(*(sciq["students"][s]["runs"] for s in students))):
+        assert row[0] == tables.latex_escape(runs[0]["teacher"])
+        assert _parse(row[1]) == pytest.approx(runs[0]["teacher_test"]["accuracy"], abs=5.1e-4)
+        for j, run in enumerate(runs):
+            acc, pgr, ci = row[2 + 3 * j: 5 + 3 * j]
+            assert _parse(acc) == pytest.approx(run["accuracy"], abs=5.1e-4)
+            assert _parse(pgr) == pytest.approx(run["pgr"]["pgr"], abs=5.1e-4)
+            lo, hi = (_parse(x.strip()) for x in ci.strip("[]").split(","))
+            assert (lo, hi) == pytest.approx(tuple(run["pgr"]["ci"]), abs=5.1e-4)
+    assert len(rows) == len(sciq["students"][students[0]]["runs"])
+    slurp = json.loads(paths["slurp"].read_text())
+    rows = _cells(fig_slurp.tables(ctx)["slurp_table"])
+    expected = [(w["slu_f1"], w["exact_match"]) for w in slurp["weak"]]
+    expected += [(slurp["ceiling"]["slu_f1"], slurp["ceiling"]["exact_match"])]
+    expected += [(s["slu_f1"], s["exact_match"], s["pgr_slu_f1"], s["misfit_view"]["misfit"],
+                  s["misfit_view"]["gain"]) for s in slurp["strategies"].values()]
+    assert len(rows) == len(expected)
+    for row, values in zip(rows, expected):
+        for cell, value in zip(row[1:], values):
+            assert _parse(cell) == pytest.approx(value, abs=5.1e-4), (row, values)
 
 
 def test_figure_snippet_includes_image_or_says_why(tmp_path):

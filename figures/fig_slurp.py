@@ -1,0 +1,119 @@
+"""SLURP slot filling: SLU-F1 of each WeakS-to-Strong strategy, before and after DPO, and its misfit view.
+
+Reads ``results/slurp*/results.json`` written by ``weakstrong llm generate``: ``weak`` (each weak model's
+scores), ``ceiling`` (the strong model trained on gold), ``strategies`` (``single``/``multi``/``joint``/
+``bayes`` and ``<strategy>+dpo``, each with SLU-F1, exact match, PGR and ``misfit_view``: the word-level
+KL misfit of the student to the weak ensemble against the gain in cross-entropy to the gold output).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from weakstrong.figures.plots import grouped_bars, marker, pending_figure, rotate_ticks
+from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
+from weakstrong.figures.sources import LLMResult, display_path, find_llm_results
+from weakstrong.figures.style import CYCLE, PALETTE, new_figure, save_figure
+from weakstrong.figures.tables import Table, fmt, latex_escape, pending_block
+
+NAME = "slurp"
+PREFIX = "slurp"
+DPO_SUFFIX = "+dpo"
+COMMAND = ("weakstrong llm generate --data-dir ../shared/data --weak M1,M2,M3 --strong M "
+           "--method single,multi,joint,bayes --dpo --out results/slurp_<run>")
+
+
+def primary_result(ctx: FigureContext) -> LLMResult | None:
+    """A full (non-CPU) SLURP run when one is committed, else the CPU smoke run."""
+    found = [r for r in find_llm_results(PREFIX, ctx.results_dir) if isinstance(r.data.get("strategies"), dict)]
+    found.sort(key=lambda r: ("cpu" in r.path.parent.name, r.path.parent.name))
+    return found[0] if found else None
+
+
+def base_strategies(result: LLMResult) -> list[str]:
+    """Strategy names without their ``+dpo`` twins, in the run's order."""
+    return [s for s in result.data["strategies"] if not s.endswith(DPO_SUFFIX)]
+
+
+def build(ctx: FigureContext) -> FigureOutcome:
+    result = primary_result(ctx)
+    if result is None:
+        images = pending_figure(NAME, ctx.images_dir, [
+            ("SLURP SLU-F1: results pending", f"No results/{PREFIX}*/results.json yet.\nWritten by: {COMMAND}"),
+            ("SLURP misfit view: results pending", "Word-level KL misfit vs gain per strategy appears here.")])
+        return FigureOutcome("pending", images=images, message=f"no results/{PREFIX}*/results.json")
+    strategies = result.data["strategies"]
+    names = base_strategies(result)
+    fig, axes = new_figure(ncols=2, height=3.1)
+    series = {"weak-to-strong": [strategies[n]["slu_f1"] for n in names]}
+    if any(n + DPO_SUFFIX in strategies for n in names):
+        series["+ DPO"] = [strategies.get(n + DPO_SUFFIX, {}).get("slu_f1") for n in names]
+    grouped_bars(axes[0], names, series, ylabel="SLU-F1 on test (fraction)")
+    best_weak = max(result.data["weak"], key=lambda w: w["slu_f1"])
+    axes[0].axhline(best_weak["slu_f1"], ls="--", color=PALETTE["black"], lw=1.0,
+                    label=f"best weak ({best_weak['name']})")
+    axes[0].axhline(result.data["ceiling"]["slu_f1"], ls=":", color=PALETTE["vermillion"], lw=1.4,
+                    label="strong ceiling")
+    axes[0].legend(ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.4))
+    rotate_ticks(axes[0])
+    axes[0].set_title(f"(a) SLU-F1, {result.path.parent.name}")
+    # Colour names the strategy; a hollow marker is the same strategy after DPO.
+    points = []
+    for i, n in enumerate(names):
+        for suffix, filled in (("", True), (DPO_SUFFIX, False)):
+            view = strategies.get(n + suffix, {}).get("misfit_view")
+            if view is None:
+                continue
+            color = CYCLE[i % len(CYCLE)]
+            axes[1].scatter([view["misfit"]], [view["gain"]], s=36, marker=marker(i), zorder=3,
+                            facecolors=color if filled else "none", edgecolors=color, linewidths=1.3,
+                            label=n if filled else None)
+            points.append((view["misfit"], view["gain"]))
+    if points:
+        vals = np.array(points)
+        lo, hi = min(0.0, vals.min()), vals.max() * 1.1
+        axes[1].plot([lo, hi], [lo, hi], ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
+        axes[1].scatter([], [], s=36, facecolors="none", edgecolors="0.3", label="hollow: + DPO")
+        axes[1].legend(ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    axes[1].set_xlabel("misfit (nats per word)")
+    axes[1].set_ylabel("gain (nats per word)")
+    axes[1].set_title("(b) misfit view (word-level KL)")
+    return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir), data_files=[result.path])
+
+
+def table_rows(result: LLMResult) -> list[list[str]]:
+    """Weak models, the ceiling, then every strategy: SLU-F1, EM, PGR (SLU-F1), misfit, gain."""
+    rows = [[f"weak: {latex_escape(w['name'])}", fmt(w["slu_f1"]), fmt(w["exact_match"]), "--", "--", "--"]
+            for w in result.data["weak"]]
+    c = result.data["ceiling"]
+    rows.append(["strong ceiling", fmt(c["slu_f1"]), fmt(c["exact_match"]), "--", "--", "--"])
+    for name, s in result.data["strategies"].items():
+        view = s.get("misfit_view", {})
+        rows.append([latex_escape(name), fmt(s["slu_f1"]), fmt(s["exact_match"]), fmt(s.get("pgr_slu_f1")),
+                     fmt(view.get("misfit")), fmt(view.get("gain"))])
+    return rows
+
+
+def tables(ctx: FigureContext) -> dict[str, str]:
+    result = primary_result(ctx)
+    if result is None:
+        return {"slurp_table": pending_block("No SLURP generation results are committed yet.", COMMAND)}
+    note = result.data.get("splits", {}).get("note", "")
+    table = Table(columns=("model / strategy", "SLU-F1", "EM", "PGR", "misfit", "gain"), rows=table_rows(result),
+                  label="tab:slurp", sources=[display_path(result.path)],
+                  caption=f"SLURP ({latex_escape(result.path.parent.name)}): SLU-F1 and exact match on test, "
+                          f"PGR of SLU-F1 relative to the best teacher, and the word-level KL misfit and gain "
+                          f"(nats per gold word). {latex_escape(note)}")
+    return {"slurp_table": table.to_latex()}
+
+
+SPEC = FigureSpec(
+    name=NAME,
+    kind="llm",
+    shows="SLURP slot filling: SLU-F1 of each WeakS-to-Strong strategy before and after DPO against the best "
+          "weak model and the strong ceiling, and the word-level misfit view.",
+    data="results/slurp*/results.json",
+    command=COMMAND,
+    build=build,
+    tables=tables,
+)
