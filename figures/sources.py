@@ -207,3 +207,12 @@ def display_path(path: str | os.PathLike) -> str:
         return str(resolved.relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+
+
+def first_available(*experiments: str) -> str:
+    """The first of ``experiments`` that ``weakstrong sim`` provides (names differ while a layer settles)."""
+    available = available_sim_experiments()
+    for name in experiments:
+        if name in available:
+            return name
+    raise DataUnavailable(f"none of 'weakstrong sim {{{','.join(experiments)}}}' is in this build")

@@ -51,16 +51,63 @@ def _write_fake_charikar(args) -> int:
 _write_fake_charikar.calls = 0
 
 
+def _fake_records(experiment: str, rng: np.random.Generator, tasks: int) -> list[dict]:
+    """Records shaped as each further sim experiment writes them, with the relations its figure checks."""
+    rec = W2SRecord.from_errors
+    if experiment == "finite-sample":
+        return [rec(0.5, 0.5 - m - g, m, strong_error=0.05, sizes={"n_train": n}, task=str(t)).to_dict()
+                for n in (50, 500, 5000) for t in range(tasks)
+                for m, g in [(rng.uniform(0.1, 0.2), rng.normal(0, 0.3 / np.sqrt(n)))]]
+    if experiment == "epsilon-sweep":
+        out = []
+        for eps in (0.01, 0.05, 0.2):
+            for t in range(tasks):
+                m = rng.uniform(0.05, 0.2)
+                gap = rng.uniform(-1, 1) * 2 * np.sqrt(eps * m)
+                out.append(rec(0.6, 0.6 - m - gap, m, epsilon=eps, strong_error=eps, task=str(t)).to_dict())
+        return out
+    if experiment == "ensembles":
+        out = []
+        for t in range(tasks):
+            members = rng.uniform(0.2, 0.4, size=3)
+            out += [rec(0.6, w, 0.1, method=f"member-{j}", task=str(t)).to_dict() for j, w in enumerate(members)]
+            out += [rec(0.5, 0.5 - m, m, method=name, task=str(t)).to_dict()
+                    for name in ("average", "bayes") for m in [rng.uniform(0.2, 0.3)]]
+        return out
+    if experiment == "selection":
+        return [rec(w, w - m - abs(rng.normal(0, 0.02)), m, task=str(t), weak=f"w{j}").to_dict()
+                for t in range(tasks) for j in range(4) for w, m in [(rng.uniform(0.3, 0.6), rng.uniform(0, 0.2))]]
+    # classification: KL records with gain >= misfit
+    return [rec(0.7, 0.7 - m - abs(rng.normal(0, 0.01)), m, loss="kl", task=str(t)).to_dict()
+            for t in range(tasks) for m in [rng.uniform(0.05, 0.3)]]
+
+
+def _write_fake_experiment(args) -> int:
+    out = Path(args.out)
+    write_jsonl(out / "records.jsonl", _fake_records(args.experiment, np.random.default_rng(args.seed), args.tasks))
+    write_json(out / "summary.json", {"seconds": 0.01})
+    return 0
+
+
 def _fake_sim_add_parser(subparsers) -> None:
     p = subparsers.add_parser("sim")
     sub = p.add_subparsers(dest="experiment", required=True)
     c = sub.add_parser("charikar")
     c.add_argument("--setting", required=True, choices=["realizable", "pretrained", "perturbed"])
-    c.add_argument("--tasks", type=int, default=100)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--no-progress", action="store_true")
-    c.add_argument("--out", required=True)
     c.set_defaults(func=_write_fake_charikar)
+    parsers = [c]
+    for name in FAKE_EXPERIMENTS:
+        e = sub.add_parser(name)
+        e.set_defaults(func=_write_fake_experiment)
+        parsers.append(e)
+    for q in parsers:
+        q.add_argument("--tasks", type=int, default=20)
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--no-progress", action="store_true")
+        q.add_argument("--out", required=True)
+
+
+FAKE_EXPERIMENTS = ("finite-sample", "epsilon-sweep", "ensembles", "selection", "classification")
 
 
 @pytest.fixture
@@ -133,16 +180,30 @@ def test_charikar_figure_from_the_cli_contract(fake_sim, dirs, capsys):
         assert isinstance(read_json(d / "summary.json")["slope"], float)
 
 
+def test_every_sim_figure_draws_from_stand_in_records(fake_sim, dirs, capsys):
+    sim_names = [n for n, spec in registry.all_figures().items() if spec.kind == "sim"]
+    assert main(_argv(dirs, "--only", ",".join(sim_names), "--quick")) == 0
+    out = capsys.readouterr().out
+    for name in sim_names:
+        assert f"| {name} | ok |" in out, out
+        assert (dirs["images"] / f"{name}.png").stat().st_size > 0
+
+
 def test_sim_stages_are_cached_unless_forced(fake_sim, dirs):
-    assert main(_argv(dirs, "--only", "charikar", "--quick")) == 0
+    ctx = FigureContext(runs_dir=dirs["runs"], quick=True)
+    first = fig_charikar.run_dirs(ctx)
     assert fake_sim.calls == 3
-    assert main(_argv(dirs, "--only", "charikar", "--quick")) == 0
-    assert fake_sim.calls == 3, "a finished run (summary.json present) must be reused"
-    assert main(_argv(dirs, "--only", "charikar", "--quick", "--force")) == 0
+    assert fig_charikar.run_dirs(ctx) == first and fake_sim.calls == 3, "a finished run must be reused"
+    ctx.force = True
+    fig_charikar.run_dirs(ctx)
     assert fake_sim.calls == 6
-    # A different configuration is a different run folder, not a reuse of the quick one.
-    assert main(_argv(dirs, "--only", "charikar", "--seed", "1", "--quick")) == 0
-    assert fake_sim.calls == 9 and len(list(dirs["runs"].iterdir())) == 6
+    # A different configuration is a different run folder, not a reuse of the first one.
+    other = fig_charikar.run_dirs(FigureContext(runs_dir=dirs["runs"], quick=True, seed=1))
+    assert fake_sim.calls == 9 and set(other.values()).isdisjoint(first.values())
+    # A run that died before writing summary.json is not a cache hit.
+    (first["realizable"] / "summary.json").unlink()
+    fig_charikar.run_dirs(FigureContext(runs_dir=dirs["runs"], quick=True))
+    assert fake_sim.calls == 10
 
 
 def test_missing_sim_experiment_is_skipped_not_invented(monkeypatch, dirs, capsys):
