@@ -79,7 +79,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
     ax.set_xlabel("student sample size n (examples)")
     ax.set_ylabel("|gain − misfit| (squared error)")
     ax.set_title("(a) gap to the population identity")
-    ax.legend(loc="lower left")
+    ax.legend(loc="best")
     ax = axes[1]
     for i, (field, label) in enumerate((("weak_error", "weak"), ("w2s_error", "weak-to-strong"),
                                         ("strong_error", "strong ceiling"))):
@@ -90,7 +90,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
     ax.set_xlabel("student sample size n (examples)")
     ax.set_ylabel("test error (squared error)")
     ax.set_title("(b) errors on fresh samples")
-    ax.legend()
+    ax.legend(loc="best")
     return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir),
                          data_files=[run_dir / "records.jsonl", run_dir / "summary.json"])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import spearmanr
 
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
@@ -62,6 +63,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
                     label=f"median ρ = {np.median(rhos):.2f} ({rhos.size} worlds)")
     axes[1].set_xlabel("Spearman ρ, predicted vs true ranking")
     axes[1].set_ylabel("worlds (count)")
+    axes[1].yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_title("(b) ranking agreement per world")
     axes[1].legend(loc="upper left")
     return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir),
