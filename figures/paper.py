@@ -20,8 +20,9 @@ import subprocess
 from pathlib import Path
 
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.figures.sources import DataUnavailable, display_path
-from weakstrong.figures.tables import GENERATED_DIR, latex_escape, pending_block, write_tex
+from weakstrong.figures.sources import DataUnavailable, display_path, run_cli
+from weakstrong.figures.tables import GENERATED_DIR, Table, fmt, latex_escape, pending_block, write_tex
+from weakstrong.io import config_hash, read_json
 
 PAPER_DIR = GENERATED_DIR.parent
 APT_PACKAGES = ("latexmk", "texlive-latex-recommended", "texlive-science", "texlive-fonts-recommended")
@@ -150,10 +151,37 @@ def theory_statements_tex() -> str:
     return "\n".join(lines)
 
 
+THEORY_INSTANCES, QUICK_THEORY_INSTANCES = 1000, 50
+KIND_TEX = {"<=": r"$\le$", "=": "$=$", ">=": r"$\ge$"}
+
+
+def theory_check_table(ctx: FigureContext) -> str:
+    """``theory_check_table``: ``weakstrong theory check --json`` (cached by its arguments) as a table."""
+    instances = QUICK_THEORY_INSTANCES if ctx.quick else THEORY_INSTANCES
+    args = ["--instances", str(instances), "--seed", str(ctx.seed)]
+    path = ctx.runs_dir / f"theory-check-{config_hash(args, length=10)}" / "check.json"
+    command = f"weakstrong theory check {' '.join(args)} --json PATH"
+    if ctx.force or not path.is_file():
+        code, err = run_cli(["theory", "check", *args, "--json", str(path)])
+        # Exit 1 means a statement was violated: the JSON is still written, and the table shows it.
+        if not path.is_file():
+            return pending_block(f"The theory check did not run (exit {code}: {err.strip()[-200:]}).", command)
+    check = read_json(path)
+    rows = [[latex_escape(s["statement"]), KIND_TEX.get(s["kind"], latex_escape(s["kind"])), fmt(s["instances"]),
+             fmt(s["worst_relative"]), fmt(s["violations"])] for s in check["statements"]]
+    table = Table(columns=("statement", "kind", "instances", "worst rel.\\ slack", "violations"), rows=rows,
+                  label="tab:theory_check", sources=[display_path(path)],
+                  caption=(f"\\texttt{{{latex_escape(command)}}}: every statement on random instances. "
+                           r"\emph{worst rel.\ slack}: the smallest slack (bound minus left-hand side) relative "
+                           r"to the scale of the instance; negative values within tolerance are rounding."))
+    return table.to_latex()
+
+
 def generate(ctx: FigureContext, rows: list[tuple[FigureSpec, FigureOutcome]],
              out_dir: Path = GENERATED_DIR) -> list[Path]:
     """Write every generated ``.tex`` for the figures in ``rows``; returns the files written."""
-    written = [write_tex("theory_statements", theory_statements_tex(), out_dir)]
+    written = [write_tex("theory_statements", theory_statements_tex(), out_dir),
+               write_tex("theory_check_table", theory_check_table(ctx), out_dir)]
     inputs: dict[str, list[str]] = {"sim": [], "llm": []}
     for spec, outcome in rows:
         written.append(write_tex(f"fig_{spec.name}", figure_snippet(spec, outcome, out_dir.parent), out_dir))

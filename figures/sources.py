@@ -93,20 +93,26 @@ def ensure_sim_run(run: SimRun, runs_dir: str | os.PathLike, force: bool = False
         return out
     if run.experiment not in available_sim_experiments():
         raise DataUnavailable(f"'weakstrong sim {run.experiment}' is not in this build")
+    code, err = run_cli(run.argv(out))
+    if code != 0 or not (out / "summary.json").is_file():
+        detail = err.strip().splitlines()
+        raise DataUnavailable(
+            f"'weakstrong {' '.join(run.argv(out))}' exited {code}: {detail[-1] if detail else 'no summary.json'}"
+        )
+    return out
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """``weakstrong <argv>`` in-process; returns its exit status and what it wrote to stderr."""
     from weakstrong.cli import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         try:
-            code = main(run.argv(out))
+            code = main(argv)
         except SystemExit as exc:  # argparse rejects unknown options this way
             code = exc.code if isinstance(exc.code, int) else 2
-    if code != 0 or not (out / "summary.json").is_file():
-        detail = err.getvalue().strip().splitlines()
-        raise DataUnavailable(
-            f"'weakstrong {' '.join(run.argv(out))}' exited {code}: {detail[-1] if detail else 'no summary.json'}"
-        )
-    return out
+    return int(code or 0), err.getvalue()
 
 
 def read_records(path: str | os.PathLike) -> list[W2SRecord]:

@@ -184,3 +184,20 @@ def test_exported_theory_statements_typeset(monkeypatch):
         lines = paper.split_statement(latex)
         assert all(_balanced(line) for line in lines), name
         assert all(line in tex for line in lines), name
+
+
+def test_theory_check_table_matches_its_json(tmp_path):
+    ctx = FigureContext(runs_dir=tmp_path / "runs", quick=True)
+    tex = paper.theory_check_table(ctx)  # runs `weakstrong theory check` in-process, cached by its arguments
+    path = next((tmp_path / "runs").glob("theory-check-*/check.json"))
+    check = json.loads(path.read_text())
+    rows = _cells(tex)
+    assert len(rows) == len(check["statements"])
+    for row, s in zip(rows, check["statements"]):
+        assert row[0] == tables.latex_escape(s["statement"])
+        assert int(row[2]) == s["instances"] == paper.QUICK_THEORY_INSTANCES
+        assert _parse(row[3]) == pytest.approx(s["worst_relative"], rel=0.05, abs=5.1e-4)
+        assert int(row[4]) == s["violations"]
+    mtime = path.stat().st_mtime_ns
+    paper.theory_check_table(ctx)
+    assert path.stat().st_mtime_ns == mtime, "a finished check is reused"
