@@ -1,0 +1,375 @@
+"""numba kernels behind the head classes, each with a plain-numpy reference used only by the tests.
+
+Every kernel solves one convex head class exactly (closed form or a convex solver with a certificate),
+batched over tasks with ``prange``:
+
+- ``linear_heads_batched``: weighted least squares per task, centred normal equations, Cholesky with a
+  pseudo-inverse fallback (dead ReLU units make a Gram matrix singular; the min-norm solution still gives
+  the unique projection);
+- ``ball_secular``: the norm-ball constrained head, from an eigendecomposition of the centred Gram matrix
+  and Newton's method on the secular equation ``1/||c(mu)|| = 1/R`` (More & Sorensen 1983);
+- ``hull_fista``: simplex weights of a convex combination of k fixed predictors by FISTA with adaptive
+  restart and Euclidean projections onto the simplex (Condat 2016), stopped on the Frank-Wolfe duality gap,
+  which bounds the suboptimality.
+
+Conventions: task-first arrays, features (T, n, d), targets (T, R, n) (R target sets sharing one Gram
+matrix per task), sample weights (T, n); float64 and C-contiguous (the wrappers in ``heads`` ensure it).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+# Eigenvalues below this fraction of the largest are treated as zero (pseudo-inverse cut-off).
+RCOND = 1e-12
+
+
+@numba.njit(cache=True)
+def solve_psd(C, B, rcond):
+    """Min-norm solution of ``C X^T = B^T`` for a PSD matrix C (d, d) and right-hand sides B (R, d).
+
+    Cholesky when every pivot is safely positive, otherwise an eigendecomposition pseudo-inverse.
+    """
+    d = C.shape[0]
+    R = B.shape[0]
+    scale = 0.0
+    for a in range(d):
+        scale = max(scale, C[a, a])
+    L = np.zeros((d, d))
+    ok = scale > 0.0
+    if ok:
+        for j in range(d):
+            s = C[j, j]
+            for k in range(j):
+                s -= L[j, k] * L[j, k]
+            if s <= rcond * 1e4 * scale:
+                ok = False
+                break
+            L[j, j] = np.sqrt(s)
+            for i in range(j + 1, d):
+                s2 = C[i, j]
+                for k in range(j):
+                    s2 -= L[i, k] * L[j, k]
+                L[i, j] = s2 / L[j, j]
+    out = np.zeros((R, d))
+    if ok:
+        z = np.zeros(d)
+        for r in range(R):
+            for i in range(d):          # forward: L z = b
+                s = B[r, i]
+                for k in range(i):
+                    s -= L[i, k] * z[k]
+                z[i] = s / L[i, i]
+            for i in range(d - 1, -1, -1):   # backward: L^T x = z
+                s = z[i]
+                for k in range(i + 1, d):
+                    s -= L[k, i] * out[r, k]
+                out[r, i] = s / L[i, i]
+        return out
+    if scale == 0.0:
+        return out
+    lam, Q = np.linalg.eigh(C)
+    cut = rcond * lam[-1]
+    for r in range(R):
+        proj = Q.T @ B[r]
+        for a in range(d):
+            proj[a] = proj[a] / lam[a] if lam[a] > cut else 0.0
+        out[r] = Q @ proj
+    return out
+
+
+@numba.njit(cache=True)
+def _centred_moments(X, Y, w, fit_intercept):
+    """Weighted means, centred Gram C (d, d) and cross-moments B (R, d) of one task."""
+    n, d = X.shape
+    R = Y.shape[0]
+    mu = np.zeros(d)
+    ybar = np.zeros(R)
+    wsum = 0.0
+    for i in range(n):
+        wsum += w[i]
+    if fit_intercept:
+        for i in range(n):
+            for a in range(d):
+                mu[a] += w[i] * X[i, a]
+            for r in range(R):
+                ybar[r] += w[i] * Y[r, i]
+        mu /= wsum
+        ybar /= wsum
+    C = np.zeros((d, d))
+    B = np.zeros((R, d))
+    xc = np.zeros(d)
+    for i in range(n):
+        wi = w[i]
+        for a in range(d):
+            xc[a] = X[i, a] - mu[a]
+        for a in range(d):
+            wa = wi * xc[a]
+            for b in range(a, d):
+                C[a, b] += wa * xc[b]
+            for r in range(R):
+                B[r, a] += wa * (Y[r, i] - ybar[r])
+    for a in range(d):
+        for b in range(a):
+            C[a, b] = C[b, a]
+    return mu, ybar, C, B
+
+
+@numba.njit(parallel=True, cache=True)
+def linear_heads_batched(X, Y, W, fit_intercept, ridge):
+    """Least-squares heads per task: X (T, n, d), Y (T, R, n), W (T, n) -> coef (T, R, d), intercept (T, R)."""
+    T, n, d = X.shape
+    R = Y.shape[1]
+    coef = np.zeros((T, R, d))
+    intercept = np.zeros((T, R))
+    for t in prange(T):
+        mu, ybar, C, B = _centred_moments(X[t], Y[t], W[t], fit_intercept)
+        for a in range(d):
+            C[a, a] += ridge
+        c = solve_psd(C, B, RCOND)
+        coef[t] = c
+        for r in range(R):
+            intercept[t, r] = ybar[r] - np.dot(c[r], mu)
+    return coef, intercept
+
+
+def linear_heads_reference(X, Y, W, fit_intercept, ridge):
+    """Plain-numpy reference of :func:`linear_heads_batched` (``np.linalg.lstsq`` on weighted rows)."""
+    T, n, d = X.shape
+    R = Y.shape[1]
+    coef = np.zeros((T, R, d))
+    intercept = np.zeros((T, R))
+    for t in range(T):
+        sw = np.sqrt(W[t])[:, None]
+        A = np.hstack([X[t], np.ones((n, 1))]) if fit_intercept else X[t]
+        A = A * sw
+        rhs = (Y[t].T * sw)
+        if ridge > 0:
+            pen = np.sqrt(ridge) * np.eye(d, A.shape[1])   # no penalty on the intercept column
+            A = np.vstack([A, pen])
+            rhs = np.vstack([rhs, np.zeros((d, R))])
+        sol = np.linalg.lstsq(A, rhs, rcond=None)[0]   # (d[+1], R)
+        coef[t] = sol[:d].T
+        if fit_intercept:
+            intercept[t] = sol[d]
+    return coef, intercept
+
+
+@numba.njit(cache=True)
+def secular_multiplier(lam, b, radius, rcond):
+    """The multiplier mu >= 0 with ||c(mu)|| = radius, c_a(mu) = b_a / (lam_a + mu) (0 if unconstrained).
+
+    Components with lam_a <= rcond * max(lam) are dropped (pseudo-inverse), so at mu = 0 the candidate is
+    the min-norm least-squares head. For mu > 0, phi(mu) = 1/||c(mu)|| - 1/radius is concave and
+    increasing, so Newton's method from mu = 0 increases monotonically to the root.
+    """
+    cut = rcond * lam[-1]
+    norm2 = 0.0
+    for a in range(lam.shape[0]):
+        if lam[a] > cut:
+            norm2 += (b[a] / lam[a]) ** 2
+    if norm2 <= radius * radius:
+        return 0.0
+    mu = 0.0
+    for _ in range(200):
+        s2 = 0.0
+        s3 = 0.0
+        for a in range(lam.shape[0]):
+            # dropped directions come back in once mu > 0: (lam + mu) is then safely positive
+            denom = (lam[a] if lam[a] > cut else 0.0) + mu
+            if denom <= 0.0:
+                continue
+            q = b[a] * b[a] / (denom * denom)
+            s2 += q
+            s3 += q / denom
+        norm = np.sqrt(s2)
+        phi = 1.0 / norm - 1.0 / radius
+        if abs(phi) * radius < 1e-14:
+            break
+        step = phi / (s3 / (norm * norm * norm))
+        mu -= step
+        if abs(step) <= 1e-15 * max(mu, 1e-300):
+            break
+    return mu
+
+
+@numba.njit(parallel=True, cache=True)
+def ball_heads_batched(X, Y, W, radius):
+    """Ball-constrained heads per task (intercept free): -> coef (T, R, d), intercept (T, R), mu (T, R)."""
+    T, n, d = X.shape
+    R = Y.shape[1]
+    coef = np.zeros((T, R, d))
+    intercept = np.zeros((T, R))
+    mult = np.zeros((T, R))
+    for t in prange(T):
+        mu_x, ybar, C, B = _centred_moments(X[t], Y[t], W[t], True)
+        lam, Q = np.linalg.eigh(C)
+        for r in range(R):
+            bq = Q.T @ B[r]
+            m = secular_multiplier(lam, bq, radius, RCOND)
+            cut = RCOND * lam[-1]
+            for a in range(d):
+                den = (lam[a] if lam[a] > cut else 0.0) + m
+                bq[a] = bq[a] / den if den > 0.0 else 0.0
+            c = Q @ bq
+            coef[t, r] = c
+            intercept[t, r] = ybar[r] - np.dot(c, mu_x)
+            mult[t, r] = m
+    return coef, intercept, mult
+
+
+def ball_heads_reference(X, Y, W, radius):
+    """Plain-numpy reference of :func:`ball_heads_batched`: bisection on mu with ``np.linalg.solve``."""
+    T, n, d = X.shape
+    R = Y.shape[1]
+    coef = np.zeros((T, R, d))
+    intercept = np.zeros((T, R))
+    for t in range(T):
+        w = W[t] / W[t].sum()
+        mu_x = w @ X[t]
+        Xc = (X[t] - mu_x) * np.sqrt(W[t])[:, None]
+        for r in range(R):
+            ybar = w @ Y[t, r]
+            yc = (Y[t, r] - ybar) * np.sqrt(W[t])
+            c = np.linalg.lstsq(Xc, yc, rcond=None)[0]
+            if np.linalg.norm(c) > radius:
+                C, b = Xc.T @ Xc, Xc.T @ yc
+                lo, hi = 0.0, np.linalg.norm(b) / radius
+                for _ in range(200):
+                    mid = 0.5 * (lo + hi)
+                    if np.linalg.norm(np.linalg.solve(C + mid * np.eye(d), b)) > radius:
+                        lo = mid
+                    else:
+                        hi = mid
+                c = np.linalg.solve(C + hi * np.eye(d), b)
+            coef[t, r] = c
+            intercept[t, r] = ybar - c @ mu_x
+    return coef, intercept
+
+
+@numba.njit(cache=True)
+def project_simplex(v):
+    """Euclidean projection of v onto the probability simplex (sort-based; Condat 2016, Alg. 1)."""
+    k = v.shape[0]
+    u = np.sort(v)[::-1]
+    css = 0.0
+    theta = 0.0
+    for j in range(k):
+        css += u[j]
+        t = (css - 1.0) / (j + 1)
+        if u[j] - t > 0.0:
+            theta = t
+    out = np.empty(k)
+    for j in range(k):
+        out[j] = max(v[j] - theta, 0.0)
+    return out
+
+
+@numba.njit(cache=True)
+def simplex_qp(G, b, tol, max_iter):
+    """min_w w^T G w - 2 b^T w over the simplex, by FISTA with adaptive restart.
+
+    Returns ``(w, gap)`` with ``gap`` the Frank-Wolfe duality gap ``grad.w - min_j grad_j`` at w,
+    an upper bound on the objective's excess over its minimum. Stops when ``gap <= tol``.
+    """
+    k = G.shape[0]
+    lmax = np.linalg.eigvalsh(G)[-1]
+    step = 1.0 / (2.0 * lmax) if lmax > 0.0 else 1.0
+    w = np.full(k, 1.0 / k)
+    y = w.copy()
+    tk = 1.0
+    gap = np.inf
+    f_old = np.inf
+    for _ in range(max_iter):
+        grad_w = 2.0 * (G @ w - b)
+        gap = np.dot(grad_w, w) - np.min(grad_w)
+        if gap <= tol:
+            break
+        grad_y = 2.0 * (G @ y - b)
+        w_new = project_simplex(y - step * grad_y)
+        f_new = np.dot(w_new, G @ w_new) - 2.0 * np.dot(b, w_new)
+        if f_new > f_old:   # restart the momentum when the objective goes up (O'Donoghue & Candes 2015)
+            tk = 1.0
+            y = w.copy()
+            continue
+        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
+        y = w_new + ((tk - 1.0) / t_new) * (w_new - w)
+        w = w_new
+        tk = t_new
+        f_old = f_new
+    return w, gap
+
+
+@numba.njit(parallel=True, cache=True)
+def hull_solve_moments(G, B, yy, tol, max_iter):
+    """Simplex QPs sharing one Gram matrix: G (k, k), B (T, k), yy (T,) mean squared targets.
+
+    Returns weights (T, k) and duality gaps (T,); ``tol`` is relative to yy, so it is scale-free.
+    """
+    T, k = B.shape
+    weights = np.zeros((T, k))
+    gaps = np.zeros(T)
+    for t in prange(T):
+        w, gap = simplex_qp(G, B[t], tol * max(yy[t], 1e-300), max_iter)
+        weights[t] = w
+        gaps[t] = gap
+    return weights, gaps
+
+
+@numba.njit(parallel=True, cache=True)
+def hull_heads_batched(P, Y, W, tol, max_iter):
+    """Simplex weights per task: P (T, n, k) predictor outputs, Y (T, R, n) -> weights (T, R, k), gap (T, R)."""
+    T, n, k = P.shape
+    R = Y.shape[1]
+    weights = np.zeros((T, R, k))
+    gaps = np.zeros((T, R))
+    for t in prange(T):
+        G = np.zeros((k, k))
+        B = np.zeros((R, k))
+        yy = np.zeros(R)
+        wsum = 0.0
+        for i in range(n):
+            wi = W[t, i]
+            wsum += wi
+            for a in range(k):
+                pa = wi * P[t, i, a]
+                for c in range(a, k):
+                    G[a, c] += pa * P[t, i, c]
+                for r in range(R):
+                    B[r, a] += pa * Y[t, r, i]
+            for r in range(R):
+                yy[r] += wi * Y[t, r, i] * Y[t, r, i]
+        for a in range(k):
+            for c in range(a):
+                G[a, c] = G[c, a]
+        G /= wsum
+        B /= wsum
+        for r in range(R):
+            w, gap = simplex_qp(G, B[r], tol * max(yy[r] / wsum, 1e-300), max_iter)
+            weights[t, r] = w
+            gaps[t, r] = gap
+    return weights, gaps
+
+
+def hull_heads_reference(P, Y, W):
+    """Plain-numpy/scipy reference of :func:`hull_heads_batched` (SLSQP on the simplex)."""
+    from scipy.optimize import minimize
+
+    T, n, k = P.shape
+    R = Y.shape[1]
+    weights = np.zeros((T, R, k))
+    for t in range(T):
+        sw = np.sqrt(W[t] / W[t].sum())[:, None]
+        A = P[t] * sw
+        for r in range(R):
+            y = Y[t, r] * sw[:, 0]
+            res = minimize(lambda v: np.sum((A @ v - y) ** 2), np.full(k, 1.0 / k),
+                           jac=lambda v: 2.0 * A.T @ (A @ v - y), method="SLSQP",
+                           bounds=[(0.0, 1.0)] * k,
+                           constraints=[{"type": "eq", "fun": lambda v: v.sum() - 1.0,
+                                         "jac": lambda v: np.ones_like(v)}],
+                           options={"ftol": 1e-15, "maxiter": 1000})
+            weights[t, r] = res.x
+    return weights

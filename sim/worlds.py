@@ -1,0 +1,194 @@
+"""Synthetic worlds: inputs, a ground-truth ReLU representation h*, and strong/weak representations.
+
+Setup of Charikar, Pabbaraju & Shiragur (2024, arXiv 2405.15116, Sec. 5; REFERENCE.md section 1):
+x ~ N(0, sigma^2 I_d) with d = 8 and sigma = 500; h* an untrained 5-layer ReLU MLP of width 16 with
+PyTorch's default init; a task is a linear head on h* (also PyTorch-default), its gold label
+``f*(x) = g . h*(x) + c``. Labels are used on their raw scale, as in the original protocol: with
+sigma = 500 and the default init each ReLU layer shrinks the second moment about six-fold, so gold labels
+have a variance of order 10-20 and the reference errors (weak ~0.47, ceiling ~0.056) are on that scale.
+
+Three ways to obtain the strong and weak representations (``WorldConfig.setting``):
+
+- ``"pretrained"``: h_s (8 layers) and h_w (2 layers) are MLPs trained on T = 10 random linear tasks over
+  h* (2000 samples each) with the task heads frozen (:mod:`weakstrong.sim.pretrain`);
+- ``"perturbed"``: h_s and h_w are h* with Gaussian noise of relative scale ``strong_noise`` and
+  ``weak_noise`` on every weight (:meth:`MLP.perturbed`);
+- ``"realizable"``: h_s = h* (so every task head is in the strong class), h_w pretrained as above.
+
+Pretrained representations are cached by a hash of everything they depend on, so a rerun skips training.
+
+Examples
+--------
+>>> world = make_world(WorldConfig(setting="perturbed", seed=0))
+>>> rng = np.random.default_rng(1)
+>>> x = world.sample_inputs(rng, 100)                # (100, 8)
+>>> heads = sample_task_heads(rng, 5, world.width)  # 5 tasks
+>>> gold = heads.labels(world.truth(x))             # (5, 100)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from weakstrong.io import config_hash, save_npz_atomic
+from weakstrong.sim.common import check_choice, check_finite, check_positive_int, spawn_rngs
+from weakstrong.sim.mlp import MLP, random_mlp, torch_default_linear_init
+from weakstrong.sim.pretrain import PretrainConfig, pretrain_representation
+
+SETTINGS = ("realizable", "pretrained", "perturbed")
+# Bump when the pretraining code changes what it produces, so stale caches are not reused.
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything that defines a world. Defaults are the original protocol's."""
+
+    setting: str = "pretrained"   # one of SETTINGS
+    input_dim: int = 8            # d
+    sigma: float = 500.0          # input standard deviation
+    width: int = 16               # width of every representation layer
+    truth_depth: int = 5          # layers of h*
+    strong_depth: int = 8         # layers of a pretrained h_s
+    weak_depth: int = 2           # layers of a pretrained h_w
+    pretrain_tasks: int = 10      # T
+    pretrain_samples: int = 2000  # samples per pretraining task
+    strong_noise: float = 0.1     # perturbed setting: relative noise on h* for h_s
+    weak_noise: float = 1.0       # perturbed setting: relative noise on h* for h_w
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    seed: int = 0
+
+    def validate(self) -> "WorldConfig":
+        """Check every field; raise ``ValueError`` naming the first bad one. Returns self."""
+        check_choice("WorldConfig", "setting", self.setting, SETTINGS)
+        for name in ("input_dim", "width", "truth_depth", "strong_depth", "weak_depth",
+                     "pretrain_tasks"):
+            check_positive_int("WorldConfig", name, getattr(self, name))
+        check_positive_int("WorldConfig", "seed", self.seed, minimum=0)
+        check_finite("WorldConfig", "sigma", self.sigma, minimum=0.0, strict=True)
+        check_finite("WorldConfig", "strong_noise", self.strong_noise, minimum=0.0)
+        check_finite("WorldConfig", "weak_noise", self.weak_noise, minimum=0.0)
+        if self.setting != "perturbed":
+            # Pretraining fits width-dimensional heads' worth of structure per task; fewer samples than
+            # parameters of one layer would leave the representation unidentified.
+            check_positive_int("WorldConfig", "pretrain_samples", self.pretrain_samples,
+                               minimum=self.width + 1)
+        if not isinstance(self.pretrain, PretrainConfig):
+            raise ValueError(f"WorldConfig.pretrain must be a PretrainConfig, got {self.pretrain!r}")
+        self.pretrain.validate()
+        return self
+
+
+@dataclass(frozen=True)
+class TaskHeads:
+    """T linear heads on a width-dimensional representation: ``label_t(x) = coef_t . h(x) + intercept_t``."""
+
+    coef: np.ndarray       # (T, width)
+    intercept: np.ndarray  # (T,)
+
+    @property
+    def n_tasks(self) -> int:
+        return self.coef.shape[0]
+
+    def labels(self, features: np.ndarray) -> np.ndarray:
+        """Labels of every task: features (n, width) shared -> (T, n); per task (T, n, width) -> (T, n)."""
+        if features.ndim == 2:
+            return self.coef @ features.T + self.intercept[:, None]
+        return np.einsum("tnw,tw->tn", features, self.coef) + self.intercept[:, None]
+
+
+def sample_task_heads(rng: np.random.Generator, n_tasks: int, width: int) -> TaskHeads:
+    """``n_tasks`` random heads drawn like ``torch.nn.Linear(width, 1)``'s default init (the protocol's)."""
+    check_positive_int("sample_task_heads", "n_tasks", n_tasks)
+    check_positive_int("sample_task_heads", "width", width)
+    pairs = [torch_default_linear_init(rng, width, 1) for _ in range(n_tasks)]
+    return TaskHeads(np.stack([W[:, 0] for W, _ in pairs]), np.array([b[0] for _, b in pairs]))
+
+
+@dataclass
+class World:
+    """A ground truth and its strong and weak representations (all acting on raw inputs).
+
+    Attributes
+    ----------
+    config : the configuration it was built from.
+    truth, strong, weak : the representations h*, h_s, h_w.
+    pretrain_loss : final mean squared pretraining loss per pretrained representation
+        (``{"strong": ..., "weak": ...}``; None for a representation that was not pretrained).
+    pretrain_seconds : wall time spent pretraining in this call (0 when loaded from the cache).
+    """
+
+    config: WorldConfig
+    truth: MLP
+    strong: MLP
+    weak: MLP
+    pretrain_loss: dict = field(default_factory=dict)
+    pretrain_seconds: float = 0.0
+
+    @property
+    def width(self) -> int:
+        return self.truth.width
+
+    def sample_inputs(self, rng: np.random.Generator, *shape: int) -> np.ndarray:
+        """Inputs x ~ N(0, sigma^2 I_d) of shape (*shape, d)."""
+        return rng.normal(0.0, self.config.sigma, size=(*shape, self.config.input_dim))
+
+
+def _world_rngs(seed: int) -> list[np.random.Generator]:
+    """Fresh streams for: truth, strong perturbation, weak perturbation, pretraining data, strong init,
+    weak init. Recreated on every call so each stage sees the same numbers whatever ran before it."""
+    return spawn_rngs(seed, 6)
+
+
+def _pretrain_cached(config: WorldConfig, truth: MLP, which: str, cache_dir: Path | None) -> tuple[MLP, float, float]:
+    """Pretrain the ``which`` ("strong" or "weak") representation, or load it from the cache."""
+    depth = config.strong_depth if which == "strong" else config.weak_depth
+    key = {"version": _CACHE_VERSION, "which": which, "depth": depth, "seed": config.seed,
+           "input_dim": config.input_dim, "sigma": config.sigma, "width": config.width,
+           "truth_depth": config.truth_depth, "pretrain_tasks": config.pretrain_tasks,
+           "pretrain_samples": config.pretrain_samples, "pretrain": asdict(config.pretrain)}
+    path = None if cache_dir is None else Path(cache_dir) / f"representation-{config_hash(key)}.npz"
+    if path is not None and path.exists():
+        with np.load(path) as arrays:
+            return MLP.from_arrays(arrays, "h_"), float(arrays["loss"]), 0.0
+    # The pretraining data and heads depend only on the truth and the seed, not on which representation
+    # learns them: strong and weak see the same T tasks, as in the protocol.
+    data_rng, strong_rng, weak_rng = _world_rngs(config.seed)[3:]
+    heads = sample_task_heads(data_rng, config.pretrain_tasks, config.width)
+    x = data_rng.normal(0.0, config.sigma, size=(config.pretrain_tasks * config.pretrain_samples,
+                                                 config.input_dim))
+    task = np.repeat(np.arange(config.pretrain_tasks), config.pretrain_samples)
+    y = np.einsum("nw,nw->n", truth(x), heads.coef[task]) + heads.intercept[task]
+    start = time.perf_counter()
+    mlp, info = pretrain_representation(strong_rng if which == "strong" else weak_rng, x, y, task,
+                                        heads.coef, heads.intercept, depth, config.width, config.sigma,
+                                        config.pretrain)
+    seconds = time.perf_counter() - start
+    if path is not None:
+        save_npz_atomic(path, loss=np.array(info["loss"]), **mlp.to_arrays("h_"))
+    return mlp, info["loss"], seconds
+
+
+def make_world(config: WorldConfig, cache_dir: str | Path | None = None) -> World:
+    """Build the world of ``config`` (validated first; pretrained parts cached under ``cache_dir``)."""
+    config.validate()
+    truth_rng, strong_rng, weak_rng = _world_rngs(config.seed)[:3]
+    truth = random_mlp(truth_rng, config.input_dim, config.width, config.truth_depth)
+    loss: dict = {"strong": None, "weak": None}
+    seconds = 0.0
+    if config.setting == "perturbed":
+        strong = truth.perturbed(strong_rng, config.strong_noise)
+        weak = truth.perturbed(weak_rng, config.weak_noise)
+    else:
+        weak, loss["weak"], s_weak = _pretrain_cached(config, truth, "weak", cache_dir)
+        seconds += s_weak
+        if config.setting == "realizable":
+            strong = truth
+        else:
+            strong, loss["strong"], s_strong = _pretrain_cached(config, truth, "strong", cache_dir)
+            seconds += s_strong
+    return World(config, truth, strong, weak, loss, seconds)
