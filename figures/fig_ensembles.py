@@ -41,7 +41,8 @@ def best_member_errors(records) -> dict[tuple, float]:
 
 def build(ctx: FigureContext) -> FigureOutcome:
     experiment = first_available(*EXPERIMENTS)
-    run_dir = ensure_sim_run(make_sim_run(experiment, seed=ctx.seed, progress=False), ctx.runs_dir, ctx.force)
+    run_dir = ensure_sim_run(make_sim_run(experiment, sizes=ctx.sim_sizes(), seed=ctx.seed,
+                                                 progress=False), ctx.runs_dir, ctx.force)
     records = read_records(run_dir)
     combined = defaultdict(list)
     for r in records:

@@ -30,7 +30,7 @@ def bound_and_gap(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def run(ctx: FigureContext):
-    return make_sim_run(EXPERIMENT, tasks=10 if ctx.quick else 50, seed=ctx.seed, progress=False)
+    return make_sim_run(EXPERIMENT, sizes=ctx.sim_sizes(), seed=ctx.seed, progress=False)
 
 
 def build(ctx: FigureContext) -> FigureOutcome:

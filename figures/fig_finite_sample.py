@@ -53,7 +53,7 @@ def empirical_rate(summary: dict) -> float | None:
 
 
 def run(ctx: FigureContext):
-    return make_sim_run(EXPERIMENT, tasks=10 if ctx.quick else 50, seed=ctx.seed, progress=False)
+    return make_sim_run(EXPERIMENT, sizes=ctx.sim_sizes(), seed=ctx.seed, progress=False)
 
 
 def build(ctx: FigureContext) -> FigureOutcome:

@@ -18,7 +18,8 @@ EXPERIMENTS = ("classification", "kl", "kl-misfit")
 
 def build(ctx: FigureContext) -> FigureOutcome:
     experiment = first_available(*EXPERIMENTS)
-    run_dir = ensure_sim_run(make_sim_run(experiment, seed=ctx.seed, progress=False), ctx.runs_dir, ctx.force)
+    run_dir = ensure_sim_run(make_sim_run(experiment, sizes=ctx.sim_sizes(), seed=ctx.seed,
+                                                 progress=False), ctx.runs_dir, ctx.force)
     records = [r for r in read_records(run_dir) if r.loss == "kl"]
     if not records:
         raise DataUnavailable(f"{run_dir}/records.jsonl holds no loss='kl' records")

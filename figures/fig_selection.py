@@ -43,7 +43,8 @@ def world_spearman(records) -> np.ndarray:
 
 def build(ctx: FigureContext) -> FigureOutcome:
     experiment = first_available(*EXPERIMENTS)
-    run_dir = ensure_sim_run(make_sim_run(experiment, seed=ctx.seed, progress=False), ctx.runs_dir, ctx.force)
+    run_dir = ensure_sim_run(make_sim_run(experiment, sizes=ctx.sim_sizes(), seed=ctx.seed,
+                                                 progress=False), ctx.runs_dir, ctx.force)
     records = read_records(run_dir)
     rhos = world_spearman(records)
     if rhos.size == 0:

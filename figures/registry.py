@@ -31,6 +31,8 @@ FIGURE_MODULES = (
 )
 
 STATUSES = ("ok", "pending", "skipped", "error")
+# --quick shrinks every simulator experiment through whichever of these flags it accepts.
+QUICK_SIZES = {"tasks": 5, "worlds": 2, "instances": 20}
 DEFAULT_IMAGES_DIR = REPO_ROOT / "figures" / "out"
 
 
@@ -60,6 +62,10 @@ class FigureContext:
                                                                       self.results_dir))
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+
+    def sim_sizes(self) -> dict[str, int] | None:
+        """Run-size options for simulator experiments: small under ``quick``, the experiment's defaults else."""
+        return dict(QUICK_SIZES) if self.quick else None
 
 
 @dataclass

@@ -184,21 +184,23 @@ def find_llm_results(prefix: str, results_dir: str | os.PathLike | None = None) 
     return out
 
 
-def make_sim_run(experiment: str, label: str = "", **options: Any) -> SimRun:
+def make_sim_run(experiment: str, label: str = "", sizes: dict[str, Any] | None = None, **options: Any) -> SimRun:
     """A :class:`SimRun` from keyword options (``tasks=100`` → ``--tasks 100``; ``True`` → a bare flag).
 
-    Options the subcommand does not accept in this build are dropped with no error only when they are
-    conveniences (``progress``, ``threads``); any other unknown option reaches argparse and fails loudly.
+    ``sizes`` are run-size options (``tasks``, ``worlds``, ...) applied only where the subcommand accepts
+    them, so ``--quick`` can shrink every experiment without knowing each one's flags; ``progress=False``
+    becomes ``--no-progress`` where that flag exists. Every other option reaches argparse as given, so a
+    misspelt one fails loudly.
     """
     accepted = sim_options(experiment)
     args = []
-    for key, value in options.items():
+    for key, value in {**(sizes or {}), **options}.items():
         flag = "--" + key.replace("_", "-")
-        if key in ("progress", "threads"):
+        if key == "progress":
             if value is False and "--no-progress" in accepted:
                 args.append(("--no-progress", ""))
-            elif key == "threads" and value is not None and flag in accepted:
-                args.append((flag, str(value)))
+            continue
+        if key in (sizes or {}) and flag not in accepted:
             continue
         if value is None or value is False:
             continue

@@ -293,3 +293,11 @@ def test_every_available_sim_figure_regenerates(tmp_path):
                 assert sources.read_records(data)
             else:
                 json.loads(data.read_text())
+
+
+def test_run_sizes_apply_only_where_accepted_and_other_options_fail_loudly(fake_sim, dirs):
+    run = sources.make_sim_run("selection", sizes={"tasks": 3, "worlds": 2}, seed=4, progress=False)
+    assert dict(run.args) == {"--tasks": "3", "--seed": "4", "--no-progress": ""}
+    bad = sources.make_sim_run("selection", no_such_option=1)
+    with pytest.raises(sources.DataUnavailable, match="exited 2"):
+        sources.ensure_sim_run(bad, dirs["runs"])
