@@ -13,7 +13,7 @@ import math
 
 from weakstrong.figures.plots import grouped_bars, pending_figure, rotate_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.figures.sources import LLMResult, display_path, find_llm_results
+from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
 from weakstrong.figures.style import PALETTE, new_figure, save_figure
 from weakstrong.figures.tables import Table, fmt, latex_escape, pending_block
 
@@ -21,13 +21,6 @@ NAME = "sciq_methods"
 PREFIX = "sciq"
 COMMAND = ("weakstrong llm classify --task sciq --data-dir ../shared/data --method "
            "single,average,vote,logconf,bayes --student probe,finetune --out results/sciq_<run>")
-
-
-def primary_result(ctx: FigureContext, prefix: str = PREFIX) -> LLMResult | None:
-    """The result a figure reports: a full (non-CPU) run when one is committed, else the CPU run."""
-    found = [r for r in find_llm_results(prefix, ctx.results_dir) if isinstance(r.data.get("students"), dict)]
-    found.sort(key=lambda r: ("cpu" in r.path.parent.name, r.path.parent.name))
-    return found[0] if found else None
 
 
 def binomial_ci(acc: float | None, n: int | None, z: float = 1.96) -> tuple[float, float] | None:
@@ -56,7 +49,7 @@ def students_of(result: LLMResult) -> list[str]:
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
-    result = primary_result(ctx)
+    result = primary_llm_result(PREFIX, "students", ctx.results_dir)
     if result is None:
         images = pending_figure(NAME, ctx.images_dir, [
             ("SciQ accuracy: results pending", f"No results/{PREFIX}*/results.json yet.\nWritten by: {COMMAND}"),
@@ -94,7 +87,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
 
 def tables(ctx: FigureContext) -> dict[str, str]:
     """``sciq_table``: per teacher, the teacher's accuracy and each student's accuracy and PGR [CI]."""
-    result = primary_result(ctx)
+    result = primary_llm_result(PREFIX, "students", ctx.results_dir)
     if result is None:
         return {"sciq_table": pending_block("No SciQ classification results are committed yet.", COMMAND)}
     students = students_of(result)

@@ -12,7 +12,7 @@ import numpy as np
 
 from weakstrong.figures.plots import grouped_bars, marker, pending_figure, rotate_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.figures.sources import LLMResult, display_path, find_llm_results
+from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
 from weakstrong.figures.style import CYCLE, PALETTE, new_figure, save_figure
 from weakstrong.figures.tables import Table, fmt, latex_escape, pending_block
 
@@ -23,20 +23,13 @@ COMMAND = ("weakstrong llm generate --data-dir ../shared/data --weak M1,M2,M3 --
            "--method single,multi,joint,bayes --dpo --out results/slurp_<run>")
 
 
-def primary_result(ctx: FigureContext) -> LLMResult | None:
-    """A full (non-CPU) SLURP run when one is committed, else the CPU smoke run."""
-    found = [r for r in find_llm_results(PREFIX, ctx.results_dir) if isinstance(r.data.get("strategies"), dict)]
-    found.sort(key=lambda r: ("cpu" in r.path.parent.name, r.path.parent.name))
-    return found[0] if found else None
-
-
 def base_strategies(result: LLMResult) -> list[str]:
     """Strategy names without their ``+dpo`` twins, in the run's order."""
     return [s for s in result.data["strategies"] if not s.endswith(DPO_SUFFIX)]
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
-    result = primary_result(ctx)
+    result = primary_llm_result(PREFIX, "strategies", ctx.results_dir)
     if result is None:
         images = pending_figure(NAME, ctx.images_dir, [
             ("SLURP SLU-F1: results pending", f"No results/{PREFIX}*/results.json yet.\nWritten by: {COMMAND}"),
@@ -95,7 +88,7 @@ def table_rows(result: LLMResult) -> list[list[str]]:
 
 
 def tables(ctx: FigureContext) -> dict[str, str]:
-    result = primary_result(ctx)
+    result = primary_llm_result(PREFIX, "strategies", ctx.results_dir)
     if result is None:
         return {"slurp_table": pending_block("No SLURP generation results are committed yet.", COMMAND)}
     note = result.data.get("splits", {}).get("note", "")

@@ -224,3 +224,15 @@ def first_available(*experiments: str) -> str:
         if name in available:
             return name
     raise DataUnavailable(f"none of 'weakstrong sim {{{','.join(experiments)}}}' is in this build")
+
+
+def primary_llm_result(prefix: str, required_key: str,
+                       results_dir: str | os.PathLike | None = None) -> LLMResult | None:
+    """The run a figure reports for ``prefix``: a full run when one is committed, else a CPU run.
+
+    Only results holding ``required_key`` at the top level count (the shape that figure reads); among
+    them, folder names without "cpu" come first, then by name, so a GPU run supersedes the CPU smoke run.
+    """
+    found = [r for r in find_llm_results(prefix, results_dir) if isinstance(r.data.get(required_key), dict)]
+    found.sort(key=lambda r: ("cpu" in r.path.parent.name, r.path.parent.name))
+    return found[0] if found else None
