@@ -103,8 +103,9 @@ def theory_check_sq(truth, teacher, student, ceiling, **ident) -> W2SRecord:
     extra = dict(ident.pop("extra", {}))
     extra.update({"nonrealizable_identity": _bound_dict(identity), "nonrealizable_bound": _bound_dict(nonreal),
                   "theorem1": _bound_dict(t1)})
+    terms = t1.terms
     return W2SRecord.from_errors(
-        sq_distance(weak, truth), sq_distance(w2s, truth), sq_distance(w2s, weak), loss="sq",
+        terms["weak_error"], terms["w2s_error"], terms["misfit"], loss="sq",
         strong_error=epsilon, epsilon=epsilon, bound=t1.bound, slack=t1.slack, holds=bool(t1.holds),
         extra=extra, **ident)
 
@@ -115,13 +116,13 @@ def theory_check_kl(truth, teacher, student, ceiling, **ident) -> W2SRecord:
     check = bounds.kl_theorem(truth, weak, w2s)
     extra = dict(ident.pop("extra", {}))
     extra.update({"kl_theorem": _bound_dict(check), "prob_clip": PROB_EPS})
-    strong = kl_divergence(truth, ceiling)
+    terms = check.terms
     return W2SRecord.from_errors(
-        kl_divergence(truth, weak), kl_divergence(truth, w2s), kl_divergence(w2s, weak), loss="kl",
-        strong_error=strong, bound=check.bound, slack=check.slack, holds=bool(check.holds), extra=extra, **ident)
+        terms["weak_error"], terms["w2s_error"], terms["misfit"], loss="kl", strong_error=kl_divergence(truth, ceiling),
+        bound=check.bound, slack=check.slack, holds=bool(check.holds), extra=extra, **ident)
 
 
 def _bound_dict(check) -> dict:
     return {"name": check.name, "terms": {k: float(v) for k, v in dict(check.terms).items()},
-            "lhs": float(check.lhs), "bound": float(check.bound), "slack": float(check.slack),
-            "holds": bool(check.holds)}
+            "lhs": check.lhs, "bound": check.bound, "slack": check.slack, "holds": bool(check.holds),
+            "tol": check.tol}
