@@ -116,13 +116,36 @@ def combination_weights(rule: str, holdout_errors: np.ndarray, n_holdout: int,
     return project_onto_hull(member_holdout.T, gold_holdout).weights
 
 
+def perturbed_world(setting: str, strong_noise: float, seed: int, weak_noises) -> tuple:
+    """A world whose h_s is h* (``"realizable"``) or h* perturbed by ``strong_noise``, and weak members.
+
+    Returns ``(world, members)``, member j being h* with relative weight noise ``weak_noises[j]``; the
+    members' noise streams are independent of the world's and of each other (one per member).
+    """
+    world = make_world(WorldConfig(setting="perturbed", seed=seed,
+                                   strong_noise=0.0 if setting == "realizable" else strong_noise))
+    rngs = spawn_rngs(seed + 1, len(weak_noises))
+    return world, [world.truth.perturbed(r, noise) for r, noise in zip(rngs, weak_noises)]
+
+
+def member_predictions(members, x_gold: np.ndarray, gold: np.ndarray, inputs: dict) -> dict:
+    """Fit one linear head per member on gold labels ``gold`` (T, n) at ``x_gold``; predict on ``inputs``.
+
+    Returns ``{name: (m, T, n_name) predictions}`` for each ``name: x`` of ``inputs``.
+    """
+    preds = {name: [] for name in inputs}
+    for member in members:
+        head = LinearHead().fit(member(x_gold), gold)
+        for name, x in inputs.items():
+            preds[name].append(head.predict(member(x)))
+    return {name: np.stack(p) for name, p in preds.items()}
+
+
 def _world_records(job: tuple[EnsembleConfig, int, int]) -> list[W2SRecord]:
     """Every record of one world: members and combination rules on each task."""
     config, index, seed = job
     strong_noise = 0.0 if config.setting == "realizable" else config.strong_noise
-    world = make_world(WorldConfig(setting="perturbed", strong_noise=strong_noise, seed=seed))
-    member_rngs = spawn_rngs(seed + 1, len(config.weak_noises))
-    members = [world.truth.perturbed(r, noise) for r, noise in zip(member_rngs, config.weak_noises)]
+    world, members = perturbed_world(config.setting, config.strong_noise, seed, config.weak_noises)
     rng = np.random.default_rng(seed)
     heads = sample_task_heads(rng, config.tasks, world.width)
     split = {name: world.sample_inputs(rng, n) for name, n in
@@ -130,12 +153,8 @@ def _world_records(job: tuple[EnsembleConfig, int, int]) -> list[W2SRecord]:
               ("test", config.n_test))}
     gold = {name: heads.labels(world.truth(x)) for name, x in split.items()}           # (T, n) each
     # Member predictions (m, T, n) on every split from heads fitted on the weak split's gold labels.
-    preds = {name: [] for name in ("holdout", "w2s", "test")}
-    for member in members:
-        head = LinearHead().fit(member(split["weak"]), gold["weak"])
-        for name in preds:
-            preds[name].append(head.predict(member(split[name])))
-    preds = {name: np.stack(p) for name, p in preds.items()}
+    preds = member_predictions(members, split["weak"], gold["weak"],
+                               {name: split[name] for name in ("holdout", "w2s", "test")})
     m, T = len(members), config.tasks
     hold_err = np.mean((preds["holdout"] - gold["holdout"]) ** 2, axis=-1).T         # (T, m)
     alphas = {rule: np.stack([combination_weights(rule, hold_err[t], config.n_holdout,
