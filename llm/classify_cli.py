@@ -66,7 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .classify import ClassifyConfig, run_classify
+    from .models import init_distributed_from_env
     from .students import FinetuneConfig, ProbeConfig
+
+    rank, _ = init_distributed_from_env()  # under torchrun: DDP fine-tuning; every rank writes the same results
 
     cfg = ClassifyConfig(
         task=args.task, out=args.out, data_dir=args.data_dir, weak=tuple(args.weak), strong=args.strong,
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         finetune=FinetuneConfig(epochs=args.epochs, lr=args.lr, batch_size=min(args.batch_size, 32),
                                 max_length=args.max_length, seed=args.seed))
     results = run_classify(cfg)
-    print(format_summary(results))
+    if rank == 0:
+        print(format_summary(results))
     return 0
 
 

@@ -178,12 +178,28 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def init_distributed_from_env() -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1); a no-op otherwise.
+
+    NCCL on CUDA, gloo on CPU. Returns ``(rank, world_size)``.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist_info()
+
+
 def length_bucketed_batches(lengths: Sequence[int], batch_size: int, shuffle: bool = False,
                             seed: int = 0) -> list[np.ndarray]:
     """Split indices into batches of similar length.
 
     Indices are sorted by length (stable), cut into consecutive batches, and the batch order is shuffled when
-    ``shuffle``; each index appears exactly once. Under DDP each rank takes every world_size-th batch.
+    ``shuffle``; each index appears exactly once. Under DDP each rank takes every world_size-th batch, and the
+    last ``len(batches) % world_size`` batches of the (shuffled) order are dropped so every rank steps equally.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -194,6 +210,10 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, shuffle: bo
         rng = np.random.default_rng(seed)
         batches = [batches[i] for i in rng.permutation(len(batches))]
     rank, world = dist_info()
+    if world > 1:  # equal batch counts per rank, or DDP's collective calls hang at the end of an epoch
+        batches = batches[: len(batches) - len(batches) % world]
+        if not batches:
+            raise ValueError(f"{len(lengths)} examples in batches of {batch_size} are too few for {world} ranks")
     return batches[rank::world]
 
 

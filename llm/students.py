@@ -225,7 +225,9 @@ def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: Fi
     rank, world = dist_info()
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        # Backbones carry heads we do not use (e.g. BERT's pooler): their parameters get no gradient.
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                             fused=device.type == "cuda")
     y = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
