@@ -268,19 +268,32 @@ def encode_texts(model, tokenizer, kind: str, texts: Sequence[str], batch_size: 
 
 
 def cached_array(cache_dir: str | os.PathLike | None, stage: str, config: dict,
-                 compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+                 compute: Callable[[], dict[str, np.ndarray]], log: dict | None = None) -> dict[str, np.ndarray]:
     """Return ``compute()``'s arrays, cached as ``cache_dir/{stage}-{config_hash(config)}.npz``.
 
     A rerun with the same configuration loads the file and skips the stage; ``cache_dir=None`` disables caching.
+    The seconds ``compute`` took are stored with the arrays, so a resumed run still reports what each stage
+    cost: with ``log``, ``log[file stem] = {"seconds": ..., "cached": bool}``.
     """
-    if cache_dir is None:
-        return compute()
-    path = Path(cache_dir) / f"{stage}-{config_hash(config)}.npz"
-    if path.exists():
+    import time
+
+    stem = f"{stage}-{config_hash(config)}"
+    path = None if cache_dir is None else Path(cache_dir) / f"{stem}.npz"
+    if path is not None and path.exists():
         with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    arrays = compute()
-    save_npz_atomic(path, **arrays)
+            arrays = {k: data[k] for k in data.files if k != "_seconds"}
+            seconds = float(data["_seconds"]) if "_seconds" in data.files else None
+        cached = True
+    else:
+        start = time.perf_counter()
+        arrays = compute()
+        seconds, cached = round(time.perf_counter() - start, 3), False
+        if "_seconds" in arrays:
+            raise ValueError("compute() must not return an array named '_seconds' (reserved)")
+        if path is not None:
+            save_npz_atomic(path, _seconds=np.asarray(seconds), **arrays)
+    if log is not None:
+        log[stem] = {"seconds": seconds, "cached": cached}
     return arrays
 
 
@@ -323,9 +336,11 @@ class FeatureExtractor:
     that misses the cache.
     """
 
-    def __init__(self, name: str, device=None, batch_size: int = 64, max_length: int = 128, cache_dir=None):
+    def __init__(self, name: str, device=None, batch_size: int = 64, max_length: int = 128, cache_dir=None,
+                 log: dict | None = None):
         self.spec = resolve_model(name)
         self.device, self.batch_size, self.max_length, self.cache_dir = device, batch_size, max_length, cache_dir
+        self.log = log
         self._loaded = None
 
     def config(self) -> dict:
@@ -347,5 +362,5 @@ class FeatureExtractor:
             x = self._encode(texts, what)
             return {"x": x if pairs is None else pair_features(x, self._encode(pairs, what + " pairs"))}
 
-        return cached_array(self.cache_dir, "features-" + re.sub(r"[^A-Za-z0-9.-]+", "_", self.spec.name)[-40:], key,
-                            compute)["x"]
+        stage = "features-" + re.sub(r"[^A-Za-z0-9.-]+", "_", self.spec.name)[-40:]
+        return cached_array(self.cache_dir, stage, key, compute, self.log)["x"]

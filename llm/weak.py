@@ -135,12 +135,12 @@ class ScratchTransformerWeak:
 
 
 def make_weak(name: str, regression: bool = False, seed: int = 0, device=None, batch_size: int = 64,
-              max_length: int = 128, cache_dir=None):
+              max_length: int = 128, cache_dir=None, log: dict | None = None):
     """The weak supervisor called ``name`` (see the module docstring); unknown ids fail clearly offline."""
     if name == "tfidf":
         return TfidfWeak(regression=regression, seed=seed)
     if name == "scratch-tiny":
         return ScratchTransformerWeak(ScratchConfig(seed=seed, max_length=max_length), device=device)
     extractor = FeatureExtractor(name, device=device, batch_size=batch_size, max_length=max_length,
-                                 cache_dir=cache_dir)
+                                 cache_dir=cache_dir, log=log)
     return FrozenProbeWeak(extractor, regression=regression, seed=seed)
