@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weakstrong.io import config_hash, save_npz_atomic, write_json
+from weakstrong.io import config_hash, write_json
 
 from .data import SplitConfig, TaskData, load_task
 from .ensemble import METHODS, Teacher, make_teachers
@@ -223,7 +223,6 @@ def run_classify(cfg: ClassifyConfig) -> dict:
         raise ValueError("method 'vote' needs class labels; task 'imdb-rating' is a regression target")
 
     weak_out = run_weak(cfg, data, weak_models, cache_dir, timer)
-    save_npz_atomic(out / "weak_labels.npz", **{s: v for s, v in weak_out.items()})
     teachers: list[Teacher] = [t for m in cfg.methods
                                for t in make_teachers(list(cfg.weak), weak_out, m, data.regression)]
     results = {"task": cfg.task, "config": asdict(cfg), "config_hash": config_hash(asdict(cfg)),

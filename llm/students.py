@@ -15,7 +15,6 @@ evidential loss with confidence weights (bayes).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
