@@ -373,3 +373,15 @@ def hull_heads_reference(P, Y, W):
                            options={"ftol": 1e-15, "maxiter": 1000})
             weights[t, r] = res.x
     return weights
+
+
+def project_simplex_reference(v: np.ndarray) -> np.ndarray:
+    """Plain-numpy reference of :func:`project_simplex`: bisection on the threshold theta."""
+    lo, hi = v.min() - 1.0, v.max()
+    for _ in range(200):
+        theta = 0.5 * (lo + hi)
+        if np.maximum(v - theta, 0.0).sum() > 1.0:
+            lo = theta
+        else:
+            hi = theta
+    return np.maximum(v - 0.5 * (lo + hi), 0.0)

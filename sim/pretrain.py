@@ -29,10 +29,10 @@ INITS = ("identity", "he")
 class PretrainConfig:
     """Minibatch Adam settings for representation pretraining."""
 
-    epochs: int = 100           # passes over all T * n samples
+    epochs: int = 60            # passes over all T * n samples
     init: str = "identity"      # "identity": hidden layers start at I + noise; "he": He-normal (see initial_mlp)
     batch_size: int = 32        # the original protocol's minibatch
-    lr: float = 2e-3            # peak Adam step; decays by a cosine to lr * final_lr_fraction
+    lr: float = 3e-3            # peak Adam step; decays by a cosine to lr * final_lr_fraction
     final_lr_fraction: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
@@ -127,7 +127,7 @@ def _adam_step(param, grad, m, v, lr, beta1, beta2, eps, t):
         flat_g[k] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _adam_train_kernel(x, y, task, G, c, W0, Ws, b, order, epochs, batch_size, lr, final_frac,
                        beta1, beta2, eps):
     """Minibatch Adam over shuffled samples; returns the mean squared loss of every epoch.

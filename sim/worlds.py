@@ -183,12 +183,54 @@ def make_world(config: WorldConfig, cache_dir: str | Path | None = None) -> Worl
     if config.setting == "perturbed":
         strong = truth.perturbed(strong_rng, config.strong_noise)
         weak = truth.perturbed(weak_rng, config.weak_noise)
+    elif config.setting == "realizable":
+        strong = truth
+        weak, loss["weak"], seconds = _pretrain_cached(config, truth, "weak", cache_dir)
     else:
-        weak, loss["weak"], s_weak = _pretrain_cached(config, truth, "weak", cache_dir)
-        seconds += s_weak
-        if config.setting == "realizable":
-            strong = truth
-        else:
-            strong, loss["strong"], s_strong = _pretrain_cached(config, truth, "strong", cache_dir)
-            seconds += s_strong
+        # The training kernel releases the GIL, so the two representations train on two cores at once.
+        from concurrent.futures import ThreadPoolExecutor
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            jobs = {which: pool.submit(_pretrain_cached, config, truth, which, cache_dir)
+                    for which in ("strong", "weak")}
+            (strong, loss["strong"], s_strong), (weak, loss["weak"], s_weak) = (jobs["strong"].result(),
+                                                                                jobs["weak"].result())
+        seconds = time.perf_counter() - start if s_strong or s_weak else 0.0
     return World(config, truth, strong, weak, loss, seconds)
+
+
+def add_world_arguments(parser, settings: tuple[str, ...] = SETTINGS, default_setting: str = "pretrained") -> None:
+    """Command-line options for a :class:`WorldConfig` (defaults: the original protocol)."""
+    d = WorldConfig()
+    g = parser.add_argument_group("world")
+    g.add_argument("--setting", choices=settings, default=default_setting,
+                   help=f"how h_s and h_w are obtained (default {default_setting})")
+    for name in ("input_dim", "width", "truth_depth", "strong_depth", "weak_depth", "pretrain_tasks",
+                 "pretrain_samples"):
+        g.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
+                       help=f"default {getattr(d, name)}")
+    for name in ("sigma", "strong_noise", "weak_noise"):
+        g.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
+                       help=f"default {getattr(d, name)}")
+    g.add_argument("--pretrain-epochs", type=int, default=d.pretrain.epochs,
+                   help=f"minibatch Adam epochs of representation pretraining (default {d.pretrain.epochs})")
+    g.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
+                   help="where pretrained representations are cached (default %(default)s)")
+
+
+def world_config_from_args(args, **overrides) -> WorldConfig:
+    """The validated :class:`WorldConfig` of parsed :func:`add_world_arguments` options."""
+    fields_ = {name: getattr(args, name) for name in
+               ("setting", "input_dim", "width", "truth_depth", "strong_depth", "weak_depth", "pretrain_tasks",
+                "pretrain_samples", "sigma", "strong_noise", "weak_noise", "seed")}
+    fields_["pretrain"] = PretrainConfig(epochs=args.pretrain_epochs)
+    fields_.update(overrides)
+    return WorldConfig(**fields_).validate()
+
+
+def default_cache_dir() -> Path:
+    """``$WEAKSTRONG_CACHE`` if set, else ``~/.cache/weakstrong``."""
+    import os
+
+    return Path(os.environ.get("WEAKSTRONG_CACHE", Path.home() / ".cache" / "weakstrong"))
