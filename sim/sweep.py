@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from weakstrong.io import write_json, write_jsonl
-from weakstrong.sim.common import check_positive_int
+from weakstrong.sim.common import blas_threads, check_positive_int
 
 # How long to wait for a Dask scheduler before giving up, so a wrong address fails before any work.
 _CONNECT_TIMEOUT_S = 10
@@ -38,6 +38,10 @@ class SweepConfig:
     jobs: int = 1                  # worker processes (1: run in this process)
     scheduler: str | None = None   # Dask scheduler address, e.g. "tcp://127.0.0.1:8786"; overrides jobs
     progress: bool = False         # show a progress bar over worlds on stderr
+    # BLAS threads inside each world. Why 1: worlds are the unit of parallelism, and the products inside one
+    # are small; on a loaded 2-core machine a two-thread OpenBLAS QR of a (3100, 100) matrix was measured at
+    # 1.5 s against 0.02 s on one thread.
+    blas_threads: int | None = 1
 
     def validate(self) -> "SweepConfig":
         """Check every field; raise ``ValueError`` naming the first bad one. Returns self."""
@@ -45,6 +49,8 @@ class SweepConfig:
         if self.scheduler is not None and (not isinstance(self.scheduler, str) or not self.scheduler.strip()):
             raise ValueError(f"SweepConfig.scheduler must be a non-empty address such as "
                              f"'tcp://127.0.0.1:8786', got {self.scheduler!r}")
+        if self.blas_threads is not None:
+            check_positive_int("SweepConfig", "blas_threads", self.blas_threads)
         if not isinstance(self.progress, bool):
             raise ValueError(f"SweepConfig.progress must be a bool, got {self.progress!r}")
         return self
@@ -91,7 +97,7 @@ def run_sweep(fn: Callable[[Any], Any], items: Iterable[Any], config: SweepConfi
         if config.scheduler is None and config.jobs == 1:
             results = []
             for item in items:
-                results.append(fn(item))
+                results.append(_call_limited(fn, item, config.blas_threads))
                 bar.update()
             return results
         import joblib
@@ -99,18 +105,24 @@ def run_sweep(fn: Callable[[Any], Any], items: Iterable[Any], config: SweepConfi
         if config.scheduler is not None:
             client = _dask_client(config.scheduler)
             with client, joblib.parallel_config(backend="dask"):
-                return _collect(joblib.Parallel(n_jobs=-1, return_as="generator"), fn, items, bar)
+                return _collect(joblib.Parallel(n_jobs=-1, return_as="generator"), fn, items, config, bar)
         return _collect(joblib.Parallel(n_jobs=config.jobs, backend="loky", return_as="generator"),
-                        fn, items, bar)
+                        fn, items, config, bar)
     finally:
         bar.close()
 
 
-def _collect(parallel, fn, items, bar) -> list[Any]:
+def _call_limited(fn: Callable[[Any], Any], item: Any, blas: int | None) -> Any:
+    """``fn(item)`` with at most ``blas`` BLAS threads (runs in whichever process or worker executes it)."""
+    with blas_threads(blas):
+        return fn(item)
+
+
+def _collect(parallel, fn, items, config: SweepConfig, bar) -> list[Any]:
     import joblib
 
     results = []
-    for result in parallel(joblib.delayed(fn)(item) for item in items):
+    for result in parallel(joblib.delayed(_call_limited)(fn, item, config.blas_threads) for item in items):
         results.append(result)
         bar.update()
     return results
