@@ -147,6 +147,7 @@ def _task_records(components: dict, truth: dict, teacher: dict, common: dict) ->
                | {"slack": own.slack, "holds": own.holds},
                "projection_gap": student.optimality_gap,
                "reverse_epsilon": kl_divergence(ceiling_test, truth["test"]),
+               "in_sample_reverse_epsilon": kl_divergence(ceiling.fitted, truth["w2s"]),
                "violation": max(0.0, -test.slack), "in_sample_violation": max(0.0, -own.slack)})
 
 

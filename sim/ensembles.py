@@ -176,18 +176,18 @@ def _world_records(job: tuple[EnsembleConfig, int, int]) -> list[W2SRecord]:
                          "n_test": config.n_test, "d_s": world.width, "members": m})
     for t in range(T):
         task = f"world-{index}/task-{t}"
-        member_w2s = np.array([np.mean((fit_test[j, t] - gold["test"][t]) ** 2) for j in range(m)])
         chosen = int(np.argmin(hold_err[t]))
         for j in range(m):
             test = theorem1(gold["test"][t], preds["test"][j, t], fit_test[j, t])
             own = theorem1(gold["w2s"][t], preds["w2s"][j, t], fit_w2s[j, t])
             records.append(_record(test, own, ceiling[t], task=task, weak=f"perturbed-{config.weak_noises[j]:g}",
                                    method=f"member-{j}", extra={"weak_noise": config.weak_noises[j]}, **common))
+        member_w2s = np.array([r.w2s_error for r in records[-m:]])
         for c, rule in enumerate(COMBINERS):
             alpha = alphas[rule][t]
             test = ensemble_theorem1(preds["test"][:, t], alpha, gold["test"][t], fit_test[m + c, t])
             own = ensemble_theorem1(preds["w2s"][:, t], alpha, gold["w2s"][t], fit_w2s[m + c, t])
-            extra = {"alpha": alpha, "mean_member_error": test.terms["mean_member_error"],
+            extra = {"alpha": alpha.tolist(), "mean_member_error": test.terms["mean_member_error"],
                      "ambiguity": test.terms["ambiguity"],
                      "best_member_w2s_error": float(member_w2s.min()), "best_member": int(np.argmin(member_w2s)),
                      "selected_member_w2s_error": float(member_w2s[chosen]), "selected_member": chosen}
