@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from weakstrong.figures.plots import gain_vs_misfit, marker
+from weakstrong.figures.plots import gain_vs_misfit, marker, plain_log_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import DataUnavailable, ensure_sim_run, first_available, make_sim_run, read_records
 from weakstrong.figures.style import CYCLE, identity_line, new_figure, save_figure
@@ -51,7 +51,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
     if not combined:
         raise DataUnavailable(f"{run_dir}/records.jsonl holds no ensemble (non-member) records")
     best = best_member_errors(records)
-    fig, axes = new_figure(ncols=2, height=3.0)
+    fig, axes = new_figure(ncols=2, height=3.6)
     for i, (method, recs) in enumerate(sorted(combined.items())):
         color = CYCLE[i % len(CYCLE)]
         gain_vs_misfit(axes[0], [r.misfit for r in recs], [r.gain for r in recs], color=color, marker=marker(i),
@@ -60,13 +60,18 @@ def build(ctx: FigureContext) -> FigureOutcome:
         if pairs:
             x, y = np.array(pairs).T
             axes[1].scatter(x, y, s=12, alpha=0.75, color=color, marker=marker(i), edgecolors="none", zorder=3,
-                            label=f"{method}: beats best member in {np.mean(y < x):.0%}")
+                            label=f"{method}: {np.mean(y < x):.0%}")
     identity_line(axes[0], [v for recs in combined.values() for r in recs for v in (r.misfit, r.gain)])
     axes[0].set_title("(a) ensemble misfit vs gain")
     axes[0].legend(loc="upper left")
     if axes[1].collections:
-        identity_line(axes[1], np.concatenate([c.get_offsets().ravel() for c in axes[1].collections]))
-        axes[1].legend(loc="upper left")
+        offsets = np.concatenate([c.get_offsets().ravel() for c in axes[1].collections])
+        identity_line(axes[1], offsets)
+        if offsets.min() > 0:  # errors spread over decades across worlds
+            axes[1].set_xscale("log")
+            axes[1].set_yscale("log")
+            plain_log_ticks(axes[1])
+        axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=2, title="better than best member in")
     else:
         axes[1].text(0.5, 0.5, "no member errors in the records", ha="center", transform=axes[1].transAxes)
     axes[1].text(0.97, 0.03, "below y = x:\nensemble better", transform=axes[1].transAxes, ha="right",

@@ -59,7 +59,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
     axes[0].set_xlabel("predicted: err(weak) − misfit (squared error)")
     axes[0].set_ylabel("true err(w2s) (squared error)")
     axes[0].set_title("(a) label-free score vs true w2s error")
-    axes[0].legend(loc="upper left")
+    axes[0].legend(loc="lower right")
     # The baseline ranks by the weak error alone: the distance between the two shows what misfit adds.
     baseline = world_spearman(records, score=lambda r: r.weak_error)
     bins = np.linspace(-1, 1, 21)

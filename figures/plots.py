@@ -95,3 +95,19 @@ def pending_figure(name: str, images_dir, panels: Sequence[tuple[str, str]], wid
     for ax, (title, message) in zip(axes, panels):
         pending_panel(ax, title, message)
     return save_figure(fig, name, images_dir)
+
+
+def plain_log_ticks(ax, axis: str = "both", ticks: Sequence[float] | None = None) -> None:
+    """Log axes labelled with plain numbers (no ``2×10^0`` minor labels colliding with each other).
+
+    ``ticks`` puts the major ticks exactly at those values (e.g. the swept sizes of an experiment).
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    for name in ("x", "y") if axis == "both" else (axis,):
+        target = ax.xaxis if name == "x" else ax.yaxis
+        target.set_major_locator(FixedLocator(list(ticks)) if ticks is not None
+                                 else LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        target.set_major_formatter(plain)
+        target.set_minor_formatter(NullFormatter())

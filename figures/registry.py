@@ -63,9 +63,10 @@ class FigureContext:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
 
-    def sim_sizes(self) -> dict[str, int] | None:
-        """Run-size options for simulator experiments: small under ``quick``, the experiment's defaults else."""
-        return dict(QUICK_SIZES) if self.quick else None
+    def sim_sizes(self, **quick_extra) -> dict | None:
+        """Run-size options for simulator experiments: small under ``quick`` (``QUICK_SIZES`` plus a figure's
+        own ``quick_extra``), the experiment's defaults otherwise."""
+        return {**QUICK_SIZES, **quick_extra} if self.quick else None
 
 
 @dataclass

@@ -36,16 +36,17 @@ class SimRun:
     Attributes
     ----------
     experiment : the ``weakstrong sim`` subcommand, e.g. ``"charikar"``.
-    args : its arguments except ``--out``, as ``(("--setting", "pretrained"), ("--tasks", "100"))``.
+    args : its arguments except ``--out``, as ``(("--setting", "pretrained"), ("--ks", "2", "5"))``: each
+        entry is a flag and its values (none for a bare flag).
     label : a short name for tables and legends (defaults to the experiment).
     """
 
     experiment: str
-    args: tuple[tuple[str, str], ...] = ()
+    args: tuple[tuple[str, ...], ...] = ()
     label: str = ""
 
     def argv(self, out: Path) -> list[str]:
-        flat = [tok for pair in self.args for tok in pair if tok != ""]
+        flat = [tok for entry in self.args for tok in entry]
         return ["sim", self.experiment, *flat, "--out", str(out)]
 
     def run_dir(self, runs_dir: Path) -> Path:
@@ -185,7 +186,8 @@ def find_llm_results(prefix: str, results_dir: str | os.PathLike | None = None) 
 
 
 def make_sim_run(experiment: str, label: str = "", sizes: dict[str, Any] | None = None, **options: Any) -> SimRun:
-    """A :class:`SimRun` from keyword options (``tasks=100`` → ``--tasks 100``; ``True`` → a bare flag).
+    """A :class:`SimRun` from keyword options (``tasks=100`` → ``--tasks 100``; ``ks=[2, 5]`` → ``--ks 2 5``;
+    ``True`` → a bare flag).
 
     ``sizes`` are run-size options (``tasks``, ``worlds``, ...) applied only where the subcommand accepts
     them, so ``--quick`` can shrink every experiment without knowing each one's flags; ``progress=False``
@@ -198,13 +200,18 @@ def make_sim_run(experiment: str, label: str = "", sizes: dict[str, Any] | None 
         flag = "--" + key.replace("_", "-")
         if key == "progress":
             if value is False and "--no-progress" in accepted:
-                args.append(("--no-progress", ""))
+                args.append(("--no-progress",))
             continue
         if key in (sizes or {}) and flag not in accepted:
             continue
         if value is None or value is False:
             continue
-        args.append((flag, "") if value is True else (flag, str(value)))
+        if value is True:
+            args.append((flag,))
+        elif isinstance(value, (list, tuple)):
+            args.append((flag, *map(str, value)))
+        else:
+            args.append((flag, str(value)))
     return SimRun(experiment, tuple(args), label)
 
 

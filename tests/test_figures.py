@@ -77,9 +77,13 @@ def _fake_records(experiment: str, rng: np.random.Generator, tasks: int) -> list
     if experiment == "selection":
         return [rec(w, w - m - abs(rng.normal(0, 0.02)), m, task=str(t), weak=f"w{j}").to_dict()
                 for t in range(tasks) for j in range(4) for w, m in [(rng.uniform(0.3, 0.6), rng.uniform(0, 0.2))]]
-    # classification: KL records with gain >= misfit
-    return [rec(0.7, 0.7 - m - abs(rng.normal(0, 0.01)), m, loss="kl", task=str(t)).to_dict()
-            for t in range(tasks) for m in [rng.uniform(0.05, 0.3)]]
+    # classification: realizable KL records with gain >= misfit, and hull sweeps that approach it with k
+    out = [rec(0.7, 0.7 - m - abs(rng.normal(0, 0.01)), m, loss="kl", setting="realizable", task=str(t),
+               extra={"in_sample": {"misfit": m, "gain": m + 0.001}}).to_dict()
+           for t in range(tasks) for m in [rng.uniform(0.05, 0.3)]]
+    out += [rec(0.7, 0.7 - m + 0.5 / k, m, loss="kl", setting="nonrealizable", task=str(t), sizes={"k": k}).to_dict()
+            for k in (2, 5, 10) for t in range(tasks) for m in [rng.uniform(0.05, 0.3)]]
+    return out
 
 
 def _write_fake_experiment(args) -> int:
@@ -297,7 +301,9 @@ def test_every_available_sim_figure_regenerates(tmp_path):
 
 def test_run_sizes_apply_only_where_accepted_and_other_options_fail_loudly(fake_sim, dirs):
     run = sources.make_sim_run("selection", sizes={"tasks": 3, "worlds": 2}, seed=4, progress=False)
-    assert dict(run.args) == {"--tasks": "3", "--seed": "4", "--no-progress": ""}
+    assert run.args == (("--tasks", "3"), ("--seed", "4"), ("--no-progress",))
+    listed = sources.make_sim_run("selection", sizes={"ks": [2, 5]}, seed=0)
+    assert listed.args == (("--seed", "0"),), "a size flag the experiment lacks is left out"
     bad = sources.make_sim_run("selection", no_such_option=1)
     with pytest.raises(sources.DataUnavailable, match="exited 2"):
         sources.ensure_sim_run(bad, dirs["runs"])
