@@ -242,7 +242,7 @@ class HullHead(_LinearPredictor):
     max_iter : FISTA iteration cap; ``gap_`` (T,) reports the certificate reached.
     """
 
-    def __init__(self, vertices, vertex_intercepts=None, tol: float = 1e-10, max_iter: int = 20000):
+    def __init__(self, vertices, vertex_intercepts=None, tol: float = 1e-13, max_iter: int = 20000):
         self.vertices = _as_float("vertices", vertices, (2,))
         k = self.vertices.shape[0]
         self.vertex_intercepts = (np.zeros(k) if vertex_intercepts is None

@@ -58,7 +58,7 @@ class WorldConfig:
     pretrain_tasks: int = 10      # T
     pretrain_samples: int = 2000  # samples per pretraining task
     strong_noise: float = 0.1     # perturbed setting: relative noise on h* for h_s
-    weak_noise: float = 1.0       # perturbed setting: relative noise on h* for h_w
+    weak_noise: float = 0.5       # perturbed setting: relative noise on h* for h_w
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seed: int = 0
 

@@ -1,0 +1,98 @@
+"""Worlds, pretraining and configuration validation of the simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weakstrong.sim.mlp import MLP, random_mlp
+from weakstrong.sim.pretrain import PretrainConfig, _sample_grad, pretrain_loss_and_grad_reference
+from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
+
+TINY_PRETRAIN = dict(pretrain_tasks=3, pretrain_samples=100, pretrain=PretrainConfig(epochs=2))
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 4), st.integers(1, 5), st.integers(2, 6))
+def test_pretraining_gradient_kernel_matches_numpy_reference(seed, depth, d, width):
+    rng = np.random.default_rng(seed)
+    mlp = random_mlp(rng, d, width, depth)
+    mlp = MLP([W * 3 for W in mlp.weights], [b + 0.3 for b in mlp.biases])   # keep units active
+    n, T = 40, 3
+    x, y = rng.normal(size=(n, d)), rng.normal(size=n)
+    task, G, c = rng.integers(T, size=n), rng.normal(size=(T, width)), rng.normal(size=T)
+    loss_ref, grads_ref = pretrain_loss_and_grad_reference(x, y, task, G, c, mlp)
+    W0 = mlp.weights[0].copy()
+    Ws = np.stack(mlp.weights[1:]) if depth > 1 else np.zeros((0, width, width))
+    b = np.stack(mlp.biases)
+    gW0, gWs, gb = np.zeros_like(W0), np.zeros_like(Ws), np.zeros_like(b)
+    scratch = [np.zeros((depth, width)), np.zeros((depth, width)), np.zeros(width), np.zeros(width)]
+    loss = sum(_sample_grad(x[i], y[i], G[task[i]], c[task[i]], W0, Ws, b, *scratch, gW0, gWs, gb, 1.0 / n)
+               for i in range(n)) / n
+    assert loss == pytest.approx(loss_ref, rel=1e-10)
+    np.testing.assert_allclose(gW0, grads_ref[0][0], rtol=1e-8, atol=1e-12)
+    for k in range(1, depth):
+        np.testing.assert_allclose(gWs[k - 1], grads_ref[k][0], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(gb, np.stack([g[1] for g in grads_ref]), rtol=1e-8, atol=1e-12)
+
+
+def test_pretraining_reduces_loss_and_caches(tmp_path):
+    config = WorldConfig(setting="pretrained", seed=3, pretrain_tasks=3, pretrain_samples=300,
+                         pretrain=PretrainConfig(epochs=40))
+    world = make_world(config, cache_dir=tmp_path)
+    again = make_world(config, cache_dir=tmp_path)
+    assert world.pretrain_seconds > 0 and again.pretrain_seconds == 0      # second call reads the cache
+    for a, b in zip(world.strong.weights + world.weak.weights, again.strong.weights + again.weak.weights):
+        np.testing.assert_array_equal(a, b)
+    assert world.strong.depth == 8 and world.weak.depth == 2
+    # The final loss is below the loss of predicting every label by its task's intercept alone.
+    rng = np.random.default_rng(0)
+    x = world.sample_inputs(rng, 2000)
+    heads = sample_task_heads(rng, 3, world.width)
+    baseline = np.mean(np.var(heads.labels(world.truth(x)), axis=1))
+    assert world.pretrain_loss["strong"] < 0.5 * baseline
+    assert world.pretrain_loss["weak"] < baseline
+
+
+def test_settings_define_the_representations():
+    realizable = make_world(WorldConfig(setting="realizable", seed=1, **TINY_PRETRAIN))
+    assert realizable.strong is realizable.truth
+    perturbed = make_world(WorldConfig(setting="perturbed", seed=1, strong_noise=0.0, weak_noise=0.2))
+    for a, b in zip(perturbed.strong.weights, perturbed.truth.weights):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(perturbed.weak.weights[0], perturbed.truth.weights[0])
+
+
+def test_same_seed_same_world_and_tasks():
+    a = make_world(WorldConfig(setting="perturbed", seed=7))
+    b = make_world(WorldConfig(setting="perturbed", seed=7))
+    c = make_world(WorldConfig(setting="perturbed", seed=8))
+    np.testing.assert_array_equal(a.truth.weights[2], b.truth.weights[2])
+    np.testing.assert_array_equal(a.weak.weights[0], b.weak.weights[0])
+    assert not np.array_equal(a.truth.weights[2], c.truth.weights[2])
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("width", -3, "width must be an integer >= 1"),
+    ("truth_depth", 0, "truth_depth must be an integer >= 1"),
+    ("strong_depth", 0, "strong_depth"),
+    ("sigma", float("nan"), "sigma must be a finite number"),
+    ("sigma", -1.0, "sigma must be >"),
+    ("strong_noise", float("inf"), "strong_noise"),
+    ("setting", "magic", "setting must be one of"),
+    ("pretrain_samples", 5, "pretrain_samples must be an integer >= 17"),
+    ("seed", -1, "seed"),
+    ("input_dim", 2.5, "input_dim"),
+])
+def test_bad_world_configs_are_rejected(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        make_world(WorldConfig(**{field: value}))
+
+
+def test_bad_pretrain_config_is_rejected():
+    with pytest.raises(ValueError, match="epochs"):
+        WorldConfig(pretrain=PretrainConfig(epochs=0)).validate()
+    with pytest.raises(ValueError, match="init"):
+        WorldConfig(pretrain=PretrainConfig(init="zeros")).validate()
