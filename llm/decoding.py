@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .lm import autocast, encode_examples, encode_prompt, length_buckets, mean_token_logprob
+from .lm import encode_examples, encode_prompt, length_buckets, mean_token_logprob
+from .models import autocast_context as autocast
 
 
 @dataclass

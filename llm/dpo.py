@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .lm import Example, autocast, collate, make_optimizer, target_logits
+from .lm import Example, collate, make_optimizer, target_logits
+from .models import autocast_context as autocast
 
 
 @dataclass

@@ -39,7 +39,8 @@ from weakstrong.theory.records import W2SRecord
 from .bridge import bayes_token_loss, ensemble_word_probs, piece_confidence, target_token_words, word_logprobs
 from .decoding import DecodeConfig, decode, ensemble_candidate_scores, greedy
 from .dpo import DPOConfig, select_pairs, train_dpo
-from .lm import FinetuneConfig, encode_examples, finetune, load_causal_lm, select_device, weighted_xent
+from .lm import FinetuneConfig, encode_examples, finetune, load_causal_lm, weighted_xent
+from .models import select_device
 from .slu_metric import score_generations
 from .slurp import SlurpSplits, load_slurp, subsample
 
@@ -158,7 +159,7 @@ class GenerateRun:
     def _model(self, name: str, source: str, train: Callable | None = None):
         """Load the cached model ``name``, or load ``source``, ``train(model, tokenizer)`` it and cache it."""
         path = self.out / name
-        if (path / "config.json").exists():
+        if (path / "stage.json").exists():  # written last, so its presence means the model was saved whole
             self.timings[name] = read_json(path / "stage.json")["seconds"]
             return load_causal_lm(str(path), self.device)
         model, tok = load_causal_lm(source, self.device)

@@ -4,13 +4,12 @@ Nothing here assumes a model family: the pieces used are ``AutoModelForCausalLM`
 tokens, and the logits. Padding never uses id 0 by assumption: the pad id is the tokenizer's pad token, or its
 EOS token when it has none, and padded positions are masked out of every loss and score.
 
-Device and precision: bf16 autocast and fused AdamW on CUDA, float32 on CPU. (A minimal local helper; the
-classification side keeps the equivalent in ``weakstrong.llm.models``.)
+Device and precision: bf16 autocast (``weakstrong.llm.models``) and fused AdamW on CUDA, float32 on CPU.
+Batches here are length-bucketed without DDP sharding: scoring must see every example exactly once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -22,21 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# Device choice and bf16 autocast are shared with the classification side.
+from .models import autocast_context as autocast
+from .models import select_device
+
 IGNORE = -100
-
-
-def select_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; a no-op elsewhere (CPU bf16 matmuls are slower than float32 on most CPUs)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def load_causal_lm(name_or_path: str, device: torch.device | str | None = None):

@@ -14,7 +14,6 @@ On CUDA: bf16 autocast, SDPA attention, fused AdamW, and MFU is reported.
 from __future__ import annotations
 
 import gzip
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,7 +23,9 @@ import torch
 
 from weakstrong.io import read_json, write_json
 
-from .lm import autocast, lr_at, make_optimizer, select_device
+from .lm import lr_at, make_optimizer
+from .models import autocast_context as autocast
+from .models import select_device
 from .slurp import read_lm_text
 
 SPECIAL = {"eos": "<|endoftext|>", "pad": "<|pad|>"}
