@@ -20,6 +20,8 @@ from weakstrong.figures.style import CYCLE, MARKERS, new_figure, save_figure
 NAME = "finite_sample"
 EXPERIMENT = "finite-sample"
 SIZE_KEYS = ("n_train", "n", "n_samples")
+# Previews (--quick) sweep three sizes and test on fewer fresh samples than the full run.
+QUICK = {"sizes": [50, 500, 5000], "n_test": 20000}
 
 
 def sample_size(record) -> int:
@@ -53,7 +55,7 @@ def empirical_rate(summary: dict) -> float | None:
 
 
 def run(ctx: FigureContext):
-    return make_sim_run(EXPERIMENT, sizes=ctx.sim_sizes(), seed=ctx.seed, progress=False)
+    return make_sim_run(EXPERIMENT, sizes=ctx.sim_sizes(**QUICK), seed=ctx.seed, progress=False)
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
@@ -79,7 +81,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
     ax.set_xlabel("student sample size n (examples)")
     ax.set_ylabel("|gain − misfit| (squared error)")
     ax.set_title("(a) gap to the population identity")
-    ax.legend(loc="best")
+    ax.legend(loc="lower left")
     ax = axes[1]
     for i, (field, label) in enumerate((("weak_error", "weak"), ("w2s_error", "weak-to-strong"),
                                         ("strong_error", "strong ceiling"))):

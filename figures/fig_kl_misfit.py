@@ -16,7 +16,14 @@ import numpy as np
 
 from weakstrong.figures.plots import gain_vs_misfit, plain_log_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.figures.sources import DataUnavailable, ensure_sim_run, first_available, make_sim_run, read_records
+from weakstrong.figures.sources import (
+    DataUnavailable,
+    ensure_sim_run,
+    first_available,
+    in_sample_terms,
+    make_sim_run,
+    read_records,
+)
 from weakstrong.figures.style import CYCLE, identity_line, new_figure, save_figure
 
 NAME = "kl_misfit"
@@ -25,28 +32,20 @@ EXPERIMENTS = ("classification", "kl", "kl-misfit")
 QUICK = {"ks": [2, 5], "n_test": 1000}
 
 
-def in_sample(record) -> tuple[float, float] | None:
-    """``(misfit, gain)`` on the projection's own sample, when the record carries it."""
-    own = record.extra.get("in_sample") if isinstance(record.extra, dict) else None
-    if isinstance(own, dict) and isinstance(own.get("misfit"), (int, float)):
-        return float(own["misfit"]), float(own["gain"])
-    return None
-
-
 def gap_fresh(record) -> float:
     return record.gain - record.misfit
 
 
 def gap_own(record) -> float:
-    own = in_sample(record)
-    return own[1] - own[0] if own is not None else np.nan
+    own = in_sample_terms(record)
+    return own["gain"] - own["misfit"] if own is not None else np.nan
 
 
 def draw_realizable(ax, records) -> None:
     values = [r.misfit for r in records] + [r.gain for r in records]
     gain_vs_misfit(ax, [r.misfit for r in records], [r.gain for r in records], color=CYCLE[0],
                    label=f"fresh samples ({len(records)})", identity=False, unit="nats", short=True)
-    own = [p for p in map(in_sample, records) if p is not None]
+    own = [(t["misfit"], t["gain"]) for t in map(in_sample_terms, records) if t is not None]
     if own:
         ax.scatter(*np.array(own).T, s=22, facecolors="none", edgecolors=CYCLE[1], linewidths=1.1, zorder=4,
                    label="projection's sample")

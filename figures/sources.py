@@ -243,3 +243,15 @@ def primary_llm_result(prefix: str, required_key: str,
     found = [r for r in find_llm_results(prefix, results_dir) if isinstance(r.data.get(required_key), dict)]
     found.sort(key=lambda r: ("cpu" in r.path.parent.name, r.path.parent.name))
     return found[0] if found else None
+
+
+def in_sample_terms(record: W2SRecord) -> dict[str, float] | None:
+    """The record's check repeated on the student's own training sample (``extra["in_sample"]``), if any.
+
+    Simulator records carry it because the statements are exact in-sample (the projection is computed
+    there), while the record's own fields are measured on fresh samples and include sampling error.
+    """
+    own = record.extra.get("in_sample") if isinstance(record.extra, dict) else None
+    if isinstance(own, dict) and all(isinstance(own.get(k), (int, float)) for k in ("misfit", "gain")):
+        return own
+    return None
