@@ -18,7 +18,7 @@ import numpy as np
 
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, named_rng
 from weakstrong.sim.heads import BallHead, HullHead, LinearHead, l1_ball_vertices
-from weakstrong.sim.pipeline import nonrealizable_violation, run_tasks, task_records
+from weakstrong.sim.pipeline import SOLVER_RTOL, nonrealizable_violation, run_tasks, task_records
 from weakstrong.sim.sweep import add_run_arguments, gain_misfit_fit, identity_line, write_run
 from weakstrong.sim.worlds import (WorldConfig, add_world_arguments, default_cache_dir, make_world,
                                    sample_task_heads, world_config_from_args)
@@ -83,7 +83,7 @@ def run(config: CharikarConfig, cache_dir=None, progress: bool = False) -> tuple
         batch = run_tasks(world, sub, rng, config.n_train, config.n_test, factory, config.shared_inputs)
         records += task_records(batch, config.world.setting, config.world.seed, subspace=config.head == "linear",
                                 method=config.head, sizes={"d_s": world.width, "d_w": world.weak.width},
-                                task_offset=lo)
+                                task_offset=lo, rtol=SOLVER_RTOL[config.head])
     seconds = time.perf_counter() - start
     return records, summarize(records, config, world, seconds)
 

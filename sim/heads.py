@@ -259,16 +259,19 @@ class HullHead(_LinearPredictor):
         if X.shape[-1] != self.vertices.shape[1]:
             raise ValueError(f"features have {X.shape[-1]} columns, vertices have {self.vertices.shape[1]}")
         P = X @ self.vertices.T + self.vertex_intercepts                # (n, k) or (T, n, k)
+        T = Y.shape[0]
+        w = np.full(Y.shape, 1.0 / Y.shape[1]) if W is None else W / W.sum(axis=1, keepdims=True)   # (T, n)
         if shared and (W is None or np.all(W == W[:1])):
-            w = np.full(P.shape[0], 1.0 / P.shape[0]) if W is None else W[0] / W[0].sum()
-            Pw = P * w[:, None]
-            weights, gaps = kernels.hull_solve_moments(np.ascontiguousarray(P.T @ Pw),
-                                                       np.ascontiguousarray(Y @ Pw), (Y * Y) @ w,
-                                                       self.tol, self.max_iter)
+            Pw = P * w[0][:, None]
+            G = np.broadcast_to(P.T @ Pw, (T, P.shape[1], P.shape[1]))   # one Gram matrix for all tasks
+            B = Y @ Pw
         else:
-            Pb, Yb, Wb = _batched(P, Y, W, shared)
-            weights, gaps = kernels.hull_heads_batched(Pb, Yb, Wb, self.tol, self.max_iter)
-            weights, gaps = weights[:, 0], gaps[:, 0]
+            Pt = np.broadcast_to(P, (T, *P.shape)) if shared else P
+            Pw = Pt * w[:, :, None]
+            G = np.matmul(Pt.transpose(0, 2, 1), Pw)                     # (T, k, k)
+            B = np.einsum("tn,tnk->tk", Y, Pw)
+        weights, gaps = kernels.hull_solve_moments(np.ascontiguousarray(G), np.ascontiguousarray(B),
+                                                   np.einsum("tn,tn->t", Y * Y, w), self.tol, self.max_iter)
         self._store(weights @ self.vertices, weights @ self.vertex_intercepts, single)
         self.weights_ = weights[0] if single else weights
         self.gap_ = gaps[0] if single else gaps

@@ -8,7 +8,7 @@ batched over tasks with ``prange``:
   the unique projection);
 - ``ball_secular``: the norm-ball constrained head, from an eigendecomposition of the centred Gram matrix
   and Newton's method on the secular equation ``1/||c(mu)|| = 1/R`` (More & Sorensen 1983);
-- ``hull_heads_batched`` / ``hull_solve_moments``: simplex weights of a convex combination of k fixed
+- ``hull_solve_moments``: simplex weights of a convex combination of k fixed
   predictors by FISTA with adaptive restart and Euclidean projections onto the simplex (Condat 2016),
   polished by solving the KKT system on the identified support, and stopped on the Frank-Wolfe duality
   gap, which bounds the suboptimality.
@@ -348,7 +348,8 @@ def simplex_qp(G, b, tol, max_iter):
 
 @numba.njit(parallel=True, cache=True)
 def hull_solve_moments(G, B, yy, tol, max_iter):
-    """Simplex QPs sharing one Gram matrix: G (k, k), B (T, k), yy (T,) mean squared targets.
+    """Simplex QPs per task from moments: G (T, k, k) Gram matrices of the k predictors' outputs, B (T, k)
+    their cross-moments with the target, yy (T,) mean squared targets (all under the sample weights).
 
     Returns weights (T, k) and duality gaps (T,); ``tol`` is relative to yy, so it is scale-free.
     """
@@ -356,49 +357,16 @@ def hull_solve_moments(G, B, yy, tol, max_iter):
     weights = np.zeros((T, k))
     gaps = np.zeros(T)
     for t in prange(T):
-        w, gap = simplex_qp(G, B[t], tol * max(yy[t], 1e-300), max_iter)
+        w, gap = simplex_qp(G[t], B[t], tol * max(yy[t], 1e-300), max_iter)
         weights[t] = w
         gaps[t] = gap
     return weights, gaps
 
 
-@numba.njit(parallel=True, cache=True)
-def hull_heads_batched(P, Y, W, tol, max_iter):
-    """Simplex weights per task: P (T, n, k) predictor outputs, Y (T, R, n) -> weights (T, R, k), gap (T, R)."""
-    T, n, k = P.shape
-    R = Y.shape[1]
-    weights = np.zeros((T, R, k))
-    gaps = np.zeros((T, R))
-    for t in prange(T):
-        G = np.zeros((k, k))
-        B = np.zeros((R, k))
-        yy = np.zeros(R)
-        wsum = 0.0
-        for i in range(n):
-            wi = W[t, i]
-            wsum += wi
-            for a in range(k):
-                pa = wi * P[t, i, a]
-                for c in range(a, k):
-                    G[a, c] += pa * P[t, i, c]
-                for r in range(R):
-                    B[r, a] += pa * Y[t, r, i]
-            for r in range(R):
-                yy[r] += wi * Y[t, r, i] * Y[t, r, i]
-        for a in range(k):
-            for c in range(a):
-                G[a, c] = G[c, a]
-        G /= wsum
-        B /= wsum
-        for r in range(R):
-            w, gap = simplex_qp(G, B[r], tol * max(yy[r] / wsum, 1e-300), max_iter)
-            weights[t, r] = w
-            gaps[t, r] = gap
-    return weights, gaps
-
-
 def hull_heads_reference(P, Y, W):
-    """Plain-numpy/scipy reference of :func:`hull_heads_batched` (SLSQP on the simplex)."""
+    """Plain-numpy/scipy reference of :func:`hull_solve_moments` (SLSQP on the simplex).
+
+    P (T, n, k) predictor outputs, Y (T, R, n) targets, W (T, n) weights -> weights (T, R, k)."""
     from scipy.optimize import minimize
 
     T, n, k = P.shape
