@@ -64,7 +64,8 @@ class GenerateConfig:
     n_best: int = 3  # per weak model, for joint decoding
     max_new_tokens: int = 96
     batch_size: int = 32
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # ceiling and students
+    weak_finetune: FinetuneConfig | None = None  # weak supervisors on weak-train (default: ``finetune``)
     dpo_config: DPOConfig = field(default_factory=DPOConfig)
     dpo_inputs: int | None = None  # w2s-train inputs used for DPO (all by default)
     kl_weight: float = 1e-4  # evidential KL weight (the reference's)
@@ -83,6 +84,8 @@ class GenerateConfig:
                              f"got {self.weights}")
         if isinstance(self.finetune, dict):
             self.finetune = FinetuneConfig(**self.finetune)
+        if isinstance(self.weak_finetune, dict):
+            self.weak_finetune = FinetuneConfig(**self.weak_finetune)
         if isinstance(self.dpo_config, dict):
             self.dpo_config = DPOConfig(**self.dpo_config)
 
@@ -177,13 +180,14 @@ class GenerateRun:
         return name if self.progress else None
 
     # -- stages ----------------------------------------------------------------------------------------------
-    def _finetune(self, prompts, targets, weights=None, confidence=None, loss=weighted_xent, name=""):
+    def _finetune(self, prompts, targets, weights=None, confidence=None, loss=weighted_xent, name="",
+                  config: FinetuneConfig | None = None):
         def train(model, tok):
             examples = encode_examples(tok, prompts, targets, weights)
             if confidence is not None:
                 for ex, conf in zip(examples, confidence(tok, targets)):
                     ex.confidence = conf[: len(ex.target_ids)]
-            losses = finetune(model, tok, examples, self.cfg.finetune, loss, self._bar(name))
+            losses = finetune(model, tok, examples, config or self.cfg.finetune, loss, self._bar(name))
             return {"final_loss": float(np.mean(losses[-10:])), "n_steps": len(losses)}
         return train
 
@@ -216,7 +220,8 @@ class GenerateRun:
         weak, nbest = [], []
         for j, source in enumerate(cfg.weak):
             model, tok = self._model(f"weak/{j}/model", source, self._finetune(
-                weak_prompts, [e.target for e in splits.weak_train], name=f"weak {j}: finetune"))
+                weak_prompts, [e.target for e in splits.weak_train], name=f"weak {j}: finetune",
+                config=cfg.weak_finetune))
             weak.append({"name": source, **self._evaluate(f"weak/{j}", model, tok), "model": (model, tok)})
             nbest.append(self._teacher_labels(j, model, tok))
         models = [x["model"] for x in weak]

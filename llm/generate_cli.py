@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (weak, ceiling, students)")
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
+    parser.add_argument("--weak-lr", type=float, default=None, help="learning rate of the weak models (default --lr)")
+    parser.add_argument("--weak-epochs", type=int, default=None, help="epochs of the weak models (default --epochs)")
     parser.add_argument("--kl-weight", type=float, default=1e-4, help="evidential KL weight (bayes)")
     parser.add_argument("--dpo-beta", type=float, default=5.0)
     parser.add_argument("--dpo-eps", type=float, default=0.1)
@@ -92,11 +94,16 @@ def _run(args: argparse.Namespace) -> int:
         if len(args.official_splits) != 3:
             raise ValueError("--official-splits needs three files: WEAK,W2S,TEST")
         official = dict(zip(("weak_train", "w2s_train", "test"), args.official_splits))
+    finetune = FinetuneConfig(lr=args.lr, epochs=args.epochs, batch_size=min(args.batch_size, 32), seed=args.seed)
+    weak_finetune = None
+    if args.weak_lr is not None or args.weak_epochs is not None:
+        weak_finetune = FinetuneConfig(lr=args.weak_lr or args.lr, epochs=args.weak_epochs or args.epochs,
+                                       batch_size=finetune.batch_size, seed=args.seed)
     cfg = GenerateConfig(
         data_dir=args.data_dir, weak=args.weak, strong=args.strong, methods=args.method, weights=args.weights,
         dpo=args.dpo, seed=args.seed, n_weak_train=args.n_weak_train, n_w2s_train=args.n_w2s_train,
         n_test=args.n_test, n_best=args.n_best, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        finetune=FinetuneConfig(lr=args.lr, epochs=args.epochs, batch_size=min(args.batch_size, 32), seed=args.seed),
+        finetune=finetune, weak_finetune=weak_finetune,
         dpo_config=DPOConfig(beta=args.dpo_beta, eps=args.dpo_eps, lr=args.dpo_lr, epochs=args.dpo_epochs,
                              n_best=args.dpo_n_best, seed=args.seed),
         dpo_inputs=args.dpo_inputs, kl_weight=args.kl_weight, official=official, device=args.device)

@@ -58,8 +58,9 @@ def _argv(data, models, out, *extra):
 def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     root, data, models = setup
     out = root / "run"
-    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3")) == 0
+    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3", "--weak-lr", "1e-3")) == 0
     res = read_json(out / "results.json")
+    assert res["config"]["weak_finetune"]["lr"] == 1e-3 and res["config"]["finetune"]["lr"] == 3e-4
     names = {"single/0", "single/1", "multi", "joint", "bayes"}
     assert set(res["strategies"]) == names | {f"{n}+dpo" for n in names}
     assert res["splits"]["n_weak_train"] == 6 and res["splits"]["n_test_used"] == 4
@@ -78,7 +79,7 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     # a rerun reuses every stage (no retraining) and reproduces the numbers
     stage = out / "students" / "bayes" / "model" / "stage.json"
     mtime = stage.stat().st_mtime_ns
-    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3")) == 0
+    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3", "--weak-lr", "1e-3")) == 0
     again = read_json(out / "results.json")
     assert stage.stat().st_mtime_ns == mtime
     assert again["strategies"] == res["strategies"] and again["records"] == res["records"]
