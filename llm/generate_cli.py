@@ -38,7 +38,8 @@ def _methods(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", required=True, help="SLURP folder with devel.jsonl(.gz), test.jsonl(.gz)")
+    parser.add_argument("--data-dir", required=True,
+                        help="SLURP folder with devel.jsonl(.gz), test.jsonl(.gz), or a data root holding slurp/")
     parser.add_argument("--weak", type=_list(str), required=True, help="comma-separated weak models (HF id or path)")
     parser.add_argument("--strong", required=True, help="strong model (HF id or path)")
     parser.add_argument("--method", type=_methods, default=["joint"],

@@ -181,7 +181,8 @@ def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 2000, n_
 
     Parameters
     ----------
-    data_dir : folder with ``devel.jsonl(.gz)`` and ``test.jsonl(.gz)`` (the offline default).
+    data_dir : folder with ``devel.jsonl(.gz)`` and ``test.jsonl(.gz)`` (the offline default), or a data root
+        holding them under ``slurp/``.
     seed : seed of the permutation of devel + test (ignored with ``official``).
     n_weak_train, n_w2s_train : split sizes; the rest of the 5,007 utterances is the test set.
     official : optional ``{"weak_train": path, "w2s_train": path, "test": path}`` of official split files.
@@ -200,6 +201,8 @@ def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 2000, n_
             bad += n
         return SlurpSplits(parts["weak_train"], parts["w2s_train"], parts["test"], "official"), bad
     data_dir = Path(data_dir)
+    if not any((data_dir / f"devel.jsonl{ext}").exists() for ext in (".gz", "")) and (data_dir / "slurp").is_dir():
+        data_dir = data_dir / "slurp"  # the shared data root was given
     devel, bad_d = read_slurp_jsonl(_find(data_dir, "devel"))
     test, bad_t = read_slurp_jsonl(_find(data_dir, "test"))
     pool = devel + test

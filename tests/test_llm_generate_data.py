@@ -154,7 +154,7 @@ def test_real_slurp_splits():
     ids = [{e.slurp_id for e in part} for part in (splits.weak_train, splits.w2s_train, splits.test)]
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
     assert all(parse_slots(e.target) == (e.slots, True) for e in splits.test)
-    again, _ = load_slurp(DATA / "slurp", seed=0)
+    again, _ = load_slurp(DATA, seed=0)  # the data root works too
     other, _ = load_slurp(DATA / "slurp", seed=1)
     assert [e.slurp_id for e in again.test] == [e.slurp_id for e in splits.test]
     assert [e.slurp_id for e in other.test] != [e.slurp_id for e in splits.test]
