@@ -3,7 +3,7 @@
 The protocol of Bayesian WeakS-to-Strong (Cui et al. 2024, §5, SLURP): every weak model is fine-tuned on gold
 weak-train; the weak models label w2s-train; the strong model is trained on those labels with one of
 
-- ``single``: each weak model's greedy 1-best (one student per weak model);
+- ``single``: each weak model's 1-best, the top beam of its n-best (one student per weak model);
 - ``multi``: one loss per weak model's 1-best, weighted by the ensemble weights (one student);
 - ``joint``: joint decoding. The pool of every weak model's n-best is scored by every weak model (mean token
   log-prob), the scores are combined with the weights and the argmax is the target;
@@ -20,7 +20,8 @@ KL(Bern(p_student) || Bern(p_teacher)), the teacher being the weak model (``sing
 the weak models. Records (loss="kl") go through ``weakstrong.theory.bounds.kl_theorem``.
 
 Every stage is cached under the output folder (models with ``save_pretrained``, the rest as JSON), so a rerun
-skips finished stages; the folder is bound to its configuration by ``run.json``.
+skips finished stages (keeping the seconds they took, for ``timings_s``); the folder is bound to its
+configuration by ``run.json``.
 """
 
 from __future__ import annotations
