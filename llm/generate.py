@@ -101,6 +101,8 @@ class GenerateConfig:
         d = asdict(self)
         for key in ("methods", "dpo", "device"):
             d.pop(key)
+        if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
+            d.pop("weak_finetune")
         return d
 
 
@@ -310,7 +312,9 @@ class GenerateRun:
             return {"n_pairs": info["n_pairs"], "final_margin": info["final_margin"],
                     "final_loss": float(np.mean(info["losses"][-5:]))}
         dpo_model = self._model(f"students/{name}+dpo/model", str(self.out / f"students/{name}/model"), train)
-        return self._evaluate(f"students/{name}+dpo", *dpo_model)
+        info = read_json(self.out / f"students/{name}+dpo/model/stage.json")
+        return {**self._evaluate(f"students/{name}+dpo", *dpo_model),
+                "dpo": {k: info.get(k) for k in ("n_pairs", "final_margin", "final_loss")}}
 
     def _summarise(self, name: str, student: dict, teachers: list[int], weak: list[dict], ceiling: dict,
                    records: list) -> dict:
@@ -329,5 +333,6 @@ class GenerateRun:
         records.append(rec.to_dict())
         return {**s, "pgr_slu_f1": pgr(s["slu_f1"], ref["slu_f1"], c["slu_f1"]),
                 "pgr_exact_match": pgr(s["exact_match"], ref["exact_match"], c["exact_match"]),
-                "pgr_reference": "best teacher by SLU-F1", "teachers": teachers,
+                "pgr_reference": "best teacher by SLU-F1", "teachers": teachers, **({"dpo": student["dpo"]}
+                                                                                    if "dpo" in student else {}),
                 "misfit_view": {k: view[k] for k in ("weak_error", "w2s_error", "misfit", "gain", "strong_error")}}

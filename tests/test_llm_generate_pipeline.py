@@ -74,6 +74,7 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     joint = read_json(out / "joint" / "targets.json")
     for target, pool, scores in zip(joint["targets"], joint["pool"], joint["scores"]):
         assert target == pool[max(range(len(pool)), key=scores.__getitem__)]
+    assert res["strategies"]["joint+dpo"]["dpo"]["n_pairs"] >= 0 and "dpo" not in res["strategies"]["joint"]
     # DPO pairs: chosen and rejected differ
     assert all(c != r for _, c, r in read_json(out / "students" / "joint" / "dpo_pairs.json")["pairs"])
     # a rerun reuses every stage (no retraining) and reproduces the numbers
