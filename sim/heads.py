@@ -92,10 +92,9 @@ def _batched(X, Y, W, shared):
 def centred_moments_shared(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool):
     """Weighted means, centred Gram (d, d) and cross-moments (T, d) for features shared by all tasks."""
     n, d = X.shape
-    wn = np.ones(n) if w is None else w
-    wsum = wn.sum()
-    mu = (wn @ X) / wsum if fit_intercept else np.zeros(d)
-    ybar = (Y @ wn) / wsum if fit_intercept else np.zeros(Y.shape[0])
+    wn = np.full(n, 1.0 / n) if w is None else w / w.sum()     # moments of the weighted mean
+    mu = wn @ X if fit_intercept else np.zeros(d)
+    ybar = Y @ wn if fit_intercept else np.zeros(Y.shape[0])
     C = np.zeros((d, d))
     B = np.zeros((Y.shape[0], d))
     for start in range(0, n, _GRAM_BLOCK):
@@ -109,6 +108,9 @@ def centred_moments_shared(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, f
         else:
             C += Xc.T @ Xc
             B += Yc @ Xc
+    if w is None:
+        C /= n
+        B /= n
     return mu, ybar, C, B
 
 
@@ -162,7 +164,7 @@ class LinearHead(_LinearPredictor):
     Parameters
     ----------
     fit_intercept : fit an unpenalised intercept.
-    ridge : L2 penalty on ``coef`` (0 gives the exact projection).
+    ridge : L2 penalty on ``coef``, added to the weighted *mean* squared error (0: the exact projection).
     """
 
     def __init__(self, fit_intercept: bool = True, ridge: float = 0.0):
