@@ -8,12 +8,12 @@ KL misfit of the student to the weak ensemble against the gain in cross-entropy 
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
 from weakstrong.figures.plots import grouped_bars, marker, pending_figure, rotate_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
-from weakstrong.figures.style import CYCLE, PALETTE, new_figure, save_figure
+from weakstrong.figures.style import CYCLE, new_figure, save_figure
 from weakstrong.figures.tables import Table, fmt, latex_escape, pending_block
 
 NAME = "slurp"
@@ -28,6 +28,11 @@ def base_strategies(result: LLMResult) -> list[str]:
     return [s for s in result.data["strategies"] if not s.endswith(DPO_SUFFIX)]
 
 
+def short_name(name: str) -> str:
+    """A model given by path is named by its folder (``runs/ladder/gpt-1m`` → ``gpt-1m``)."""
+    return Path(str(name)).name or str(name)
+
+
 def build(ctx: FigureContext) -> FigureOutcome:
     result = primary_llm_result(PREFIX, "strategies", ctx.results_dir)
     if result is None:
@@ -37,19 +42,21 @@ def build(ctx: FigureContext) -> FigureOutcome:
         return FigureOutcome("pending", images=images, message=f"no results/{PREFIX}*/results.json")
     strategies = result.data["strategies"]
     names = base_strategies(result)
-    fig, axes = new_figure(ncols=2, height=3.1)
-    series = {"weak-to-strong": [strategies[n]["slu_f1"] for n in names]}
-    if any(n + DPO_SUFFIX in strategies for n in names):
-        series["+ DPO"] = [strategies.get(n + DPO_SUFFIX, {}).get("slu_f1") for n in names]
-    grouped_bars(axes[0], names, series, ylabel="SLU-F1 on test (fraction)")
-    best_weak = max(result.data["weak"], key=lambda w: w["slu_f1"])
-    axes[0].axhline(best_weak["slu_f1"], ls="--", color=PALETTE["black"], lw=1.0,
-                    label=f"best weak ({best_weak['name']})")
-    axes[0].axhline(result.data["ceiling"]["slu_f1"], ls=":", color=PALETTE["vermillion"], lw=1.4,
-                    label="strong ceiling")
-    axes[0].legend(ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.4))
-    rotate_ticks(axes[0])
-    axes[0].set_title(f"(a) SLU-F1, {result.path.parent.name}")
+    fig, axes = new_figure(ncols=2, height=3.4)
+    # Panel (a): every model and strategy on both metrics; SLU-F1 alone hides runs where only EM moves.
+    rows = [(f"weak {short_name(w['name'])}", w) for w in result.data["weak"]]
+    rows += [("ceiling", result.data["ceiling"])] + [(n, strategies[n]) for n in strategies]
+    metrics = {"SLU-F1": [r["slu_f1"] for _, r in rows], "exact match": [r["exact_match"] for _, r in rows]}
+    grouped_bars(axes[0], [label for label, _ in rows], metrics, ylabel="test score (fraction)")
+    top = max([v for vals in metrics.values() for v in vals if v is not None] + [0.0])
+    axes[0].set_ylim(0, max(0.1, top * 1.2))
+    axes[0].legend(loc="upper left", ncols=2)
+    if not any(metrics["SLU-F1"]):
+        # Zero-height bars are invisible; say so rather than leave the reader looking for them.
+        axes[0].text(0.98, 0.97, "SLU-F1 = 0 for every row", transform=axes[0].transAxes, ha="right", va="top",
+                     fontsize=9, color="0.25")
+    rotate_ticks(axes[0], angle=55)
+    axes[0].set_title(f"(a) scores, {result.path.parent.name}")
     # Colour names the strategy; a hollow marker is the same strategy after DPO.
     points = []
     for i, n in enumerate(names):
@@ -63,9 +70,9 @@ def build(ctx: FigureContext) -> FigureOutcome:
                             label=n if filled else None)
             points.append((view["misfit"], view["gain"]))
     if points:
-        vals = np.array(points)
-        lo, hi = min(0.0, vals.min()), vals.max() * 1.1
-        axes[1].plot([lo, hi], [lo, hi], ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
+        # y = x over the measured misfits only: misfit is a KL (>= 0), so the line never enters x < 0.
+        hi = max(p[0] for p in points) * 1.1
+        axes[1].plot([0, hi], [0, hi], ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
         axes[1].scatter([], [], s=36, facecolors="none", edgecolors="0.3", label="hollow: + DPO")
         axes[1].legend(ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     axes[1].set_xlabel("misfit (nats per word)")
@@ -76,7 +83,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
 
 def table_rows(result: LLMResult) -> list[list[str]]:
     """Weak models, the ceiling, then every strategy: SLU-F1, EM, PGR (SLU-F1), misfit, gain."""
-    rows = [[f"weak: {latex_escape(w['name'])}", fmt(w["slu_f1"]), fmt(w["exact_match"]), "--", "--", "--"]
+    rows = [[f"weak: {latex_escape(short_name(w['name']))}", fmt(w["slu_f1"]), fmt(w["exact_match"]), "--", "--", "--"]
             for w in result.data["weak"]]
     c = result.data["ceiling"]
     rows.append(["strong ceiling", fmt(c["slu_f1"]), fmt(c["exact_match"]), "--", "--", "--"])
@@ -103,8 +110,8 @@ def tables(ctx: FigureContext) -> dict[str, str]:
 SPEC = FigureSpec(
     name=NAME,
     kind="llm",
-    shows="SLURP slot filling: SLU-F1 of each WeakS-to-Strong strategy before and after DPO against the best "
-          "weak model and the strong ceiling, and the word-level misfit view.",
+    shows="SLURP slot filling: SLU-F1 and exact match of each weak model, the strong ceiling and each "
+          "WeakS-to-Strong strategy before and after DPO, and the word-level misfit view.",
     data="results/slurp*/results.json",
     command=COMMAND,
     build=build,

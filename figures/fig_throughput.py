@@ -3,7 +3,8 @@
 (a) reads the simulator benchmark (``python -m weakstrong.sim.bench``, committed as
 ``results/sim_bench/bench.json``): seconds of the same workload under the original protocol (minibatch
 AdamW heads, timed on a few heads and extrapolated), a plain numpy implementation, and the toolkit.
-(b) reads ``timings_s`` (seconds per pipeline stage) of every committed ``results/*/results.json``.
+(b) reads ``timings_s`` (seconds per pipeline stage) of every committed ``results/*/results.json``, summed
+by top-level step when a pipeline records many stages.
 Each panel is an explicit "pending" panel while its data is not committed.
 """
 
@@ -21,16 +22,60 @@ BENCH_EXPERIMENT = "sim_bench"
 BENCH_COMMAND = "python -m weakstrong.sim.bench (make bench), committed to results/sim_bench/bench.json"
 
 
-def bench_rows(bench: dict) -> list[tuple[str, float]]:
-    """``(label, seconds)`` pairs from a bench.json: every entry under ``rows`` with a name and seconds."""
-    rows = bench.get("rows", bench.get("results", []))
+def bench_rows(bench: dict) -> list[dict]:
+    """``[{"workload", "implementation", "seconds", "kind"}]`` from a bench.json's ``rows``.
+
+    A row's name reads ``"<workload>: <implementation> (<note>)"``; rows without seconds are dropped.
+    """
     out = []
-    for row in rows if isinstance(rows, list) else []:
-        seconds = row.get("seconds", row.get("median_s"))
-        name = row.get("name", row.get("label", row.get("impl")))
-        if name is not None and isinstance(seconds, (int, float)) and seconds > 0:
-            out.append((str(name), float(seconds)))
+    for row in bench.get("rows", []) if isinstance(bench.get("rows"), list) else []:
+        seconds, name = row.get("seconds"), str(row.get("name", ""))
+        if not isinstance(seconds, (int, float)) or seconds <= 0 or not name:
+            continue
+        workload, _, impl = name.partition(": ")
+        out.append({"workload": workload if impl else "", "implementation": (impl or name).split(" (")[0],
+                    "seconds": float(seconds), "kind": str(row.get("kind", "measured"))})
     return out
+
+
+def draw_bench(ax, rows: list[dict]) -> None:
+    """Horizontal bars per workload, one per implementation; extrapolated timings are hatched."""
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    ticks, labels, y = [], [], 0.0
+    for w in workloads:
+        group = [r for r in rows if r["workload"] == w]
+        ax.text(0.0, y - 0.75, w, transform=ax.get_yaxis_transform(), fontsize=9, fontweight="bold",
+                va="center", ha="left")
+        for r in group:
+            extrapolated = r["kind"] != "measured"
+            color = CYCLE[0] if r["implementation"].startswith("ours") else CYCLE[1]
+            ax.barh(y, r["seconds"], color=color, hatch="//" if extrapolated else None,
+                    edgecolor="white" if extrapolated else color, height=0.8)
+            ax.text(r["seconds"], y, f" {r['seconds']:.3g} s", va="center", fontsize=9)
+            ticks.append(y)
+            labels.append(r["implementation"])
+            y += 1.0
+        y += 1.2  # room for the next workload's heading
+    ax.set_yticks(ticks, labels)
+    ax.set_ylim(y - 1.0, -1.4)
+    ax.set_xscale("log")
+    ax.set_xlim(right=max(r["seconds"] for r in rows) * 30)  # room for the value labels
+    ax.set_xlabel("wall-clock time (s, log scale; hatched: extrapolated)")
+
+
+MAX_STAGES = 10
+
+
+def group_stages(timings: dict[str, float], max_stages: int = MAX_STAGES) -> dict[str, float]:
+    """Stage seconds as recorded, or summed by top-level step (``students/bayes/model`` → ``students``)
+    when a pipeline records more than ``max_stages`` stages, so every bar keeps a readable label."""
+    if len(timings) <= max_stages:
+        return dict(timings)
+    grouped: dict[str, float] = {}
+    for stage, seconds in timings.items():
+        top = stage.split("/", 1)[0]
+        grouped[top] = grouped.get(top, 0.0) + seconds
+    return grouped
 
 
 def stage_timings(ctx: FigureContext) -> list[tuple[str, dict[str, float]]]:
@@ -39,25 +84,23 @@ def stage_timings(ctx: FigureContext) -> list[tuple[str, dict[str, float]]]:
     for res in find_llm_results("", ctx.results_dir):
         timings = res.data.get("timings_s")
         if isinstance(timings, dict) and timings:
-            out.append((res.path.parent.name, {k: float(v) for k, v in timings.items()
-                                               if isinstance(v, (int, float))}))
+            numeric = {k: float(v) for k, v in timings.items() if isinstance(v, (int, float))}
+            out.append((res.path.parent.name, group_stages(numeric)))
     return out
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
     timings = stage_timings(ctx)
-    n_bars = sum(len(stages) for _, stages in timings)
-    fig, axes = new_figure(nrows=2, width=FULL_WIDTH * 0.8, height=2.2 + max(1.6, 0.2 * n_bars))
-    data_files, status = [], "ok"
     bench_path = ctx.results_dir / BENCH_EXPERIMENT / "bench.json"
     rows = bench_rows(read_json(bench_path)) if bench_path.is_file() else []
+    # Each panel gets height in proportion to its bars (plus headings), so bar labels never overlap.
+    heights = [max(1.4, 0.24 * (len(rows) + 2 * len({r["workload"] for r in rows}))),
+               max(1.4, 0.24 * sum(len(stages) for _, stages in timings))]
+    fig, axes = new_figure(nrows=2, width=FULL_WIDTH * 0.85, height=sum(heights) + 1.6,
+                           gridspec_kw={"height_ratios": heights})
+    data_files, status = [], "ok"
     if rows:
-        names, secs = zip(*rows)
-        axes[0].barh(np.arange(len(rows)), secs, color=[CYCLE[i % len(CYCLE)] for i in range(len(rows))])
-        axes[0].set_yticks(np.arange(len(rows)), names)
-        axes[0].set_xscale("log")
-        axes[0].set_xlabel("wall-clock time (s, log scale)")
-        axes[0].invert_yaxis()
+        draw_bench(axes[0], rows)
         axes[0].set_title("(a) simulator benchmark")
         data_files.append(bench_path)
     else:
@@ -73,11 +116,12 @@ def build(ctx: FigureContext) -> FigureOutcome:
             labels += list(stages)
             start += len(stages)
         axes[1].set_yticks(np.arange(len(labels)), labels)
-        axes[1].legend(loc="lower right")
+        if len(timings) > 1:
+            axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3)
         axes[1].set_xscale("log")
         axes[1].set_xlabel("stage time (s, log scale)")
         axes[1].invert_yaxis()
-        axes[1].set_title("(b) LLM pipeline stages")
+        axes[1].set_title("(b) LLM pipeline stages" + (f": {timings[0][0]}" if len(timings) == 1 else ""))
         data_files += [ctx.results_dir / e / "results.json" for e, _ in timings]
     else:
         status = "pending"
