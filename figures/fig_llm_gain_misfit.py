@@ -54,8 +54,9 @@ def build(ctx: FigureContext) -> FigureOutcome:
                 gain_vs_misfit(ax, [r.misfit for r in recs], [r.gain for r in recs], color=CYCLE[i],
                                marker=marker(i), label=f"{student} ({len(recs)})", identity=False, unit=unit, short=True)
         if ax.collections:
-            lims = [min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])]
-            ax.plot(lims, lims, ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
+            # Misfit is a divergence (>= 0): the reference starts at the origin, not in the x < 0 half.
+            top = max(ax.get_xlim()[1], ax.get_ylim()[1])
+            ax.plot([0, top], [0, top], ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
             ax.legend(loc="best")
         else:
             ax.set_axis_off()

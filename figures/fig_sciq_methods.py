@@ -44,6 +44,25 @@ def method_rows(result: LLMResult) -> list[dict]:
     return list(rows.values())
 
 
+def short_teacher(teacher: str) -> str:
+    """``single(tfidf)`` → ``tfidf``; ``average(tfidf,minilm-l1,...)`` → ``average`` (members in the caption)."""
+    method, sep, members = str(teacher).partition("(")
+    if not sep:
+        return str(teacher)
+    return members.rstrip(")") if method == "single" else method
+
+
+def ensemble_members(rows: list[dict]) -> str:
+    """The members of the ensemble teachers, once, for captions (empty when there are none)."""
+    found = [r["teacher"].partition("(")[2].rstrip(")") for r in rows
+             if "(" in r["teacher"] and not r["teacher"].startswith("single(")]
+    return found[0] if found else ""
+
+
+# PGR is a ratio over a small accuracy gap; its bootstrap CI can span tens of units. The axis shows this range.
+PGR_AXIS = (-2.0, 2.0)
+
+
 def students_of(result: LLMResult) -> list[str]:
     return list(result.data["students"])
 
@@ -57,7 +76,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
         return FigureOutcome("pending", images=images, message=f"no results/{PREFIX}*/results.json")
     rows, students = method_rows(result), students_of(result)
     n_test = result.data.get("sizes", {}).get("n_test")
-    groups = [r["teacher"] for r in rows]
+    groups = [short_teacher(r["teacher"]) for r in rows]
     fig, axes = new_figure(ncols=2, height=3.6)
     acc = {"teacher": [r["teacher_acc"] for r in rows]}
     acc |= {f"student ({s})": [r.get(f"{s}_acc") for r in rows] for s in students}
@@ -77,11 +96,16 @@ def build(ctx: FigureContext) -> FigureOutcome:
             for s in students}
     grouped_bars(axes[1], groups, pgr, ints, ylabel="PGR (fraction of gap recovered)")
     axes[1].axhline(0, color="0.3", lw=0.8)
+    spans = [v for vals in ints.values() for c in vals if c for v in c]
+    spans += [v for vals in pgr.values() for v in vals if v is not None]
+    clipped = bool(spans) and (min(spans) < PGR_AXIS[0] or max(spans) > PGR_AXIS[1])
+    if clipped:
+        axes[1].set_ylim(*PGR_AXIS)
     axes[1].legend(title="student", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.32))
     for ax in axes:
         rotate_ticks(ax)
     axes[0].set_title(f"(a) accuracy, {result.path.parent.name}")
-    axes[1].set_title("(b) PGR, 95% bootstrap CI")
+    axes[1].set_title("(b) PGR, 95% bootstrap CI" + (f" (axis cut at ±{PGR_AXIS[1]:g})" if clipped else ""))
     return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir), data_files=[result.path])
 
 
@@ -96,17 +120,19 @@ def tables(ctx: FigureContext) -> dict[str, str]:
         columns += [f"{s} acc.", f"{s} PGR", f"{s} PGR 95\\% CI"]
     body = []
     for r in method_rows(result):
-        cells = [latex_escape(r["teacher"]), fmt(r["teacher_acc"])]
+        cells = [latex_escape(short_teacher(r["teacher"])), fmt(r["teacher_acc"])]
         for s in students:
             ci = r.get(f"{s}_pgr_ci") or [None, None]
             cells += [fmt(r.get(f"{s}_acc")), fmt(r.get(f"{s}_pgr")), f"[{fmt(ci[0])}, {fmt(ci[1])}]"]
         body.append(cells)
+    members = ensemble_members(method_rows(result))
+    ensembles = f" Ensembles combine {latex_escape(members)}." if members else ""
     ceilings = ", ".join(f"{s}: {fmt(result.data['students'][s].get('ceiling', {}).get('accuracy'))}"
                          for s in students)
     table = Table(columns=columns, rows=body, label="tab:sciq", sources=[display_path(result.path)],
                   caption=f"SciQ ({latex_escape(result.path.parent.name)}): test accuracy of each teacher and "
                           f"of the student trained on its labels, and PGR with its bootstrap CI. Strong "
-                          f"ceiling accuracy: {ceilings}.")
+                          f"ceiling accuracy: {ceilings}.{ensembles}")
     return {"sciq_table": table.to_latex()}
 
 
