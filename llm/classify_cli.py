@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the PGR CI")
     parser.add_argument("--ridge", type=float, default=0.0, help="ridge of the probe head (0 = exact projection)")
+    parser.add_argument("--radius", type=float, default=None,
+                        help="probe head: project onto the norm ball of this radius on standardised features "
+                             "(convex class) instead of the whole linear span")
     parser.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs")
     parser.add_argument("--lr", type=float, default=5e-5, help="fine-tuning learning rate")
 
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         methods=tuple(args.method), students=tuple(args.student), seed=args.seed, n_weak_train=args.n_weak_train,
         n_w2s_train=args.n_w2s_train, n_test=args.n_test, batch_size=args.batch_size, max_length=args.max_length,
         device=args.device, cache_dir=args.cache_dir, n_bootstrap=args.bootstrap,
-        probe=ProbeConfig(ridge=args.ridge, seed=args.seed),
+        probe=ProbeConfig(ridge=args.ridge, radius=args.radius, seed=args.seed),
         finetune=FinetuneConfig(epochs=args.epochs, lr=args.lr, batch_size=min(args.batch_size, 32),
                                 max_length=args.max_length, seed=args.seed))
     results = run_classify(cfg)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from weakstrong.theory.projections import project_onto_subspace
+from weakstrong.theory.projections import project_onto_ball, project_onto_subspace
 
 from .ensemble import logconf_target
 from .models import autocast_context, dist_info, forward_pooled, length_bucketed_batches
@@ -34,6 +34,8 @@ class ProbeConfig:
     Attributes
     ----------
     ridge : ridge penalty of the least-squares head (0: the exact projection the theory assumes).
+    radius : if set, project onto the norm ball of this radius on standardised features instead (a convex
+        class: Theorem 1 holds as an inequality); far fewer degrees of freedom than the full subspace.
     logconf_max : final weight c of the hardened student labels in Burns' target.
     logconf_rounds : alternations of (harden the student's labels, re-project the mixed target).
     logconf_warmup_rounds : c ramps linearly to ``logconf_max`` over these rounds (Burns ramps over 10 %).
@@ -41,6 +43,7 @@ class ProbeConfig:
     """
 
     ridge: float = 0.0
+    radius: float | None = None
     logconf_max: float = 0.75
     logconf_rounds: int = 3
     logconf_warmup_rounds: int = 1
@@ -51,18 +54,37 @@ class ProbeConfig:
 
 
 class ProbeStudent:
-    """Linear head on frozen features, fitted as the L2(P) projection of its targets (scikit-learn style)."""
+    """Linear head on frozen features, fitted as the L2(P) projection of its targets (scikit-learn style).
 
-    def __init__(self, ridge: float = 0.0):
-        self.ridge = ridge
+    ``radius=None``: projection onto all linear heads with a bias (a subspace; Theorem 1 is an equality in
+    the realizable case). ``radius=R``: projection onto {theta . z(x) + b : ||theta|| <= R} on standardised
+    features z (mean and scale of the training features, the same for every student fitted on them), a closed
+    convex class, so Theorem 1 holds as an inequality. As z is centred, the unpenalised bias is the targets'
+    mean and the rest is ``project_onto_ball`` of the centred targets, exactly.
+    """
+
+    def __init__(self, ridge: float = 0.0, radius: float | None = None):
+        if radius is not None and ridge:
+            raise ValueError("give either ridge or radius for a probe head, not both")
+        self.ridge, self.radius = ridge, radius
 
     def fit(self, features: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None = None):
-        proj = project_onto_subspace(features, targets, sample_weight=sample_weight, ridge=self.ridge)
-        self.coef_, self.intercept_ = proj.coef, proj.intercept
+        x = np.asarray(features, dtype=float)
+        if self.radius is None:
+            proj = project_onto_subspace(x, targets, sample_weight=sample_weight, ridge=self.ridge)
+            self.mean_, self.scale_ = 0.0, 1.0
+            self.coef_, self.intercept_ = proj.coef, proj.intercept
+            return self
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported with radius (the bias split assumes uniform weights)")
+        self.mean_, self.scale_ = x.mean(0), x.std(0) + 1e-6
+        t = np.asarray(targets, dtype=float)
+        self.intercept_ = t.mean(0)
+        self.coef_ = project_onto_ball((x - self.mean_) / self.scale_, t - self.intercept_, self.radius).coef
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(features, dtype=float) @ self.coef_ + self.intercept_
+        return (np.asarray(features, dtype=float) - self.mean_) / self.scale_ @ self.coef_ + self.intercept_
 
 
 class EvidentialProbe:
@@ -123,11 +145,12 @@ def fit_probe(method: str, features: np.ndarray, teacher: np.ndarray, confidence
     if method == "bayes":
         return EvidentialProbe(config.evidential_steps, config.evidential_lr, config.evidential_l2,
                                config.seed).fit(features, teacher, confidence)
-    head = ProbeStudent(config.ridge).fit(features, teacher)
+    head = ProbeStudent(config.ridge, config.radius).fit(features, teacher)
     if method == "logconf":
         for t in range(1, config.logconf_rounds + 1):
             conf = config.logconf_max * min(1.0, t / config.logconf_warmup_rounds)
-            head = ProbeStudent(config.ridge).fit(features, logconf_target(teacher, head.predict(features), conf))
+            target = logconf_target(teacher, head.predict(features), conf)
+            head = ProbeStudent(config.ridge, config.radius).fit(features, target)
     return head
 
 
@@ -135,8 +158,9 @@ def predict_probes(methods: list[str], train_features: np.ndarray, teachers: np.
                    eval_features: dict[str, np.ndarray], config: ProbeConfig | None = None) -> dict[str, np.ndarray]:
     """Fit one probe per teacher row and predict on each split: {split: (k, n_split)}.
 
-    The squared-loss students (xent methods) share one projection call on the stacked (n, k) targets, since
-    the solver factorises the features once for all columns.
+    Without a radius, the squared-loss students (xent methods) share one projection call on the stacked (n, k)
+    targets, since the solver factorises the features once for all columns (a ball constrains the columns
+    jointly, so those are fitted one by one).
     """
     teachers, confidence = np.atleast_2d(teachers), np.atleast_2d(confidence)
     if len(methods) != teachers.shape[0] or teachers.shape != confidence.shape:
@@ -144,7 +168,7 @@ def predict_probes(methods: list[str], train_features: np.ndarray, teachers: np.
                          f"confidence {confidence.shape}")
     config = config or ProbeConfig()
     out = {s: np.zeros((len(methods), x.shape[0])) for s, x in eval_features.items()}
-    plain = [j for j, m in enumerate(methods) if LOSSES.get(m) == "xent"]
+    plain = [j for j, m in enumerate(methods) if LOSSES.get(m) == "xent"] if config.radius is None else []
     if plain:
         head = ProbeStudent(config.ridge).fit(train_features, teachers[plain].T)
         for s, x in eval_features.items():

@@ -153,3 +153,16 @@ def test_kl_check_clips_least_squares_outputs(rng):
     assert record.loss == "kl" and np.isfinite(record.misfit) and record.misfit > 0
     with pytest.raises(ValueError, match="one length"):
         theory_check_kl(truth, teacher[:3], student, truth)
+
+
+def test_ball_probe_obeys_theorem1_in_sample_when_realizable(rng):
+    x = rng.normal(size=(200, 5)) * [1.0, 2.0, 0.5, 1.0, 3.0] + 1.0
+    head = ProbeStudent(radius=0.1).fit(x, rng.random(200))
+    truth = head.predict(x)  # a member of the class: realizable
+    assert np.linalg.norm(head.coef_) <= 0.1 + 1e-9
+    weak = truth + 0.3 * rng.normal(size=200)
+    w2s = ProbeStudent(radius=0.1).fit(x, weak).predict(x)
+    record = theory_check_sq(truth, weak, w2s, truth)
+    assert record.holds and record.slack >= -1e-9 and record.gain >= record.misfit - 1e-9
+    with pytest.raises(ValueError, match="either ridge or radius"):
+        ProbeStudent(ridge=1.0, radius=0.1)
