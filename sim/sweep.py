@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from weakstrong.io import write_json, write_jsonl
+from weakstrong.io import atomic_path, write_json, write_jsonl
 from weakstrong.sim.common import blas_threads, check_positive_int
 
 # How long to wait for a Dask scheduler before giving up, so a wrong address fails before any work.
@@ -166,19 +165,10 @@ def gain_misfit_fit(misfit: Sequence[float], gain: Sequence[float]) -> dict[str,
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
-    """Save a matplotlib figure atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    """Save a matplotlib figure atomically (see :func:`weakstrong.io.atomic_path`)."""
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def write_run(out: str | os.PathLike, name: str, records: Sequence[Any], summary: dict,
