@@ -94,5 +94,9 @@ SPEC = FigureSpec(
           "epsilon; every task must lie between the two dashed lines.",
     data="runs/epsilon-sweep-<hash>/records.jsonl",
     command="weakstrong sim epsilon-sweep --seed 0 --out DIR",
+    caption=(r"Non-realizability sweep: (a) $\mathrm{gain}-\mathrm{misfit}$ against the bound "
+             r"$2\sqrt{\varepsilon\cdot\mathrm{misfit}}$, coloured by $\varepsilon$; (b) the same gap as a "
+             r"fraction of its bound, which the theory keeps within $[-1,1]$. Hollow markers: the check on the "
+             r"student's own sample, where the bound is exact; filled: fresh samples."),
     build=build,
 )

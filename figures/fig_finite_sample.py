@@ -104,5 +104,8 @@ SPEC = FigureSpec(
           "with the fitted empirical rate beside the theory's rate.",
     data="runs/finite-sample-<hash>/records.jsonl, summary.json",
     command="weakstrong sim finite-sample --seed 0 --out DIR",
+    caption=(r"Finite samples: (a) the median over tasks of $|\mathrm{gain}-\mathrm{misfit}|$ against the "
+             r"student's sample size $n$, with the theory's rate and the fitted empirical rate; (b) the mean "
+             r"errors on fresh samples."),
     build=build,
 )

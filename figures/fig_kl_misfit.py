@@ -103,5 +103,8 @@ SPEC = FigureSpec(
           "the truth (Mulgund and Pabbaraju 2025), and gain - misfit against the hull size when it does not.",
     data="runs/classification-<hash>/records.jsonl",
     command="weakstrong sim classification --seed 0 --out DIR",
+    caption=(r"Classification in KL \cite{mulgund2025}: (a) gain against misfit for the reverse-KL projection "
+             r"onto a convex hull of probability predictors that contains the truth; (b) "
+             r"$\mathrm{gain}-\mathrm{misfit}$ against the hull size $k$ when it does not."),
     build=build,
 )

@@ -15,7 +15,7 @@ from weakstrong.figures.plots import grouped_bars, pending_figure, rotate_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
 from weakstrong.figures.style import PALETTE, new_figure, save_figure
-from weakstrong.figures.tables import Table, fmt, latex_escape, pending_block
+from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
 
 NAME = "sciq_methods"
 PREFIX = "sciq"
@@ -113,7 +113,8 @@ def tables(ctx: FigureContext) -> dict[str, str]:
     """``sciq_table``: per teacher, the teacher's accuracy and each student's accuracy and PGR [CI]."""
     result = primary_llm_result(PREFIX, "students", ctx.results_dir)
     if result is None:
-        return {"sciq_table": pending_block("No SciQ classification results are committed yet.", COMMAND)}
+        return {"sciq_table": pending_table("tab:sciq", "No SciQ classification results are committed yet.",
+                                            COMMAND)}
     students = students_of(result)
     columns = ["teacher", "teacher acc."]
     for s in students:

@@ -83,5 +83,8 @@ SPEC = FigureSpec(
           "Spearman correlation of the two rankings over many worlds.",
     data="runs/selection-<hash>/records.jsonl",
     command="weakstrong sim selection --seed 0 --out DIR",
+    caption=(r"Weak-model selection: (a) the label-free score $\mathrm{err}(f_w)-\mathrm{misfit}$ against "
+             r"the true weak-to-strong error of each candidate; (b) Spearman's $\rho$ between the score's "
+             r"ranking and the true ranking in each world, beside the ranking by weak error alone."),
     build=build,
 )

@@ -14,7 +14,7 @@ from weakstrong.figures.plots import grouped_bars, marker, pending_figure, rotat
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
 from weakstrong.figures.style import CYCLE, new_figure, save_figure
-from weakstrong.figures.tables import Table, fmt, latex_escape, pending_block
+from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
 
 NAME = "slurp"
 PREFIX = "slurp"
@@ -97,7 +97,8 @@ def table_rows(result: LLMResult) -> list[list[str]]:
 def tables(ctx: FigureContext) -> dict[str, str]:
     result = primary_llm_result(PREFIX, "strategies", ctx.results_dir)
     if result is None:
-        return {"slurp_table": pending_block("No SLURP generation results are committed yet.", COMMAND)}
+        return {"slurp_table": pending_table("tab:slurp", "No SLURP generation results are committed yet.",
+                                             COMMAND)}
     note = result.data.get("splits", {}).get("note", "")
     table = Table(columns=("model / strategy", "SLU-F1", "EM", "PGR", "misfit", "gain"), rows=table_rows(result),
                   label="tab:slurp", sources=[display_path(result.path)],

@@ -98,6 +98,7 @@ class FigureSpec:
     build : draws the figure; see :class:`FigureContext` / :class:`FigureOutcome`.
     tables : optional; ``tables(ctx) -> {stem: LaTeX}`` for ``paper/generated/``, read from the same data.
     paper_width : fraction of the text width the figure takes in the paper.
+    caption : the paper's caption in LaTeX, when ``shows`` needs mathematics (default: ``shows`` escaped).
     """
 
     name: str
@@ -108,6 +109,7 @@ class FigureSpec:
     build: Callable[[FigureContext], FigureOutcome]
     tables: Callable[[FigureContext], dict[str, str]] | None = None
     paper_width: float = 1.0
+    caption: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("sim", "llm"):
