@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import hashlib
+import importlib.util
 import io
 import os
 from dataclasses import dataclass, field
@@ -50,9 +53,26 @@ class SimRun:
         return ["sim", self.experiment, *flat, "--out", str(out)]
 
     def run_dir(self, runs_dir: Path) -> Path:
-        """``runs_dir/<experiment>[-<label>]-<hash of experiment and args>``: one folder per configuration."""
+        """``runs_dir/<experiment>[-<label>]-<hash>``: one folder per configuration and simulator version.
+
+        The hash covers the experiment, its arguments and :func:`simulator_fingerprint`, so a cached run is
+        reused only while the code that wrote it is unchanged.
+        """
         tag = f"{self.experiment}-{self.label}" if self.label and self.label != self.experiment else self.experiment
-        return Path(runs_dir) / f"{tag}-{config_hash([self.experiment, list(self.args)], length=10)}"
+        key = [self.experiment, list(self.args), simulator_fingerprint()]
+        return Path(runs_dir) / f"{tag}-{config_hash(key, length=10)}"
+
+
+@functools.lru_cache(maxsize=1)
+def simulator_fingerprint() -> str:
+    """A hash of the simulator's and the theory layer's source files (the code that writes sim runs)."""
+    digest = hashlib.sha256()
+    for package in ("weakstrong.sim", "weakstrong.theory"):
+        folder = Path(importlib.util.find_spec(package).origin).parent
+        for path in sorted(folder.glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

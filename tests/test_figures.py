@@ -209,7 +209,7 @@ def test_sim_figures_without_a_real_experiment_draw_from_stand_in_records(monkey
         assert (dirs["images"] / f"{spec.name}.png").stat().st_size > 0
 
 
-def test_sim_stages_are_cached_unless_forced(fake_sim, dirs):
+def test_sim_stages_are_cached_unless_forced(fake_sim, dirs, monkeypatch):
     ctx = FigureContext(runs_dir=dirs["runs"], quick=True)
     first = fig_charikar.run_dirs(ctx)
     assert fake_sim.calls == 3
@@ -220,6 +220,13 @@ def test_sim_stages_are_cached_unless_forced(fake_sim, dirs):
     # A different configuration is a different run folder, not a reuse of the first one.
     other = fig_charikar.run_dirs(FigureContext(runs_dir=dirs["runs"], quick=True, seed=1))
     assert fake_sim.calls == 9 and set(other.values()).isdisjoint(first.values())
+    # Changed simulator code is a different run folder too: results of old code are never reused.
+    run = fig_charikar.runs(ctx)[0]
+    before = run.run_dir(dirs["runs"])
+    real_fingerprint = sources.simulator_fingerprint
+    monkeypatch.setattr(sources, "simulator_fingerprint", lambda: "edited")
+    assert run.run_dir(dirs["runs"]) != before
+    monkeypatch.setattr(sources, "simulator_fingerprint", real_fingerprint)
     # A run that died before writing summary.json is not a cache hit.
     (first["realizable"] / "summary.json").unlink()
     fig_charikar.run_dirs(FigureContext(runs_dir=dirs["runs"], quick=True))
