@@ -209,3 +209,13 @@ def test_theory_check_table_matches_its_json(tmp_path):
     mtime = path.stat().st_mtime_ns
     paper.theory_check_table(ctx)
     assert path.stat().st_mtime_ns == mtime, "a finished check is reused"
+
+
+def test_install_needs_root_and_says_the_command(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/apt-get" if name == "apt-get" else None)
+    monkeypatch.setattr(paper.os, "geteuid", lambda: 1000)
+    with pytest.raises(ValueError, match="sudo apt-get update && sudo " + re.escape(paper.INSTALL_COMMAND)):
+        paper.install_toolchain()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match="apt-get"):
+        paper.install_toolchain()
