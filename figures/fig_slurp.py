@@ -19,7 +19,7 @@ from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
 NAME = "slurp"
 PREFIX = "slurp"
 DPO_SUFFIX = "+dpo"
-COMMAND = ("weakstrong llm generate --data-dir ../shared/data --weak M1,M2,M3 --strong M "
+COMMAND = ("weakstrong llm generate --data-dir ../shared/data/slurp --weak M1,M2,M3 --strong M "
            "--method single,multi,joint,bayes --dpo --out results/slurp_<run>")
 
 
