@@ -127,7 +127,7 @@ def tables(ctx: FigureContext) -> dict[str, str]:
             cells += [fmt(r.get(f"{s}_acc")), fmt(r.get(f"{s}_pgr")), f"[{fmt(ci[0])}, {fmt(ci[1])}]"]
         body.append(cells)
     members = ensemble_members(method_rows(result))
-    ensembles = f" Ensembles combine {latex_escape(members)}." if members else ""
+    ensembles = f" Ensembles combine {latex_escape(', '.join(members.split(',')))}." if members else ""
     ceilings = ", ".join(f"{s}: {fmt(result.data['students'][s].get('ceiling', {}).get('accuracy'))}"
                          for s in students)
     table = Table(columns=columns, rows=body, label="tab:sciq", sources=[display_path(result.path)],

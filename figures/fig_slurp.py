@@ -47,15 +47,14 @@ def build(ctx: FigureContext) -> FigureOutcome:
     rows = [(f"weak {short_name(w['name'])}", w) for w in result.data["weak"]]
     rows += [("ceiling", result.data["ceiling"])] + [(n, strategies[n]) for n in strategies]
     metrics = {"SLU-F1": [r["slu_f1"] for _, r in rows], "exact match": [r["exact_match"] for _, r in rows]}
+    if not any(metrics["SLU-F1"]):
+        # Zero-height bars are invisible; the legend says so rather than leave the reader looking for them.
+        metrics = {"SLU-F1 (0 in every row)": metrics["SLU-F1"], "exact match": metrics["exact match"]}
     grouped_bars(axes[0], [label for label, _ in rows], metrics, ylabel="test score (fraction)")
     top = max([v for vals in metrics.values() for v in vals if v is not None] + [0.0])
-    axes[0].set_ylim(0, max(0.1, top * 1.2))
+    axes[0].set_ylim(0, max(0.1, top * 1.3))
     axes[0].legend(loc="upper left", ncols=2)
-    if not any(metrics["SLU-F1"]):
-        # Zero-height bars are invisible; say so rather than leave the reader looking for them.
-        axes[0].text(0.98, 0.97, "SLU-F1 = 0 for every row", transform=axes[0].transAxes, ha="right", va="top",
-                     fontsize=9, color="0.25")
-    rotate_ticks(axes[0], angle=55)
+    rotate_ticks(axes[0], angle=90)
     axes[0].set_title(f"(a) scores, {result.path.parent.name}")
     # Colour names the strategy; a hollow marker is the same strategy after DPO.
     points = []
