@@ -8,15 +8,12 @@ provides either
 - ``add_parser(subparsers)``, creating its own subparser named ``name`` and setting ``func``.
 
 Every subcommand also gets ``--threads N`` (numba's thread count, applied before the experiment runs).
-A module whose file does not exist yet is skipped, so entries can be listed before they land; a module
-that exists but fails to import is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 
 from weakstrong.sim.common import set_threads
 
@@ -39,12 +36,13 @@ def _with_threads(func):
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong sim`` and its experiment subcommands."""
-    sim = subparsers.add_parser("sim", help="synthetic experiments (numba simulator)", description=__doc__)
+    sim = subparsers.add_parser(
+        "sim", help="synthetic experiments (numba simulator)",
+        description="Synthetic weak-to-strong experiments. Each writes DIR/records.jsonl (one W2SRecord per "
+                    "line), DIR/summary.json and a figure.")
     experiments = sim.add_subparsers(dest="experiment", metavar="EXPERIMENT")
     experiments.required = True
     for name, module_name in SUBCOMMANDS:
-        if importlib.util.find_spec(module_name) is None:
-            continue
         module = importlib.import_module(module_name)
         if hasattr(module, "add_parser"):
             module.add_parser(experiments)
