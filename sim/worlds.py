@@ -41,7 +41,7 @@ from weakstrong.sim.pretrain import PretrainConfig, pretrain_representation
 
 SETTINGS = ("realizable", "pretrained", "perturbed")
 # Bump when the pretraining code changes what it produces, so stale caches are not reused.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
