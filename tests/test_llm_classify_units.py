@@ -166,3 +166,16 @@ def test_ball_probe_obeys_theorem1_in_sample_when_realizable(rng):
     assert record.holds and record.slack >= -1e-9 and record.gain >= record.misfit - 1e-9
     with pytest.raises(ValueError, match="either ridge or radius"):
         ProbeStudent(ridge=1.0, radius=0.1)
+
+
+def test_timer_counts_reused_cache_stages_at_their_compute_cost():
+    from weakstrong.llm.classify import Timer
+
+    timer = Timer()
+    with timer("weak/a"):
+        timer.stages["weak-a-123"] = {"seconds": 40.0, "cached": True}   # reused: cost 40 s when computed
+    with timer("weak/b"):
+        timer.stages["weak-b-456"] = {"seconds": 7.0, "cached": False}   # computed now: wall clock counts
+    assert timer.seconds["weak/a"] < 1.0
+    assert 40.0 <= timer.compute_seconds["weak/a"] < 41.0
+    assert timer.compute_seconds["weak/b"] == timer.seconds["weak/b"]
