@@ -142,6 +142,21 @@ def load_backbone(spec: ModelSpec | str, device=None, dtype=None):
     return model, tokenizer, kind
 
 
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None):
+    """Use ``n_threads`` torch CPU threads inside the block (None: leave as is), then restore the setting,
+    so in-process callers (tests, notebooks) keep theirs."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if n_threads:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def select_device(prefer: str | None = None):
     """``prefer`` if given, else the local CUDA device (``LOCAL_RANK`` under torchrun) or CPU."""
     import torch

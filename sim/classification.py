@@ -38,8 +38,8 @@ from scipy.special import softmax
 
 from weakstrong.sim.common import check_finite, check_positive_int
 from weakstrong.sim.mlp import torch_default_linear_init
-from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, gain_misfit_fit, identity_line, run_sweep,
-                                  sweep_config_from_args, world_seeds, write_run)
+from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, gain_misfit_fit, identity_line,
+                                  sweep_config_from_args, sweep_worlds, write_run)
 from weakstrong.sim.worlds import WorldConfig, make_world
 from weakstrong.theory.bounds import kl_theorem
 from weakstrong.theory.distances import kl_divergence
@@ -203,11 +203,8 @@ def _world_records(job: tuple[ClassificationConfig, int, int]) -> list[W2SRecord
 
 def run(config: ClassificationConfig, sweep: SweepConfig = SweepConfig()) -> tuple[list[W2SRecord], dict]:
     """Run every world of ``config`` (validated first) and summarise. Returns ``(records, summary)``."""
-    config.validate()
-    sweep.validate()
     start = time.perf_counter()
-    jobs = [(config, i, s) for i, s in enumerate(world_seeds(config.seed, config.worlds))]
-    records = [r for world in run_sweep(_world_records, jobs, sweep) for r in world]
+    records = [r for world in sweep_worlds(_world_records, config, sweep) for r in world]
     return records, summarize(records, config, time.perf_counter() - start)
 
 

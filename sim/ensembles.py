@@ -41,8 +41,8 @@ import numpy as np
 
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, spawn_rngs
 from weakstrong.sim.heads import LinearHead
-from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, gain_misfit_fit, identity_line, run_sweep,
-                                  sweep_config_from_args, world_seeds, write_run)
+from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, gain_misfit_fit, identity_line,
+                                  sweep_config_from_args, sweep_worlds, write_run)
 from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
 from weakstrong.theory.bounds import theorem1
 from weakstrong.theory.ensembles import ensemble_theorem1
@@ -211,11 +211,8 @@ def _record(test, own, ceiling: float, extra: dict, **fields) -> W2SRecord:
 
 def run(config: EnsembleConfig, sweep: SweepConfig = SweepConfig()) -> tuple[list[W2SRecord], dict]:
     """Run every world of ``config`` (validated first) and summarise. Returns ``(records, summary)``."""
-    config.validate()
-    sweep.validate()
     start = time.perf_counter()
-    jobs = [(config, i, s) for i, s in enumerate(world_seeds(config.seed, config.worlds))]
-    records = [r for world in run_sweep(_world_records, jobs, sweep) for r in world]
+    records = [r for world in sweep_worlds(_world_records, config, sweep) for r in world]
     return records, summarize(records, config, time.perf_counter() - start)
 
 

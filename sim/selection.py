@@ -27,8 +27,8 @@ from scipy.stats import spearmanr
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int
 from weakstrong.sim.ensembles import SETTINGS, member_predictions, perturbed_world
 from weakstrong.sim.heads import LinearHead
-from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, identity_line, run_sweep,
-                                  sweep_config_from_args, world_seeds, write_run)
+from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, identity_line,
+                                  sweep_config_from_args, sweep_worlds, write_run)
 from weakstrong.sim.worlds import WorldConfig, sample_task_heads
 from weakstrong.theory.bounds import theorem1
 from weakstrong.theory.ensembles import rank_weak_models, selection_bound
@@ -113,11 +113,8 @@ def _world_records(job: tuple[SelectionConfig, int, int]) -> tuple[list[W2SRecor
 
 def run(config: SelectionConfig, sweep: SweepConfig = SweepConfig()) -> tuple[list[W2SRecord], dict]:
     """Run every world of ``config`` (validated first) and summarise. Returns ``(records, summary)``."""
-    config.validate()
-    sweep.validate()
     start = time.perf_counter()
-    jobs = [(config, i, s) for i, s in enumerate(world_seeds(config.seed, config.worlds))]
-    results = run_sweep(_world_records, jobs, sweep)
+    results = sweep_worlds(_world_records, config, sweep)
     records = [r for recs, _ in results for r in recs]
     worlds = [stats for _, stats in results]
     return records, summarize(records, worlds, config, time.perf_counter() - start)

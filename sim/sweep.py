@@ -65,6 +65,17 @@ def world_seeds(seed: int, n_worlds: int) -> list[int]:
     return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in np.random.SeedSequence(seed).spawn(n_worlds)]
 
 
+def sweep_worlds(world_fn: Callable[[Any], Any], config: Any, sweep: "SweepConfig") -> list[Any]:
+    """Validate ``config`` and ``sweep``, then run ``world_fn((config, index, seed))`` for every world.
+
+    ``config`` needs ``seed``, ``worlds`` and ``validate()``. Results come back in world order.
+    """
+    config.validate()
+    sweep.validate()
+    jobs = [(config, i, s) for i, s in enumerate(world_seeds(config.seed, config.worlds))]
+    return run_sweep(world_fn, jobs, sweep)
+
+
 def _dask_client(address: str):
     """A connected ``distributed.Client``; ``ValueError`` when dask is missing or the address is unreachable."""
     try:
