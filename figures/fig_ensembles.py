@@ -14,6 +14,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from weakstrong.io import read_json
+
 from weakstrong.figures.plots import gain_vs_misfit, marker, plain_log_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import DataUnavailable, ensure_sim_run, first_available, make_sim_run, read_records
@@ -39,6 +41,12 @@ def best_member_errors(records) -> dict[tuple, float]:
     return best
 
 
+def _frac_beats(summary_row: dict, best: np.ndarray, ensemble: np.ndarray) -> float:
+    """Share of tasks where the ensemble's student beats the best member's: the summary's value if present."""
+    value = summary_row.get("frac_beats_best_member")
+    return float(value) if value is not None else float(np.mean(ensemble < best * (1 - 1e-9)))
+
+
 def build(ctx: FigureContext) -> FigureOutcome:
     experiment = first_available(*EXPERIMENTS)
     run_dir = ensure_sim_run(make_sim_run(experiment, sizes=ctx.sim_sizes(), seed=ctx.seed,
@@ -51,6 +59,9 @@ def build(ctx: FigureContext) -> FigureOutcome:
     if not combined:
         raise DataUnavailable(f"{run_dir}/records.jsonl holds no ensemble (non-member) records")
     best = best_member_errors(records)
+    # The share of tasks where the ensemble wins is the run's own summary number (it discounts exact ties).
+    summary_path = run_dir / "summary.json"
+    summary_methods = read_json(summary_path).get("methods", {}) if summary_path.is_file() else {}
     fig, axes = new_figure(ncols=2, height=3.6)
     for i, (method, recs) in enumerate(sorted(combined.items())):
         color = CYCLE[i % len(CYCLE)]
@@ -60,7 +71,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
         if pairs:
             x, y = np.array(pairs).T
             axes[1].scatter(x, y, s=12, alpha=0.75, color=color, marker=marker(i), edgecolors="none", zorder=3,
-                            label=f"{method}: {np.mean(y < x):.0%}")
+                            label=f"{method}: {_frac_beats(summary_methods.get(method, {}), x, y):.0%}")
     identity_line(axes[0], [v for recs in combined.values() for r in recs for v in (r.misfit, r.gain)])
     axes[0].set_title("(a) ensemble misfit vs gain")
     axes[0].legend(loc="upper left")
