@@ -25,6 +25,9 @@ import numpy as np
 from weakstrong.sim.mlp import MLP
 
 INITS = ("identity", "he")
+# "adam": the fused numba minibatch Adam below (seconds); "protocol": the original protocol in torch
+# (weakstrong.sim.protocol: default init, AdamW lr 1e-3, batch 32), for validating that "adam" fits as well.
+OPTIMIZERS = ("adam", "protocol")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class PretrainConfig:
     """
 
     epochs: int = 60            # passes over all T * n samples
+    optimizer: str = "adam"     # one of OPTIMIZERS; "protocol" ignores init, lr and the schedule fields
     init: str = "identity"      # "identity": hidden layers start at I + noise; "he": He-normal (see initial_mlp)
     batch_size: int = 32        # the original protocol's minibatch
     lr: float = 3e-3            # peak Adam step; decays by a cosine to lr * final_lr_fraction
@@ -56,6 +60,8 @@ class PretrainConfig:
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f"PretrainConfig.{name} must be a positive finite number, got {value!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"PretrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.init not in INITS:
             raise ValueError(f"PretrainConfig.init must be one of {INITS}, got {self.init!r}")
         for name in ("beta1", "beta2"):
@@ -288,6 +294,11 @@ def pretrain_representation(rng: np.random.Generator, x: np.ndarray, y: np.ndarr
     info : ``{"loss": final mean squared training loss, "loss_curve": per-epoch losses, "epochs": ...}``.
     """
     config.validate()
+    if config.optimizer == "protocol":
+        from weakstrong.sim.protocol import protocol_pretrain
+
+        return protocol_pretrain(rng, x, y, task, heads, intercepts, depth, width, config.epochs,
+                                 batch_size=config.batch_size)
     target_rms = float(np.sqrt(np.mean(y ** 2)) / max(np.sqrt(np.sum(heads ** 2, axis=1)).mean(), 1e-12))
     init = initial_mlp(rng, x.shape[1], width, depth, output_rms=target_rms / np.sqrt(width),
                        init=config.init)

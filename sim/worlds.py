@@ -37,7 +37,7 @@ import numpy as np
 from weakstrong.io import config_hash, save_npz_atomic
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, spawn_rngs
 from weakstrong.sim.mlp import MLP, random_mlp, torch_default_linear_init
-from weakstrong.sim.pretrain import PretrainConfig, pretrain_representation
+from weakstrong.sim.pretrain import OPTIMIZERS, PretrainConfig, pretrain_representation
 
 SETTINGS = ("realizable", "pretrained", "perturbed")
 # Bump when the pretraining code changes what it produces, so stale caches are not reused.
@@ -215,6 +215,9 @@ def add_world_arguments(parser, settings: tuple[str, ...] = SETTINGS, default_se
                        help=f"default {getattr(d, name)}")
     g.add_argument("--pretrain-epochs", type=int, default=d.pretrain.epochs,
                    help=f"minibatch Adam epochs of representation pretraining (default {d.pretrain.epochs})")
+    g.add_argument("--pretrain-optimizer", choices=OPTIMIZERS, default=d.pretrain.optimizer,
+                   help="adam: fused numba minibatch Adam (seconds); protocol: the original protocol in torch "
+                        "(AdamW lr 1e-3, batch 32; about 20 min at --pretrain-epochs 1000), to validate the fit")
     g.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
                    help="where pretrained representations are cached (default %(default)s)")
 
@@ -224,7 +227,8 @@ def world_config_from_args(args, **overrides) -> WorldConfig:
     fields_ = {name: getattr(args, name) for name in
                ("setting", "input_dim", "width", "truth_depth", "strong_depth", "weak_depth", "pretrain_tasks",
                 "pretrain_samples", "sigma", "strong_noise", "weak_noise", "seed")}
-    fields_["pretrain"] = PretrainConfig(epochs=args.pretrain_epochs)
+    fields_["pretrain"] = PretrainConfig(epochs=args.pretrain_epochs,
+                                         optimizer=getattr(args, "pretrain_optimizer", "adam"))
     fields_.update(overrides)
     return WorldConfig(**fields_).validate()
 

@@ -90,3 +90,18 @@ def test_bad_pretrain_config_is_rejected():
         WorldConfig(pretrain=PretrainConfig(epochs=0)).validate()
     with pytest.raises(ValueError, match="init"):
         WorldConfig(pretrain=PretrainConfig(init="zeros")).validate()
+
+
+def test_original_protocol_optimizer_trains_on_the_same_world(tmp_path):
+    """The torch reference of the original protocol runs on the same data and lowers the loss."""
+    pytest.importorskip("torch")
+    from weakstrong.sim.pretrain import PretrainConfig
+    from weakstrong.sim.worlds import WorldConfig, make_world
+
+    short = dict(setting="pretrained", pretrain_tasks=2, pretrain_samples=64, strong_depth=3, weak_depth=2)
+    one = make_world(WorldConfig(**short, pretrain=PretrainConfig(optimizer="protocol", epochs=1)), tmp_path)
+    many = make_world(WorldConfig(**short, pretrain=PretrainConfig(optimizer="protocol", epochs=40)), tmp_path)
+    assert many.strong.depth == 3 and many.weak.depth == 2
+    assert many.pretrain_loss["strong"] < one.pretrain_loss["strong"]
+    with pytest.raises(ValueError, match="optimizer"):
+        PretrainConfig(optimizer="sgd").validate()
