@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -183,30 +182,6 @@ def test_charikar_figure_from_the_cli_contract(fake_sim, dirs, capsys):
         recs = sources.read_records(d)
         assert len(recs) == fig_charikar.QUICK_TASKS
         assert isinstance(read_json(d / "summary.json")["slope"], float)
-
-
-def _sim_experiment_of(spec) -> set[str]:
-    """The experiment names a sim figure may run (read from its module, as the figure itself does)."""
-    module = sys.modules[spec.build.__module__]
-    names = getattr(module, "EXPERIMENTS", None) or (getattr(module, "EXPERIMENT", None) or spec.name,)
-    return set(names)
-
-
-def test_sim_figures_without_a_real_experiment_draw_from_stand_in_records(monkeypatch, dirs, capsys):
-    """Figures whose experiment is not in this build yet are drawn from stand-in records (the others are
-    drawn from the real simulator by ``test_every_available_sim_figure_regenerates``)."""
-    real = sources.available_sim_experiments()
-    specs = [s for s in registry.all_figures().values() if s.kind == "sim" and not _sim_experiment_of(s) & real]
-    if not specs:
-        pytest.skip("every simulator figure's experiment is in this build; the real-simulator test draws them")
-    import weakstrong.sim.cli as sim_cli
-
-    monkeypatch.setattr(sim_cli, "add_parser", _fake_sim_add_parser)
-    assert main(_argv(dirs, "--only", ",".join(s.name for s in specs), "--quick")) == 0
-    out = capsys.readouterr().out
-    for spec in specs:
-        assert f"| {spec.name} | ok |" in out, out
-        assert (dirs["images"] / f"{spec.name}.png").stat().st_size > 0
 
 
 def test_sim_stages_are_cached_unless_forced(fake_sim, dirs, monkeypatch):
