@@ -1,4 +1,11 @@
-"""numba kernels behind the head classes, each with a plain-numpy reference used only by the tests.
+"""numba kernels behind the head classes.
+
+There is one implementation of each projection in the package: the verified solvers of
+:mod:`weakstrong.theory.projections`. These kernels are the fast batched versions used by the
+simulations, and the tests check each against the theory layer's projection that computes the same
+thing (``project_onto_subspace``, ``project_onto_ball``, ``project_onto_hull``, and
+``simplex_least_squares`` for the simplex projection); a kernel with no theory equivalent would be
+tested against a slow oracle kept in tests/, never against a second copy in this module.
 
 Every kernel solves one convex head class exactly (closed form or a convex solver with a certificate),
 batched over tasks with ``prange``; the moments they start from are batched matrix products (BLAS):
@@ -6,8 +13,9 @@ batched over tasks with ``prange``; the moments they start from are batched matr
 - ``linear_heads_batched``: weighted least squares per task, centred normal equations, Cholesky with a
   pseudo-inverse fallback (dead ReLU units make a Gram matrix singular; the min-norm solution still gives
   the unique projection);
-- ``ball_secular``: the norm-ball constrained head, from an eigendecomposition of the centred Gram matrix
-  and Newton's method on the secular equation ``1/||c(mu)|| = 1/R`` (More & Sorensen 1983);
+- ``ball_solve_batched`` (with ``secular_multiplier``): the norm-ball constrained head, from an
+  eigendecomposition of the centred Gram matrix and Newton's method on the secular equation
+  ``1/||c(mu)|| = 1/R`` (More & Sorensen 1983);
 - ``hull_solve_moments``: simplex weights of a convex combination of k fixed
   predictors by FISTA with adaptive restart and Euclidean projections onto the simplex (Condat 2016),
   polished by solving the KKT system on the identified support, and stopped on the Frank-Wolfe duality
@@ -139,28 +147,6 @@ def linear_heads_batched(X, Y, W, fit_intercept, ridge):
     return coef, ybar - np.einsum("trd,td->tr", coef, mu)
 
 
-def linear_heads_reference(X, Y, W, fit_intercept, ridge):
-    """Plain-numpy reference of :func:`linear_heads_batched` (``np.linalg.lstsq`` on weighted rows)."""
-    T, n, d = X.shape
-    R = Y.shape[1]
-    coef = np.zeros((T, R, d))
-    intercept = np.zeros((T, R))
-    for t in range(T):
-        sw = np.sqrt(W[t] / W[t].sum())[:, None]     # weighted *mean* squared error, as the kernel
-        A = np.hstack([X[t], np.ones((n, 1))]) if fit_intercept else X[t]
-        A = A * sw
-        rhs = (Y[t].T * sw)
-        if ridge > 0:
-            pen = np.sqrt(ridge) * np.eye(d, A.shape[1])   # no penalty on the intercept column
-            A = np.vstack([A, pen])
-            rhs = np.vstack([rhs, np.zeros((d, R))])
-        sol = np.linalg.lstsq(A, rhs, rcond=None)[0]   # (d[+1], R)
-        coef[t] = sol[:d].T
-        if fit_intercept:
-            intercept[t] = sol[d]
-    return coef, intercept
-
-
 @numba.njit(cache=True)
 def secular_multiplier(lam, b, radius, rcond):
     """The multiplier mu >= 0 with ||c(mu)|| = radius, c_a(mu) = b_a / (lam_a + mu) (0 if unconstrained).
@@ -227,35 +213,6 @@ def ball_heads_batched(X, Y, W, radius):
     mu, ybar, C, B = centred_moments(X, Y, W, True)
     coef, mult = ball_solve_batched(C, B, float(radius))
     return coef, ybar - np.einsum("trd,td->tr", coef, mu), mult
-
-
-def ball_heads_reference(X, Y, W, radius):
-    """Plain-numpy reference of :func:`ball_heads_batched`: bisection on mu with ``np.linalg.solve``."""
-    T, n, d = X.shape
-    R = Y.shape[1]
-    coef = np.zeros((T, R, d))
-    intercept = np.zeros((T, R))
-    for t in range(T):
-        w = W[t] / W[t].sum()
-        mu_x = w @ X[t]
-        Xc = (X[t] - mu_x) * np.sqrt(W[t])[:, None]
-        for r in range(R):
-            ybar = w @ Y[t, r]
-            yc = (Y[t, r] - ybar) * np.sqrt(W[t])
-            c = np.linalg.lstsq(Xc, yc, rcond=None)[0]
-            if np.linalg.norm(c) > radius:
-                C, b = Xc.T @ Xc, Xc.T @ yc
-                lo, hi = 0.0, np.linalg.norm(b) / radius
-                for _ in range(200):
-                    mid = 0.5 * (lo + hi)
-                    if np.linalg.norm(np.linalg.solve(C + mid * np.eye(d), b)) > radius:
-                        lo = mid
-                    else:
-                        hi = mid
-                c = np.linalg.solve(C + hi * np.eye(d), b)
-            coef[t, r] = c
-            intercept[t, r] = ybar - c @ mu_x
-    return coef, intercept
 
 
 @numba.njit(cache=True)
@@ -369,39 +326,3 @@ def hull_solve_moments(G, B, yy, tol, max_iter):
         weights[t] = w
         gaps[t] = gap
     return weights, gaps
-
-
-def hull_heads_reference(P, Y, W):
-    """Plain-numpy/scipy reference of :func:`hull_solve_moments` (SLSQP on the simplex).
-
-    P (T, n, k) predictor outputs, Y (T, R, n) targets, W (T, n) weights -> weights (T, R, k)."""
-    from scipy.optimize import minimize
-
-    T, n, k = P.shape
-    R = Y.shape[1]
-    weights = np.zeros((T, R, k))
-    for t in range(T):
-        sw = np.sqrt(W[t] / W[t].sum())[:, None]
-        A = P[t] * sw
-        for r in range(R):
-            y = Y[t, r] * sw[:, 0]
-            res = minimize(lambda v: np.sum((A @ v - y) ** 2), np.full(k, 1.0 / k),
-                           jac=lambda v: 2.0 * A.T @ (A @ v - y), method="SLSQP",
-                           bounds=[(0.0, 1.0)] * k,
-                           constraints=[{"type": "eq", "fun": lambda v: v.sum() - 1.0,
-                                         "jac": lambda v: np.ones_like(v)}],
-                           options={"ftol": 1e-15, "maxiter": 1000})
-            weights[t, r] = res.x
-    return weights
-
-
-def project_simplex_reference(v: np.ndarray) -> np.ndarray:
-    """Plain-numpy reference of :func:`project_simplex`: bisection on the threshold theta."""
-    lo, hi = v.min() - 1.0, v.max()
-    for _ in range(200):
-        theta = 0.5 * (lo + hi)
-        if np.maximum(v - theta, 0.0).sum() > 1.0:
-            lo = theta
-        else:
-            hi = theta
-    return np.maximum(v - 0.5 * (lo + hi), 0.0)
