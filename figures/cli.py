@@ -3,10 +3,10 @@
     weakstrong figures [--only NAME[,NAME...]] [--out-dir runs] [--images-dir figures/out]
                        [--results-dir results] [--force] [--quick] [--seed 0] [--list]
 
-Simulator figures run their ``weakstrong sim`` experiments into ``--out-dir`` (reused when the same
-configuration already finished); LLM figures read ``--results-dir``. The exit status is 1 when a figure
-failed with an error; figures whose data is not in this build (skipped) or not yet committed (pending)
-do not fail the command, they are reported in the table.
+Simulator figures get their runs from the runs layer under ``--out-dir`` (reused when the same config and
+code already finished); LLM figures read ``--results-dir``. Every output goes under the working directory
+(or the folders given). The exit status is 1 when any figure failed (its traceback is printed); real-model
+results not yet committed (pending) do not fail the command, they are reported in the table.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from weakstrong.figures.registry import (
     select,
 )
 from weakstrong.figures.sources import DEFAULT_RESULTS_DIR, display_path
+from weakstrong.io import check_output_dir
 
 
 def add_arguments(p) -> None:
@@ -39,6 +40,9 @@ def add_arguments(p) -> None:
 
 
 def context_from_args(args) -> FigureContext:
+    """The context of parsed options; output folders are checked before any work."""
+    check_output_dir(args.out_dir, "--out-dir")
+    check_output_dir(args.images_dir, "--images-dir")
     return FigureContext(runs_dir=Path(args.out_dir), images_dir=Path(args.images_dir),
                          results_dir=Path(args.results_dir), force=args.force, quick=args.quick,
                          seed=args.seed)

@@ -4,7 +4,7 @@ When the strong class misses the truth by ε = d(Πf*, f*), the subspace identit
 and Cauchy–Schwarz give |gain − misfit| ≤ 2√(ε·misfit) (REFERENCE §1; ``theory.bounds.nonrealizable_bound``).
 Reads ``weakstrong sim epsilon-sweep ... --out DIR``: one W2SRecord per (sweep point, task) with its
 ``epsilon``. Every point must fall between the lines y = x and y = −x (a), i.e. within ±1 of its own
-bound (b). The bound is exact on the student's own sample (hollow markers, ``extra["in_sample"]``); on fresh
+bound (b). The bound is exact on the student's own sample (hollow markers, the records' in-sample terms); on fresh
 samples sampling error can carry a point past it when ε is tiny.
 """
 
@@ -13,38 +13,40 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 
-from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.figures.sources import ensure_sim_run, in_sample_terms, make_sim_run, read_records
+from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec, sim_run
 from weakstrong.figures.style import new_figure, save_figure
+from weakstrong.runs import RunData
+from weakstrong.sim.epsilon_sweep import EpsilonSweepConfig
+from weakstrong.sim.worlds import WorldConfig
 
 NAME = "epsilon_sweep"
-EXPERIMENT = "epsilon-sweep"
-# Previews (--quick) sweep three noise levels and test on fewer fresh samples than the full run.
-QUICK = {"strong_noises": [0.01, 0.1, 1.0], "n_test": 20000}
 
 
-def bound_and_gap(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(2√(ε·misfit), gain − misfit, ε)`` per record (or per dict of terms, e.g. the in-sample ones);
-    ε falls back to the ceiling's error when not stored."""
-    def get(r, name):
-        return r.get(name) if isinstance(r, dict) else getattr(r, name)
-
-    eps = np.array([get(r, "epsilon") if get(r, "epsilon") is not None else get(r, "strong_error")
-                    for r in records], dtype=float)
-    if np.isnan(eps).any():
-        raise ValueError("epsilon-sweep records must carry epsilon (or strong_error)")
-    misfit = np.array([get(r, "misfit") for r in records], dtype=float)
-    gap = np.array([get(r, "gain") for r in records], dtype=float) - misfit
-    return 2 * np.sqrt(np.clip(eps, 0, None) * misfit), gap, eps
+def config(ctx: FigureContext) -> EpsilonSweepConfig:
+    """The run this figure reads; previews (--quick) sweep three noise levels on fewer fresh samples."""
+    return ctx.sized(EpsilonSweepConfig(world=WorldConfig(setting="perturbed", seed=ctx.seed)),
+                     strong_noises=(0.01, 0.1, 1.0), n_test=20000, tasks=5)
 
 
-def run(ctx: FigureContext):
-    return make_sim_run(EXPERIMENT, sizes=ctx.sim_sizes(**QUICK), seed=ctx.seed, progress=False)
+def bound_and_gap(terms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(2 sqrt(eps * misfit), gain - misfit, eps)`` per record, or per dict of in-sample terms; the bound is
+    the one the run stored with its check (``nonrealizable["bound"]``)."""
+    def get(t, name):
+        return t[name] if isinstance(t, dict) else getattr(t, name)
+
+    def nonrealizable(t):
+        return t["nonrealizable"] if isinstance(t, dict) else t.extra["nonrealizable"]
+
+    bound = np.array([nonrealizable(t)["bound"] for t in terms], dtype=float)
+    gap = np.array([get(t, "gain") - get(t, "misfit") for t in terms], dtype=float)
+    eps = np.array([get(t, "epsilon") for t in terms], dtype=float)
+    return bound, gap, eps
 
 
-def build(ctx: FigureContext) -> FigureOutcome:
-    run_dir = ensure_sim_run(run(ctx), ctx.runs_dir, ctx.force)
-    records = read_records(run_dir)
+def draw(runs: list[RunData]):
+    """(a) gain - misfit against the stored bound 2 sqrt(eps * misfit); (b) the same gap relative to it."""
+    (run,) = runs
+    records = run.records
     bound, gap, eps = bound_and_gap(records)
     fig, axes = new_figure(ncols=2, height=3.0)
     positive = eps[eps > 0]
@@ -67,10 +69,9 @@ def build(ctx: FigureContext) -> FigureOutcome:
     ok = bound > 0
     sc = ax.scatter(shown[ok], gap[ok] / bound[ok], c=shown[ok], cmap="viridis", norm=norm, s=10, alpha=0.8,
                     edgecolors="none", zorder=3)
-    own = [t for t in map(in_sample_terms, records) if t is not None and "epsilon" in t]
-    if own:
-        b_own, g_own, e_own = bound_and_gap(own)
-        keep = b_own > 0
+    b_own, g_own, e_own = bound_and_gap([r.extra["in_sample"] for r in records])
+    keep = b_own > 0
+    if keep.any():
         ax.scatter(e_own[keep], g_own[keep] / b_own[keep], s=14, facecolors="none", edgecolors="0.45",
                    linewidths=0.7, zorder=2, label="student's own sample")
     ax.scatter([], [], s=10, color="0.3", label="fresh samples")
@@ -83,8 +84,12 @@ def build(ctx: FigureContext) -> FigureOutcome:
     ax.set_ylabel("(gain − misfit) / bound")
     ax.set_title("(b) relative to the bound")
     fig.colorbar(sc, ax=ax, label=r"$\varepsilon$ (squared error)")
-    return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir),
-                         data_files=[run_dir / "records.jsonl", run_dir / "summary.json"])
+    return fig
+
+
+def build(ctx: FigureContext) -> FigureOutcome:
+    run = sim_run(ctx, "epsilon-sweep", config(ctx))
+    return FigureOutcome("ok", images=save_figure(draw([run]), NAME, ctx.images_dir), data_files=run.files)
 
 
 SPEC = FigureSpec(

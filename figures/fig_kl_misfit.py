@@ -10,63 +10,46 @@ the size k of the convex hull of strong heads (``sizes["k"]``): the inequality i
 
 from __future__ import annotations
 
-from collections import defaultdict
 
 import numpy as np
 
 from weakstrong.figures.plots import gain_vs_misfit, plain_log_ticks
-from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.figures.sources import (
-    DataUnavailable,
-    ensure_sim_run,
-    first_available,
-    in_sample_terms,
-    make_sim_run,
-    read_records,
-)
+from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec, sim_run
 from weakstrong.figures.style import CYCLE, identity_line, new_figure, save_figure
+from weakstrong.runs import RunData
+from weakstrong.sim.classification import ClassificationConfig
 
 NAME = "kl_misfit"
-EXPERIMENTS = ("classification", "kl", "kl-misfit")
-# Hulls of up to 100 probability predictors make the full run minutes long; previews use small hulls.
-QUICK = {"ks": [2, 5], "n_test": 1000}
 
 
-def gap_fresh(record) -> float:
-    return record.gain - record.misfit
-
-
-def gap_own(record) -> float:
-    own = in_sample_terms(record)
-    return own["gain"] - own["misfit"] if own is not None else np.nan
+def config(ctx: FigureContext) -> ClassificationConfig:
+    """The run this figure reads. Hulls of up to 100 probability predictors make the full run minutes long;
+    previews (--quick) use two worlds and small hulls."""
+    return ctx.sized(ClassificationConfig(seed=ctx.seed), worlds=2, ks=(2, 5), n_test=1000)
 
 
 def draw_realizable(ax, records) -> None:
     values = [r.misfit for r in records] + [r.gain for r in records]
     gain_vs_misfit(ax, [r.misfit for r in records], [r.gain for r in records], color=CYCLE[0],
                    label=f"fresh samples ({len(records)})", identity=False, unit="nats", short=True)
-    own = [(t["misfit"], t["gain"]) for t in map(in_sample_terms, records) if t is not None]
-    if own:
-        ax.scatter(*np.array(own).T, s=22, facecolors="none", edgecolors=CYCLE[1], linewidths=1.1, zorder=4,
-                   label="projection's sample")
-        values += [v for p in own for v in p]
-    identity_line(ax, values)
+    own = np.array([(r.extra["in_sample"]["misfit"], r.extra["in_sample"]["gain"]) for r in records])
+    ax.scatter(*own.T, s=22, facecolors="none", edgecolors=CYCLE[1], linewidths=1.1, zorder=4,
+               label="projection's sample")
+    identity_line(ax, values + list(own.ravel()))
     ax.set_title("(a) realizable: gain ≥ misfit")
     ax.legend(loc="upper left")
 
 
-def draw_hull_sweep(ax, records) -> None:
-    by_k = defaultdict(list)
-    for r in records:
-        by_k[int(r.sizes.get("k", 0))].append(r)
-    ks = np.array(sorted(by_k), dtype=float)
-    for i, (label, gap) in enumerate((("fresh samples", gap_fresh), ("projection's sample", gap_own))):
-        per_k = [np.array([gap(r) for r in by_k[int(k)]], dtype=float) for k in ks]
-        if all(np.isnan(v).all() for v in per_k):
-            continue
-        for k, v in zip(ks, per_k):
-            ax.scatter(np.full(v.size, k), v, s=9, alpha=0.45, color=CYCLE[i], edgecolors="none")
-        ax.plot(ks, [np.nanmedian(v) for v in per_k], marker="o", color=CYCLE[i], label=f"median, {label}")
+def draw_hull_sweep(ax, records, by_k: dict) -> None:
+    """Every task's gain - misfit per hull size k, and the per-k medians from the run's summary."""
+    ks = np.array(sorted(int(k) for k in by_k), dtype=float)
+    for i, (label, key) in enumerate((("fresh samples", "median_gap"),
+                                      ("projection's sample", "median_gap_in_sample"))):
+        for r in records:
+            own = r.extra["in_sample"]
+            gap = r.gain - r.misfit if key == "median_gap" else own["gain"] - own["misfit"]
+            ax.scatter([r.sizes["k"]], [gap], s=9, alpha=0.45, color=CYCLE[i], edgecolors="none")
+        ax.plot(ks, [by_k[str(int(k))][key] for k in ks], marker="o", color=CYCLE[i], label=f"median, {label}")
     ax.axhline(0, color="0.3", lw=0.9, ls="--", label="gain = misfit")
     ax.set_xscale("log")
     plain_log_ticks(ax, "x", ticks=ks)
@@ -78,22 +61,19 @@ def draw_hull_sweep(ax, records) -> None:
     ax.legend(loc="best")
 
 
+def draw(runs: list[RunData]):
+    """(a) the realizable hull's gain against misfit; (b) the non-realizable gap against the hull size."""
+    (run,) = runs
+    fig, axes = new_figure(ncols=2, height=3.0)
+    draw_realizable(axes[0], [r for r in run.records if r.setting == "realizable"])
+    draw_hull_sweep(axes[1], [r for r in run.records if r.setting == "nonrealizable"],
+                    run.summary["nonrealizable_by_k"])
+    return fig
+
+
 def build(ctx: FigureContext) -> FigureOutcome:
-    experiment = first_available(*EXPERIMENTS)
-    run_dir = ensure_sim_run(make_sim_run(experiment, sizes=ctx.sim_sizes(**QUICK), seed=ctx.seed,
-                                          progress=False), ctx.runs_dir, ctx.force)
-    records = [r for r in read_records(run_dir) if r.loss == "kl"]
-    if not records:
-        raise DataUnavailable(f"{run_dir}/records.jsonl holds no loss='kl' records")
-    realizable = [r for r in records if r.setting == "realizable"]
-    others = [r for r in records if r.setting != "realizable"]
-    fig, axes = new_figure(ncols=2 if realizable and others else 1, height=3.0)
-    if realizable:
-        draw_realizable(axes[0], realizable)
-    if others:
-        draw_hull_sweep(axes[-1], others)
-    return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir),
-                         data_files=[run_dir / "records.jsonl", run_dir / "summary.json"])
+    run = sim_run(ctx, "classification", config(ctx))
+    return FigureOutcome("ok", images=save_figure(draw([run]), NAME, ctx.images_dir), data_files=run.files)
 
 
 SPEC = FigureSpec(

@@ -4,54 +4,41 @@ Theorem 1 makes err(w2s) ≤ err(weak) − misfit in the realizable case, so (we
 upper bound on the w2s error that needs only the weak model's error, never the student's (REFERENCE §1).
 Reads ``weakstrong sim selection ... --out DIR``: one W2SRecord per (world, candidate weak model), the world
 identified by ``(setting, seed, task)``. (a) the predicted score against the true w2s error; (b) the
-Spearman ρ between the two rankings in each world, computed here from the records, beside the ρ of the
-ranking by weak error alone.
+Spearman ρ between the two rankings in each world (from the run's summary), beside the ρ of the ranking by
+weak error alone.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 from matplotlib.ticker import MaxNLocator
-from scipy.stats import spearmanr
 
-from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.figures.sources import DataUnavailable, ensure_sim_run, first_available, make_sim_run, read_records
+from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec, sim_run
 from weakstrong.figures.style import CYCLE, identity_line, new_figure, save_figure
+from weakstrong.runs import RunData
+from weakstrong.sim.selection import SelectionConfig
 
 NAME = "selection"
-EXPERIMENTS = ("selection", "weak-selection")
 
 
-def worlds(records) -> dict[tuple, list]:
-    """Records grouped by world; a world with fewer than three candidates cannot be ranked and is dropped."""
-    groups = defaultdict(list)
-    for r in records:
-        groups[(r.setting, r.seed, r.task)].append(r)
-    return {k: v for k, v in groups.items() if len(v) >= 3}
+def config(ctx: FigureContext) -> SelectionConfig:
+    """The run this figure reads; previews (--quick) use two worlds."""
+    return ctx.sized(SelectionConfig(seed=ctx.seed), worlds=2)
 
 
-def world_spearman(records, score=lambda r: r.weak_error - r.misfit) -> np.ndarray:
-    """Spearman ρ between ``score`` (default: weak error − misfit) and the w2s error, one value per world."""
-    rhos = []
-    for recs in worlds(records).values():
-        rho = spearmanr([score(r) for r in recs], [r.w2s_error for r in recs]).statistic
-        if np.isfinite(rho):
-            rhos.append(rho)
-    return np.asarray(rhos)
+def finite(values) -> np.ndarray:
+    """The defined values (a world whose errors all tie has no Spearman rho)."""
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    return v[np.isfinite(v)]
 
 
-def build(ctx: FigureContext) -> FigureOutcome:
-    experiment = first_available(*EXPERIMENTS)
-    run_dir = ensure_sim_run(make_sim_run(experiment, sizes=ctx.sim_sizes(), seed=ctx.seed,
-                                                 progress=False), ctx.runs_dir, ctx.force)
-    records = read_records(run_dir)
-    rhos = world_spearman(records)
-    if rhos.size == 0:
-        raise DataUnavailable(f"{run_dir}/records.jsonl has no world with >= 3 candidate weak models")
+def draw(runs: list[RunData]):
+    """(a) each candidate's label-free score against its true w2s error; (b) the per-world Spearman rho of
+    the score's ranking and of the weak error's, as the run computed them (``summary["worlds"]``)."""
+    (run,) = runs
+    records, worlds = run.records, run.summary["worlds"]
     fig, axes = new_figure(ncols=2, height=2.9)
-    predicted = np.array([r.weak_error - r.misfit for r in records])
+    predicted = np.array([r.extra["score"] for r in records])
     true = np.array([r.w2s_error for r in records])
     axes[0].scatter(predicted, true, s=10, alpha=0.6, color=CYCLE[0], edgecolors="none", zorder=3,
                     label="candidate weak model")
@@ -61,19 +48,23 @@ def build(ctx: FigureContext) -> FigureOutcome:
     axes[0].set_title("(a) label-free score vs true w2s error")
     axes[0].legend(loc="lower right")
     # The baseline ranks by the weak error alone: the distance between the two shows what misfit adds.
-    baseline = world_spearman(records, score=lambda r: r.weak_error)
+    rhos, baseline = finite(w["spearman_score"] for w in worlds), finite(w["spearman_weak_error"] for w in worlds)
     bins = np.linspace(-1, 1, 21)
     axes[1].hist(baseline, bins=bins, color=CYCLE[2], alpha=0.55, edgecolor="white",
-                 label=f"err(weak) alone, median {np.median(baseline):.2f}")
+                 label=f"err(weak) alone, median {run.summary['spearman_weak_error']['median']:.2f}")
     axes[1].hist(rhos, bins=bins, histtype="step", lw=1.8, color=CYCLE[1],
-                 label=f"err(weak) − misfit, median {np.median(rhos):.2f}")
+                 label=f"err(weak) − misfit, median {run.summary['spearman_score']['median']:.2f}")
     axes[1].set_xlabel("Spearman ρ, predicted vs true ranking")
     axes[1].set_ylabel("worlds (count)")
     axes[1].yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_title(f"(b) ranking agreement, {rhos.size} worlds")
     axes[1].legend(loc="upper left")
-    return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir),
-                         data_files=[run_dir / "records.jsonl", run_dir / "summary.json"])
+    return fig
+
+
+def build(ctx: FigureContext) -> FigureOutcome:
+    run = sim_run(ctx, "selection", config(ctx))
+    return FigureOutcome("ok", images=save_figure(draw([run]), NAME, ctx.images_dir), data_files=run.files)
 
 
 SPEC = FigureSpec(

@@ -19,8 +19,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from weakstrong.config import ConfigError
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec, all_figures
-from weakstrong.figures.sources import DataUnavailable, display_path, run_cli
+from weakstrong.figures.sources import display_path
 from weakstrong.figures.tables import (
     GENERATED_DIR,
     Table,
@@ -31,7 +32,7 @@ from weakstrong.figures.tables import (
     pending_table,
     write_tex,
 )
-from weakstrong.io import config_hash, read_json
+from weakstrong.io import config_hash, read_json, write_json
 
 PAPER_DIR = GENERATED_DIR.parent
 APT_PACKAGES = ("latexmk", "texlive-latex-recommended", "texlive-science", "texlive-fonts-recommended")
@@ -173,11 +174,10 @@ def theory_check_table(ctx: FigureContext) -> str:
     path = ctx.runs_dir / f"theory-check-{config_hash(args, length=10)}" / "check.json"
     command = f"weakstrong theory check {' '.join(args)} --json PATH"
     if ctx.force or not path.is_file():
-        code, err = run_cli(["theory", "check", *args, "--json", str(path)])
-        # Exit 1 means a statement was violated: the JSON is still written, and the table shows it.
-        if not path.is_file():
-            return pending_table("tab:theory_check",
-                                 f"The theory check did not run (exit {code}: {err.strip()[-200:]}).", command)
+        from weakstrong.theory.check import CheckConfig, check_report
+
+        # A violated statement still gives a report: the table shows it.
+        write_json(path, check_report(CheckConfig(instances=instances, seed=ctx.seed)))
     check = read_json(path)
     rows = [[latex_escape(s["statement"]), KIND_TEX.get(s["kind"], latex_escape(s["kind"])), fmt(s["instances"]),
              fmt(s["worst_relative"]), fmt(s["violations"])] for s in check["statements"]]
@@ -210,11 +210,7 @@ def generate(ctx: FigureContext, rows: list[tuple[FigureSpec, FigureOutcome]],
                 notice = pending_table(f"tab:{spec.name}", "Not regenerated in this build (--only).", spec.command)
                 tables = {f"{spec.name}_table": notice}
             else:
-                try:
-                    tables = spec.tables(ctx)
-                except DataUnavailable as exc:
-                    notice = pending_table(f"tab:{spec.name}", f"No data: {exc}.", spec.command)
-                    tables = {f"{spec.name}_table": notice}
+                tables = spec.tables(ctx)
             for stem, text in tables.items():
                 written.append(write_tex(stem, text, out_dir))
                 stems.append(stem)
@@ -230,9 +226,9 @@ def generate(ctx: FigureContext, rows: list[tuple[FigureSpec, FigureOutcome]],
 def install_toolchain() -> int:
     """``apt-get install`` the LaTeX toolchain; needs root. Returns the exit status."""
     if shutil.which("apt-get") is None:
-        raise ValueError(f"--install needs apt-get (Debian/Ubuntu); install by hand: {', '.join(APT_PACKAGES)}")
+        raise ConfigError(f"--install needs apt-get (Debian/Ubuntu); install by hand: {', '.join(APT_PACKAGES)}")
     if os.geteuid() != 0:
-        raise ValueError(f"--install needs root; run: sudo apt-get update && sudo {INSTALL_COMMAND}")
+        raise ConfigError(f"--install needs root; run: sudo apt-get update && sudo {INSTALL_COMMAND}")
     subprocess.run(["apt-get", "update"], check=False)
     return subprocess.run(["apt-get", "install", "-y", *APT_PACKAGES], check=False).returncode
 
@@ -240,7 +236,7 @@ def install_toolchain() -> int:
 def require_latexmk() -> None:
     """Raise a ValueError naming the exact install command when latexmk is not on PATH."""
     if shutil.which("latexmk") is None:
-        raise ValueError(f"latexmk not found; install the LaTeX toolchain with: {INSTALL_COMMAND} "
+        raise ConfigError(f"latexmk not found; install the LaTeX toolchain with: {INSTALL_COMMAND} "
                          "(or rerun with --install as root, or use --no-pdf for the generated files only)")
 
 

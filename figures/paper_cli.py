@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from weakstrong.config import ConfigError
 from weakstrong.figures.cli import add_arguments, context_from_args, format_table, regenerate
 from weakstrong.figures.paper import (
     INSTALL_COMMAND,
@@ -27,7 +28,7 @@ from weakstrong.figures.sources import display_path
 def _run(args) -> int:
     paper_dir = Path(args.paper_dir)
     if not (paper_dir / "main.tex").is_file():
-        raise ValueError(f"--paper-dir must hold main.tex, got {paper_dir}")
+        raise ConfigError(f"--paper-dir must hold main.tex, got {paper_dir}")
     if args.install and shutil.which("latexmk") is None:
         code = install_toolchain()
         if code != 0:

@@ -1,20 +1,24 @@
 """The registry of figures: what each shows, the data it reads, and how to regenerate it.
 
 Each figure is one module ``figures/fig_<name>.py`` defining ``SPEC`` (a :class:`FigureSpec`) whose
-``build(ctx)`` draws the figure into ``ctx.images_dir`` and returns a :class:`FigureOutcome`. A figure whose
-data source is not in this build returns ``status="skipped"`` (simulator) or draws an explicit
-"results pending" panel with ``status="pending"`` (LLM results not yet committed); it never invents numbers.
+``build(ctx)`` draws the figure into ``ctx.images_dir`` and returns a :class:`FigureOutcome`. A simulator
+figure asks the runs layer for its data with typed configs (:func:`sim_run`) and only draws. An LLM figure
+whose results are not committed yet draws an explicit "results pending" panel (``status="pending"``); it
+never invents numbers. A figure whose data cannot be produced is an error, never a skip.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from weakstrong.figures.sources import DEFAULT_RESULTS_DIR, REPO_ROOT, DataUnavailable
+from weakstrong.config import ConfigError
+from weakstrong.figures.sources import DEFAULT_RESULTS_DIR
 
 # Module names, in the order figures appear in the README and the paper.
 FIGURE_MODULES = (
@@ -30,10 +34,10 @@ FIGURE_MODULES = (
     "fig_throughput",
 )
 
-STATUSES = ("ok", "pending", "skipped", "error")
-# --quick shrinks every simulator experiment through whichever of these flags it accepts.
-QUICK_SIZES = {"tasks": 5, "worlds": 2, "instances": 20}
-DEFAULT_IMAGES_DIR = REPO_ROOT / "figures" / "out"
+# "skipped" only marks a figure that ``weakstrong paper --only`` left out of this build.
+STATUSES = ("ok", "pending", "error", "skipped")
+# Relative to the working directory, never inside the installed package.
+DEFAULT_IMAGES_DIR = Path("figures") / "out"
 
 
 @dataclass
@@ -43,10 +47,10 @@ class FigureContext:
     Attributes
     ----------
     runs_dir : simulator run folders (``runs/`` by default, git-ignored).
-    images_dir : where ``NAME.pdf`` and ``NAME.png`` go (``figures/out`` by default).
+    images_dir : where ``NAME.pdf`` and ``NAME.png`` go (``figures/out`` under the working directory).
     results_dir : committed LLM/GPU results (``results/``).
     force : re-run simulator stages even when their ``summary.json`` exists.
-    quick : smaller simulator runs (fewer tasks, fewer sweep points), for tests and previews.
+    quick : smaller simulator runs (each figure says how), for tests and previews.
     seed : the simulator seed.
     """
 
@@ -61,12 +65,20 @@ class FigureContext:
         self.runs_dir, self.images_dir, self.results_dir = map(Path, (self.runs_dir, self.images_dir,
                                                                       self.results_dir))
         if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+            raise ConfigError(f"--seed must be a non-negative integer, got {self.seed!r}")
 
-    def sim_sizes(self, **quick_extra) -> dict | None:
-        """Run-size options for simulator experiments: small under ``quick`` (``QUICK_SIZES`` plus a figure's
-        own ``quick_extra``), the experiment's defaults otherwise."""
-        return {**QUICK_SIZES, **quick_extra} if self.quick else None
+    def sized(self, config, **quick):
+        """``config``, or under ``quick`` a copy with the given fields replaced (``dataclasses.replace``)."""
+        import dataclasses
+
+        return dataclasses.replace(config, **quick) if self.quick else config
+
+
+def sim_run(ctx: FigureContext, experiment: str, config):
+    """The finished run of simulator ``experiment`` on ``config``, from the runs layer (computed if needed)."""
+    from weakstrong.sim.experiments import run_cached
+
+    return run_cached(experiment, config, ctx.runs_dir, force=ctx.force)
 
 
 @dataclass
@@ -134,18 +146,18 @@ def select(only: list[str] | None) -> list[FigureSpec]:
         return list(specs.values())
     unknown = [n for n in only if n not in specs]
     if unknown:
-        raise ValueError(f"--only: unknown figure(s) {unknown}; known: {sorted(specs)}")
+        raise ConfigError(f"--only: unknown figure(s) {unknown}; known: {sorted(specs)}")
     return [specs[n] for n in only]
 
 
 def run_figure(spec: FigureSpec, ctx: FigureContext) -> FigureOutcome:
-    """Build one figure, timing it; a missing data source becomes ``skipped``, a crash becomes ``error``."""
+    """Build one figure, timing it. A crash becomes ``error`` with its traceback printed to stderr, so the
+    other figures still regenerate and the command still fails."""
     start = time.perf_counter()
     try:
         outcome = spec.build(ctx)
-    except DataUnavailable as exc:
-        outcome = FigureOutcome("skipped", message=str(exc))
-    except Exception as exc:  # one broken figure must not stop the others from regenerating
+    except Exception as exc:  # one broken figure must not stop the others; the traceback is kept
+        traceback.print_exc(file=sys.stderr)
         outcome = FigureOutcome("error", message=f"{type(exc).__name__}: {exc}")
     outcome.seconds = time.perf_counter() - start
     return outcome

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from weakstrong.io import atomic_write_text
 
-GENERATED_DIR = Path(__file__).resolve().parents[1] / "paper" / "generated"
+# Relative to the working directory (the repository root for ``make paper``), never the installed package.
+GENERATED_DIR = Path("paper") / "generated"
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}

@@ -19,9 +19,10 @@ import numpy as np
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, named_rng
 from weakstrong.sim.heads import BallHead, HullHead, LinearHead, l1_ball_vertices
 from weakstrong.sim.pipeline import SOLVER_RTOL, nonrealizable_violation, run_tasks, task_records
-from weakstrong.sim.sweep import add_run_arguments, gain_misfit_fit, identity_line, write_run
-from weakstrong.sim.worlds import (WorldConfig, add_world_arguments, default_cache_dir, make_world,
-                                   sample_task_heads, world_config_from_args)
+from weakstrong.sim.experiments import Experiment
+from weakstrong.sim.parallel import RunOptions
+from weakstrong.sim.stats import gain_misfit_fit
+from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
 
 NAME = "charikar"
 HELP = "gain vs misfit over fine-tuning tasks (realizable / pretrained / perturbed)"
@@ -35,11 +36,11 @@ CHUNK = 50
 class CharikarConfig:
     """One run of experiment 1."""
 
-    world: WorldConfig = field(default_factory=WorldConfig)
-    tasks: int = 100
+    world: WorldConfig = field(default_factory=WorldConfig, metadata={"flatten": True})
+    tasks: int = 100             # fine-tuning tasks (random linear heads on h*)
     n_train: int = 2000          # the protocol's fine-tuning sample per task
     n_test: int = 10000          # fresh samples, shared by all tasks
-    head: str = "linear"         # strong head class, one of HEADS
+    head: str = field(default="linear", metadata={"choices": HEADS})   # strong head class
     radius: float = 1.0          # ball: ||coef||_2 bound; hull: L1 radius of the (coef, intercept) ball
     shared_inputs: bool = False  # one training draw for all tasks instead of one per task
 
@@ -63,16 +64,16 @@ def strong_head_factory(head: str, radius: float, width: int):
     return lambda: HullHead(vertices, intercepts)
 
 
-def run(config: CharikarConfig, cache_dir=None, progress: bool = False) -> tuple[list, dict]:
-    """Run experiment 1. Returns ``(records, summary)``; writes nothing (see :func:`main`)."""
+def run(config: CharikarConfig, options: RunOptions = RunOptions()) -> tuple[list, dict]:
+    """Run experiment 1. Returns ``(records, summary)``; writes nothing."""
     config.validate()
     start = time.perf_counter()
-    world = make_world(config.world, cache_dir=cache_dir)
+    world = make_world(config.world, cache_dir=options.cache())
     rng = named_rng(config.world.seed, "charikar-tasks")
     heads = sample_task_heads(rng, config.tasks, world.width)
     factory = strong_head_factory(config.head, config.radius, world.width)
     chunks = range(0, config.tasks, CHUNK)
-    if progress:
+    if options.progress:
         from tqdm import tqdm
 
         chunks = tqdm(chunks, desc=f"charikar {config.world.setting}", unit="chunk")
@@ -116,56 +117,24 @@ def summarize(records, config: CharikarConfig, world, seconds: float) -> dict:
     }
 
 
-def draw(records, summary, setting: str):
-    """The figure: one point per task, x = misfit, y = gain, with y = x."""
-    def _draw(fig):
-        ax = fig.subplots()
-        misfit = [r.misfit for r in records]
-        ax.scatter(misfit, [r.gain for r in records], s=12, alpha=0.75, label=f"{len(records)} tasks")
-        identity_line(ax, misfit + [r.gain for r in records])
-        ax.set_xlabel("misfit d(f_sw, f_w) (squared error)")
-        ax.set_ylabel("gain err(weak) - err(w2s) (squared error)")
-        slope, r2 = summary["slope"], summary["r2"]
-        ax.set_title(f"{setting}: slope {slope:.3f}, R^2 {r2:.3f}" if slope is not None else setting)
-        ax.legend(loc="lower right")
-    return _draw
-
-
-def add_arguments(parser) -> None:
-    d = CharikarConfig()
-    add_world_arguments(parser)
-    parser.add_argument("--tasks", type=int, default=d.tasks, help=f"fine-tuning tasks (default {d.tasks})")
-    parser.add_argument("--n-train", type=int, default=d.n_train, help=f"samples per task (default {d.n_train})")
-    parser.add_argument("--n-test", type=int, default=d.n_test, help=f"fresh test samples (default {d.n_test})")
-    parser.add_argument("--head", choices=HEADS, default=d.head, help="strong head class (default linear)")
-    parser.add_argument("--radius", type=float, default=d.radius,
-                        help="ball: L2 radius of the head; hull: L1 radius (default %(default)s)")
-    parser.add_argument("--shared-inputs", action="store_true", help="one training draw shared by all tasks")
-    add_run_arguments(parser, sweep=False)
-
-
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def main(args) -> int:
-    """``weakstrong sim charikar``: run, write the three files, print a short summary."""
-    config = CharikarConfig(world=world_config_from_args(args), tasks=args.tasks, n_train=args.n_train,
-                            n_test=args.n_test, head=args.head, radius=args.radius,
-                            shared_inputs=args.shared_inputs).validate()
-    records, summary = run(config, cache_dir=getattr(args, "cache_dir", default_cache_dir()),
-                           progress=bool(args.progress))
-    paths = write_run(args.out, "gain_vs_misfit", records, summary, draw(records, summary, config.world.setting))
-    m = summary["mean"]
-    print(f"charikar {config.world.setting}: {len(records)} tasks in {summary['seconds']:.1f} s "
-          f"(pretraining {summary['pretrain_seconds']:.1f} s, loss {summary['pretrain_loss']})\n"
-          f"  weak {m['weak_error']:.4f}  w2s {m['w2s_error']:.4f}  ceiling {m['strong_error']:.4f}  "
-          f"misfit {m['misfit']:.4f}\n"
-          f"  gain on misfit: slope {_fmt(summary['slope'])}  intercept {_fmt(summary['intercept'])}  "
-          f"r2 {_fmt(summary['r2'])} (in-sample r2 {_fmt(summary['in_sample']['r2'])})\n"
-          f"  theorem 1 holds {summary['frac_theorem1_holds']:.2f} (in-sample "
-          f"{summary['frac_theorem1_holds_in_sample']:.2f}); max non-realizable violation "
-          f"{summary['max_nonrealizable_violation']:.3g} (in-sample "
-          f"{summary['max_nonrealizable_violation_in_sample']:.3g})\n"
-          f"  wrote {paths['records'].parent}")
-    return 0
+def report(summary: dict) -> str:
+    """What ``weakstrong sim charikar`` prints: the means, the line of gain on misfit and the bound checks."""
+    m, setting = summary["mean"], summary["config"]["world"]["setting"]
+    return (f"charikar {setting}: {summary['tasks']} tasks in {summary['seconds']:.1f} s "
+            f"(pretraining {summary['pretrain_seconds']:.1f} s, loss {summary['pretrain_loss']})\n"
+            f"  weak {m['weak_error']:.4f}  w2s {m['w2s_error']:.4f}  ceiling {m['strong_error']:.4f}  "
+            f"misfit {m['misfit']:.4f}\n"
+            f"  gain on misfit: slope {_fmt(summary['slope'])}  intercept {_fmt(summary['intercept'])}  "
+            f"r2 {_fmt(summary['r2'])} (in-sample r2 {_fmt(summary['in_sample']['r2'])})\n"
+            f"  theorem 1 holds {summary['frac_theorem1_holds']:.2f} (in-sample "
+            f"{summary['frac_theorem1_holds_in_sample']:.2f}); max non-realizable violation "
+            f"{summary['max_nonrealizable_violation']:.3g} (in-sample "
+            f"{summary['max_nonrealizable_violation_in_sample']:.3g})")
+
+
+EXPERIMENT = Experiment(name=NAME, config=CharikarConfig, run=run, report=report, help=HELP,
+                        figure="gain_vs_misfit")

@@ -29,17 +29,18 @@ realizable g*. In the non-realizable case the summary reports the violation max(
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.special import softmax
 
+from weakstrong.config import ConfigError
 from weakstrong.sim.common import check_finite, check_positive_int
 from weakstrong.sim.mlp import torch_default_linear_init
-from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, gain_misfit_fit, identity_line,
-                                  sweep_config_from_args, sweep_worlds, write_run)
+from weakstrong.sim.experiments import Experiment
+from weakstrong.sim.parallel import RunOptions, sweep_worlds
+from weakstrong.sim.stats import gain_misfit_fit
 from weakstrong.sim.worlds import WorldConfig, make_world
 from weakstrong.theory.bounds import kl_theorem
 from weakstrong.theory.distances import kl_divergence
@@ -65,7 +66,7 @@ class ClassificationConfig:
     n_weak: int = 500                 # gold labels for the weak teacher (and for the cloud's centre)
     n_w2s: int = 1000                 # samples on which the student projects the teacher
     n_test: int = 5000                # fresh samples for every reported error
-    seed: int = 0
+    seed: int = 0                   # master seed; each world gets its own seed from it
 
     def validate(self) -> "ClassificationConfig":
         """Check every field; raise ``ValueError`` naming the first bad one. Returns self."""
@@ -76,7 +77,7 @@ class ClassificationConfig:
         check_positive_int("ClassificationConfig", "n_weak", self.n_weak, minimum=2 * self.classes)
         check_positive_int("ClassificationConfig", "seed", self.seed, minimum=0)
         if not isinstance(self.ks, tuple) or not self.ks:
-            raise ValueError(f"ClassificationConfig.ks must be a non-empty tuple of hull sizes, got {self.ks!r}")
+            raise ConfigError(f"ClassificationConfig.ks must be a non-empty tuple of hull sizes, got {self.ks!r}")
         for k in self.ks:
             check_positive_int("ClassificationConfig", "ks[...]", k)
         for name in ("logit_scale", "spread", "strong_noise", "weak_noise"):
@@ -201,10 +202,10 @@ def _world_records(job: tuple[ClassificationConfig, int, int]) -> list[W2SRecord
     return records
 
 
-def run(config: ClassificationConfig, sweep: SweepConfig = SweepConfig()) -> tuple[list[W2SRecord], dict]:
+def run(config: ClassificationConfig, options: RunOptions = RunOptions()) -> tuple[list[W2SRecord], dict]:
     """Run every world of ``config`` (validated first) and summarise. Returns ``(records, summary)``."""
     start = time.perf_counter()
-    records = [r for world in sweep_worlds(_world_records, config, sweep) for r in world]
+    records = [r for world in sweep_worlds(_world_records, config, options) for r in world]
     return records, summarize(records, config, time.perf_counter() - start)
 
 
@@ -216,7 +217,10 @@ def _group_stats(recs: list[W2SRecord]) -> dict:
                frac_in_sample_holds=float(np.mean([r.extra["in_sample"]["holds"] for r in recs])),
                min_in_sample_slack=float(min(r.extra["in_sample"]["slack"] for r in recs)),
                mean_violation=float(np.mean([r.extra["violation"] for r in recs])),
-               mean_in_sample_violation=float(np.mean([r.extra["in_sample_violation"] for r in recs])))
+               mean_in_sample_violation=float(np.mean([r.extra["in_sample_violation"] for r in recs])),
+               median_gap=float(np.median([r.gain - r.misfit for r in recs])),
+               median_gap_in_sample=float(np.median([r.extra["in_sample"]["gain"] - r.extra["in_sample"]["misfit"]
+                                                     for r in recs])))
     return row
 
 
@@ -229,7 +233,7 @@ def summarize(records: list[W2SRecord], config: ClassificationConfig, seconds: f
             "nonrealizable_by_k": nonreal, "seconds": seconds}
 
 
-def describe(summary: dict) -> str:
+def report(summary: dict) -> str:
     """A one-paragraph reading of the summary."""
     real, by_k = summary["realizable"], summary["nonrealizable_by_k"]
     ks = list(by_k)
@@ -243,45 +247,6 @@ def describe(summary: dict) -> str:
             f"max(0, misfit - gain) on the projection's sample against k: {trend}. {summary['seconds']:.1f} s.")
 
 
-def draw(fig, records: list[W2SRecord], summary: dict) -> None:
-    """(a) gain vs misfit in nats, by setting; (b) violation and ceiling against k (non-realizable)."""
-    ax_a, ax_b = fig.subplots(1, 2)
-    for setting in ("realizable", "nonrealizable"):
-        recs = [r for r in records if r.setting == setting]
-        ax_a.scatter([r.misfit for r in recs], [r.gain for r in recs], s=8, label=setting)
-    identity_line(ax_a, [v for r in records for v in (r.misfit, r.gain)])
-    ax_a.set(xlabel="misfit E KL(f_sw || f_w) (nats)", ylabel="gain (nats)", title="(a) misfit vs gain in KL")
-    ax_a.legend(fontsize=7)
-    by_k = summary["nonrealizable_by_k"]
-    ks = [int(k) for k in by_k]
-    ax_b.plot(ks, [by_k[str(k)]["mean_in_sample_violation"] for k in ks], "o-", label="violation (in-sample)")
-    ax_b.plot(ks, [by_k[str(k)]["mean_violation"] for k in ks], "s--", label="violation (held-out)")
-    ax_b.plot(ks, [by_k[str(k)]["strong_error"] for k in ks], "^:", label="ceiling E KL(g* || f_s)")
-    ax_b.set(xscale="log", xlabel="hull size k", ylabel="nats", title="(b) non-realizable, against k")
-    ax_b.legend(fontsize=7)
-
-
-def add_parser(subparsers) -> None:
-    """Register ``weakstrong sim classification``."""
-    p = subparsers.add_parser(NAME, help="the misfit inequality in KL (reverse-KL projection onto a hull)",
-                              description=__doc__.splitlines()[0])
-    d = ClassificationConfig()
-    for name in ("worlds", "classes", "k_realizable", "n_weak", "n_w2s", "n_test"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    p.add_argument("--ks", type=int, nargs="+", default=list(d.ks), help="hull sizes (non-realizable)")
-    for name in ("logit_scale", "spread", "strong_noise", "weak_noise"):
-        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
-    add_run_arguments(p)
-    p.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    config = ClassificationConfig(
-        worlds=args.worlds, classes=args.classes, k_realizable=args.k_realizable, ks=tuple(args.ks),
-        logit_scale=args.logit_scale, spread=args.spread, strong_noise=args.strong_noise,
-        weak_noise=args.weak_noise, n_weak=args.n_weak, n_w2s=args.n_w2s, n_test=args.n_test,
-        seed=args.seed).validate()
-    records, summary = run(config, sweep_config_from_args(args))
-    write_run(args.out, NAME, records, summary, lambda fig: draw(fig, records, summary))
-    print(describe(summary))
-    return 0
+EXPERIMENT = Experiment(name=NAME, config=ClassificationConfig,
+                        run=run, report=report, help='the misfit inequality in KL (reverse-KL projection onto a hull)',
+                        figure='classification', sweeps=True)

@@ -1,59 +1,77 @@
-"""``weakstrong sim <experiment>``: one subcommand per experiment module.
+"""``weakstrong sim <experiment>``: one subcommand per experiment of :mod:`weakstrong.sim.experiments`.
 
-To add an experiment, append ``("name", "weakstrong.sim.module")`` to :data:`SUBCOMMANDS`. The module
-provides either
-
-- ``add_arguments(parser)`` and ``main(args) -> int`` (plus optional ``HELP``, one line): the parser is
-  created here, with the module docstring's first line as description; or
-- ``add_parser(subparsers)``, creating its own subparser named ``name`` and setting ``func``.
-
-Every subcommand also gets ``--threads N`` (numba's thread count, applied before the experiment runs).
+The options of each subcommand are generated from the experiment's config dataclass
+(:func:`weakstrong.config.add_config_arguments`), plus the run options (``--out``, ``--progress``,
+``--threads``, ``--cache-dir`` and, for multi-world experiments, ``--jobs`` / ``--scheduler``). A run writes
+``DIR/records.jsonl``, ``DIR/summary.json`` and ``DIR/<figure>.png`` (drawn by the figure module of
+:mod:`weakstrong.figures`) and prints the experiment's report. This module only parses, calls and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import sys
+from pathlib import Path
 
+from weakstrong.config import add_config_arguments, config_from_args
+from weakstrong.io import check_output_dir
+from weakstrong.runs import write_run
+from weakstrong.sim import experiments
 from weakstrong.sim.common import set_threads
-
-SUBCOMMANDS = (
-    ("charikar", "weakstrong.sim.charikar"),
-    ("finite-sample", "weakstrong.sim.finite_sample"),
-    ("epsilon-sweep", "weakstrong.sim.epsilon_sweep"),
-    ("ensembles", "weakstrong.sim.ensembles"),
-    ("selection", "weakstrong.sim.selection"),
-    ("classification", "weakstrong.sim.classification"),
-)
-
-
-def _with_threads(func):
-    def run(args) -> int:
-        set_threads(getattr(args, "threads", None))
-        return func(args)
-    return run
+from weakstrong.sim.parallel import RunOptions
 
 
 def add_parser(subparsers) -> None:
-    """Register ``weakstrong sim`` and its experiment subcommands."""
+    """Register ``weakstrong sim`` and one subcommand per experiment."""
     sim = subparsers.add_parser(
         "sim", help="synthetic experiments (numba simulator)",
         description="Synthetic weak-to-strong experiments. Each writes DIR/records.jsonl (one W2SRecord per "
                     "line), DIR/summary.json and a figure.")
-    experiments = sim.add_subparsers(dest="experiment", metavar="EXPERIMENT")
-    experiments.required = True
-    for name, module_name in SUBCOMMANDS:
-        module = importlib.import_module(module_name)
-        if hasattr(module, "add_parser"):
-            module.add_parser(experiments)
-            parser = experiments.choices[name]
-        else:
-            doc = (module.__doc__ or "").strip().splitlines()
-            parser = experiments.add_parser(name, help=getattr(module, "HELP", doc[0] if doc else None),
-                                            description=module.__doc__,
-                                            formatter_class=argparse.RawDescriptionHelpFormatter)
-            module.add_arguments(parser)
-            parser.set_defaults(func=module.main)
-        parser.add_argument("--threads", type=int, default=None,
-                            help="numba threads (default: all cores)")
-        parser.set_defaults(func=_with_threads(parser.get_default("func")))
+    commands = sim.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    commands.required = True
+    for name in experiments.names():
+        experiment = experiments.get(name)
+        module = sys.modules[experiment.run.__module__]
+        parser = commands.add_parser(name, help=experiment.help, description=module.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_config_arguments(parser, experiment.config, title=f"{experiment.config.__name__} (what is computed)")
+        _add_run_options(parser.add_argument_group("run options (how it executes; never change the numbers)"),
+                         experiment.sweeps)
+        parser.set_defaults(func=_main, sim_experiment=name)
+
+
+def _add_run_options(group, sweeps: bool) -> None:
+    group.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: only on a terminal)")
+    group.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    group.add_argument("--cache-dir", type=Path, default=None,
+                       help="cache of pretrained representations (default: $WEAKSTRONG_CACHE or "
+                            "~/.cache/weakstrong)")
+    if sweeps:
+        group.add_argument("--jobs", type=int, default=1, help="worker processes over worlds (default: 1)")
+        group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                           help="run the worlds on the Dask cluster at ADDRESS (needs dask[distributed])")
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The validated :class:`RunOptions` of parsed run options."""
+    progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+    return RunOptions(progress=progress, jobs=getattr(args, "jobs", 1), scheduler=getattr(args, "scheduler", None),
+                      cache_dir=args.cache_dir, threads=args.threads).validate()
+
+
+def _main(args: argparse.Namespace) -> int:
+    from weakstrong.figures.sim_figures import draw_run
+
+    experiment = experiments.get(args.sim_experiment)
+    config = config_from_args(experiment.config, args)
+    options = run_options(args)
+    check_output_dir(args.out, "--out")
+    set_threads(options.threads)
+    records, summary = experiment.run(config, options)
+    run = write_run(args.out, records, summary)
+    draw_run(experiment.name, run, args.out / f"{experiment.figure}.png")
+    print(experiment.report(summary))
+    print(f"  wrote {args.out}")
+    return 0

@@ -1,33 +1,20 @@
-"""Small shared pieces of the simulator: argument validation, seeding, thread control."""
+"""Small shared pieces of the simulator: argument validation, seeding, thread control.
+
+The validators are the project's own (:mod:`weakstrong.config`), under the names the simulator's configs use;
+each raises :class:`~weakstrong.config.ConfigError` naming the config, the field and what was expected.
+"""
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
 
+from weakstrong.config import check_choice, check_int as check_positive_int, check_number as check_finite
 
-def check_positive_int(owner: str, name: str, value, minimum: int = 1) -> None:
-    """Raise ``ValueError`` unless ``value`` is an integer >= ``minimum`` (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_finite(owner: str, name: str, value, minimum: float | None = None, strict: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number (optionally >= or > ``minimum``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(value)):
-        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{owner}.{name} must be {relation} {minimum}, got {value!r}")
-
-
-def check_choice(owner: str, name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{owner}.{name} must be one of {tuple(choices)}, got {value!r}")
+__all__ = ["check_choice", "check_finite", "check_positive_int", "spawn_rngs", "set_threads", "blas_threads",
+           "named_rng"]
 
 
 def spawn_rngs(seed: int, n: int) -> list[np.random.Generator]:

@@ -33,24 +33,25 @@ Theorem 1 is exact (``setting="realizable"``: gain = misfit there, V_s being a s
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from weakstrong.sim.common import check_choice, check_finite, check_positive_int, spawn_rngs
+from weakstrong.config import ConfigError
+from weakstrong.sim.common import check_choice, check_finite, check_positive_int
 from weakstrong.sim.heads import LinearHead
-from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, gain_misfit_fit, identity_line,
-                                  sweep_config_from_args, sweep_worlds, write_run)
-from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
+from weakstrong.sim.experiments import Experiment
+from weakstrong.sim.parallel import RunOptions, sweep_worlds
+from weakstrong.sim.stats import gain_misfit_fit
+from weakstrong.sim.worlds import PERTURBED_SETTINGS as SETTINGS
+from weakstrong.sim.worlds import WorldConfig, member_predictions, perturbed_world, sample_task_heads
 from weakstrong.theory.bounds import theorem1
 from weakstrong.theory.ensembles import ensemble_theorem1
 from weakstrong.theory.projections import project_onto_hull
 from weakstrong.theory.records import W2SRecord
 
 NAME = "ensembles"
-SETTINGS = ("realizable", "perturbed")
 COMBINERS = ("naive", "inverse-error", "bayes", "stacked")
 
 
@@ -58,7 +59,8 @@ COMBINERS = ("naive", "inverse-error", "bayes", "stacked")
 class EnsembleConfig:
     """One run of the ensemble experiment. Sizes follow the synthetic protocol (2000 training samples)."""
 
-    setting: str = "realizable"     # "realizable": h_s = h*; "perturbed": h_s = h* + strong_noise
+    # realizable: h_s = h*; perturbed: h_s = h* + strong_noise
+    setting: str = field(default="realizable", metadata={"choices": SETTINGS})
     worlds: int = 4                 # independent worlds (truth, representations), run by the sweep
     tasks: int = 25                 # fine-tuning tasks (random linear heads on h*) per world
     weak_noises: tuple[float, ...] = (0.6, 0.9, 1.2, 1.5, 1.8)   # relative noise of each weak member
@@ -67,7 +69,7 @@ class EnsembleConfig:
     n_holdout: int = 200            # gold-labelled samples for the combination weights
     n_w2s: int = 2000               # weak-labelled samples for the student
     n_test: int = 10000             # fresh samples for every reported error
-    seed: int = 0
+    seed: int = 0                   # master seed; each world gets its own seed from it
 
     def validate(self) -> "EnsembleConfig":
         """Check every field; raise ``ValueError`` naming the first bad one. Returns self."""
@@ -80,7 +82,7 @@ class EnsembleConfig:
         check_positive_int("EnsembleConfig", "seed", self.seed, minimum=0)
         check_finite("EnsembleConfig", "strong_noise", self.strong_noise, minimum=0.0)
         if not isinstance(self.weak_noises, tuple) or len(self.weak_noises) < 2:
-            raise ValueError(f"EnsembleConfig.weak_noises must be a tuple of at least 2 noise levels, "
+            raise ConfigError(f"EnsembleConfig.weak_noises must be a tuple of at least 2 noise levels, "
                              f"got {self.weak_noises!r}")
         for noise in self.weak_noises:
             check_finite("EnsembleConfig", "weak_noises[...]", noise, minimum=0.0)
@@ -114,31 +116,6 @@ def combination_weights(rule: str, holdout_errors: np.ndarray, n_holdout: int,
         post = np.exp(log_post - log_post.max())
         return post / post.sum()
     return project_onto_hull(member_holdout.T, gold_holdout).weights
-
-
-def perturbed_world(setting: str, strong_noise: float, seed: int, weak_noises) -> tuple:
-    """A world whose h_s is h* (``"realizable"``) or h* perturbed by ``strong_noise``, and weak members.
-
-    Returns ``(world, members)``, member j being h* with relative weight noise ``weak_noises[j]``; the
-    members' noise streams are independent of the world's and of each other (one per member).
-    """
-    world = make_world(WorldConfig(setting="perturbed", seed=seed,
-                                   strong_noise=0.0 if setting == "realizable" else strong_noise))
-    rngs = spawn_rngs(seed + 1, len(weak_noises))
-    return world, [world.truth.perturbed(r, noise) for r, noise in zip(rngs, weak_noises)]
-
-
-def member_predictions(members, x_gold: np.ndarray, gold: np.ndarray, inputs: dict) -> dict:
-    """Fit one linear head per member on gold labels ``gold`` (T, n) at ``x_gold``; predict on ``inputs``.
-
-    Returns ``{name: (m, T, n_name) predictions}`` for each ``name: x`` of ``inputs``.
-    """
-    preds = {name: [] for name in inputs}
-    for member in members:
-        head = LinearHead().fit(member(x_gold), gold)
-        for name, x in inputs.items():
-            preds[name].append(head.predict(member(x)))
-    return {name: np.stack(p) for name, p in preds.items()}
 
 
 def _world_records(job: tuple[EnsembleConfig, int, int]) -> list[W2SRecord]:
@@ -209,10 +186,10 @@ def _record(test, own, ceiling: float, extra: dict, **fields) -> W2SRecord:
                                  **fields)
 
 
-def run(config: EnsembleConfig, sweep: SweepConfig = SweepConfig()) -> tuple[list[W2SRecord], dict]:
+def run(config: EnsembleConfig, options: RunOptions = RunOptions()) -> tuple[list[W2SRecord], dict]:
     """Run every world of ``config`` (validated first) and summarise. Returns ``(records, summary)``."""
     start = time.perf_counter()
-    records = [r for world in sweep_worlds(_world_records, config, sweep) for r in world]
+    records = [r for world in sweep_worlds(_world_records, config, options) for r in world]
     return records, summarize(records, config, time.perf_counter() - start)
 
 
@@ -243,7 +220,7 @@ def summarize(records: list[W2SRecord], config: EnsembleConfig, seconds: float) 
             "seconds": seconds}
 
 
-def describe(summary: dict) -> str:
+def report(summary: dict) -> str:
     """A one-paragraph reading of the summary."""
     parts = []
     for rule in COMBINERS:
@@ -261,47 +238,6 @@ def describe(summary: dict) -> str:
             f"strong ceiling {summary['strong_error']:.4f}. {summary['seconds']:.1f} s.")
 
 
-def draw(fig, records: list[W2SRecord]) -> None:
-    """(a) gain vs misfit per teacher kind; (b) ensemble w2s error against the best member's."""
-    ax_a, ax_b = fig.subplots(1, 2)
-    members = [r for r in records if r.method.startswith("member")]
-    ax_a.scatter([r.misfit for r in members], [r.gain for r in members], s=6, color="0.7", label="single members")
-    for rule in COMBINERS:
-        recs = [r for r in records if r.method == rule]
-        ax_a.scatter([r.misfit for r in recs], [r.gain for r in recs], s=8, label=rule)
-        ax_b.scatter([r.extra["best_member_w2s_error"] for r in recs], [r.w2s_error for r in recs], s=8,
-                     label=rule)
-    identity_line(ax_a, [v for r in records for v in (r.misfit, r.gain)])
-    identity_line(ax_b, [v for r in records if not r.method.startswith("member")
-                         for v in (r.w2s_error, r.extra["best_member_w2s_error"])])
-    ax_a.set(xlabel="misfit d(f_sw, f_bar)", ylabel="gain", title="(a) misfit vs gain")
-    ax_b.set(xlabel="best member's w2s error", ylabel="ensemble's w2s error", title="(b) ensemble vs best member")
-    ax_a.legend(fontsize=7)
-    ax_b.legend(fontsize=7)
-
-
-def add_parser(subparsers) -> None:
-    """Register ``weakstrong sim ensembles``."""
-    p = subparsers.add_parser(NAME, help="weak ensembles: does the ensemble's misfit predict its gain?",
-                              description=__doc__.splitlines()[0])
-    d = EnsembleConfig()
-    p.add_argument("--setting", choices=SETTINGS, default=d.setting)
-    p.add_argument("--worlds", type=int, default=d.worlds)
-    p.add_argument("--tasks", type=int, default=d.tasks, help="tasks per world")
-    p.add_argument("--weak-noises", type=float, nargs="+", default=list(d.weak_noises))
-    p.add_argument("--strong-noise", type=float, default=d.strong_noise)
-    for name in ("n_weak", "n_holdout", "n_w2s", "n_test"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    add_run_arguments(p)
-    p.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    config = EnsembleConfig(setting=args.setting, worlds=args.worlds, tasks=args.tasks,
-                            weak_noises=tuple(args.weak_noises), strong_noise=args.strong_noise,
-                            n_weak=args.n_weak, n_holdout=args.n_holdout, n_w2s=args.n_w2s, n_test=args.n_test,
-                            seed=args.seed).validate()
-    records, summary = run(config, sweep_config_from_args(args))
-    write_run(args.out, NAME, records, summary, lambda fig: draw(fig, records))
-    print(describe(summary))
-    return 0
+EXPERIMENT = Experiment(name=NAME, config=EnsembleConfig,
+                        run=run, report=report, help="weak ensembles: does the ensemble's misfit predict its gain?",
+                        figure='ensembles', sweeps=True)

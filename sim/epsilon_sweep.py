@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from weakstrong.config import ConfigError
 from weakstrong.sim.common import check_finite, check_positive_int, named_rng
 from weakstrong.sim.pipeline import nonrealizable_violation, run_tasks, task_records
-from weakstrong.sim.sweep import add_run_arguments, write_run
-from weakstrong.sim.worlds import (WorldConfig, add_world_arguments, default_cache_dir, make_world,
-                                   sample_task_heads, world_config_from_args)
+from weakstrong.sim.experiments import Experiment
+from weakstrong.sim.parallel import RunOptions
+from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
 
 NAME = "epsilon-sweep"
 HELP = "non-realizability: gain - misfit against 2 sqrt(epsilon misfit) over a sweep of strong-noise levels"
@@ -31,18 +32,19 @@ DEFAULT_NOISES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 @dataclass(frozen=True)
 class EpsilonSweepConfig:
-    world: WorldConfig = field(default_factory=lambda: WorldConfig(setting="perturbed"))
-    strong_noises: tuple[float, ...] = DEFAULT_NOISES
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(setting="perturbed"),
+                               metadata={"flatten": True})
+    strong_noises: tuple[float, ...] = DEFAULT_NOISES   # relative noise levels of h_s around h*
     tasks: int = 20            # tasks per noise level (the same tasks at every level)
-    n_train: int = 2000
-    n_test: int = 10000
+    n_train: int = 2000        # the student's sample per task
+    n_test: int = 10000        # fresh samples for every reported error
 
     def validate(self) -> "EpsilonSweepConfig":
         self.world.validate()
         if self.world.setting != "perturbed":
-            raise ValueError(f"EpsilonSweepConfig.world.setting must be 'perturbed', got {self.world.setting!r}")
+            raise ConfigError(f"EpsilonSweepConfig.world.setting must be 'perturbed', got {self.world.setting!r}")
         if not self.strong_noises:
-            raise ValueError("EpsilonSweepConfig.strong_noises must list at least one noise level")
+            raise ConfigError("EpsilonSweepConfig.strong_noises must list at least one noise level")
         for s in self.strong_noises:
             check_finite("EpsilonSweepConfig", "strong_noises", s, minimum=0.0)
         check_positive_int("EpsilonSweepConfig", "tasks", self.tasks)
@@ -51,17 +53,18 @@ class EpsilonSweepConfig:
         return self
 
 
-def run(config: EpsilonSweepConfig, cache_dir=None, progress: bool = False) -> tuple[list, dict]:
+def run(config: EpsilonSweepConfig, options: RunOptions = RunOptions()) -> tuple[list, dict]:
+    """Run the epsilon sweep. Returns ``(records, summary)``; writes nothing."""
     config.validate()
     start = time.perf_counter()
     noises = config.strong_noises
-    if progress:
+    if options.progress:
         from tqdm import tqdm
 
         noises = tqdm(noises, desc="epsilon-sweep", unit="level")
     records = []
     for s in noises:
-        world = make_world(replace(config.world, strong_noise=float(s)), cache_dir=cache_dir)
+        world = make_world(replace(config.world, strong_noise=float(s)), cache_dir=options.cache())
         # Same tasks and inputs at every level: only the strong representation changes.
         rng = named_rng(config.world.seed, "epsilon-sweep")
         heads = sample_task_heads(rng, config.tasks, world.width)
@@ -92,44 +95,20 @@ def summarize(records, config: EpsilonSweepConfig, seconds: float) -> dict:
     }
 
 
-def draw(records):
-    def _draw(fig):
-        ax = fig.subplots()
-        eps = np.array([r.epsilon for r in records])
-        bound = 2 * np.sqrt(np.clip(eps, 0, None) * np.array([r.misfit for r in records]))
-        gap = np.array([r.gain - r.misfit for r in records])
-        sc = ax.scatter(bound, gap, c=np.log10(np.clip(eps, 1e-12, None)), s=12, cmap="viridis")
-        top = float(bound.max()) if bound.size else 1.0
-        ax.plot([0, top], [0, top], "--", color="0.4", lw=1, label="y = +-2 sqrt(eps misfit)")
-        ax.plot([0, top], [0, -top], "--", color="0.4", lw=1)
-        ax.set_xlabel("2 sqrt(epsilon * misfit)")
-        ax.set_ylabel("gain - misfit")
-        fig.colorbar(sc, ax=ax, label="log10 epsilon")
-        ax.legend(loc="upper left")
-    return _draw
-
-
-def add_arguments(parser) -> None:
-    d = EpsilonSweepConfig()
-    add_world_arguments(parser, settings=("perturbed",), default_setting="perturbed")
-    parser.add_argument("--strong-noises", type=float, nargs="+", default=list(d.strong_noises),
-                        help="relative noise levels of h_s around h*")
-    parser.add_argument("--tasks", type=int, default=d.tasks, help=f"tasks per level (default {d.tasks})")
-    parser.add_argument("--n-train", type=int, default=d.n_train)
-    parser.add_argument("--n-test", type=int, default=d.n_test)
-    add_run_arguments(parser, sweep=False)
-
-
-def main(args) -> int:
-    config = EpsilonSweepConfig(world=world_config_from_args(args), strong_noises=tuple(args.strong_noises),
-                                tasks=args.tasks, n_train=args.n_train, n_test=args.n_test).validate()
-    records, summary = run(config, cache_dir=getattr(args, "cache_dir", default_cache_dir()),
-                           progress=bool(args.progress))
-    paths = write_run(args.out, "epsilon_sweep", records, summary, draw(records))
-    print(f"epsilon-sweep: {len(config.strong_noises)} levels x {config.tasks} tasks in {summary['seconds']:.1f} s")
+def report(summary: dict) -> str:
+    """What ``weakstrong sim epsilon-sweep`` prints: one line per noise level, then the worst violation."""
+    config = summary["config"]
+    lines = [f"epsilon-sweep: {len(config['strong_noises'])} levels x {config['tasks']} tasks in "
+             f"{summary['seconds']:.1f} s"]
     for level in summary["levels"]:
-        print(f"  noise {level['strong_noise']:<5g} eps {level['mean_epsilon']:.4g}  misfit {level['mean_misfit']:.4g}"
-              f"  gain {level['mean_gain']:.4g}  bound holds {level['frac_nonrealizable_holds']:.2f}")
-    print(f"  max violation {summary['max_nonrealizable_violation']:.3g} (in-sample "
-          f"{summary['max_nonrealizable_violation_in_sample']:.3g}); wrote {paths['records'].parent}")
-    return 0
+        lines.append(f"  noise {level['strong_noise']:<5g} eps {level['mean_epsilon']:.4g}  misfit "
+                     f"{level['mean_misfit']:.4g}  gain {level['mean_gain']:.4g}  bound holds "
+                     f"{level['frac_nonrealizable_holds']:.2f}")
+    lines.append(f"  max violation {summary['max_nonrealizable_violation']:.3g} (in-sample "
+                 f"{summary['max_nonrealizable_violation_in_sample']:.3g})")
+    return "\n".join(lines)
+
+
+EXPERIMENT = Experiment(name="epsilon-sweep", config=EpsilonSweepConfig, run=run, report=report,
+                        help="non-realizable sweep: gain - misfit against 2 sqrt(epsilon * misfit)",
+                        figure="epsilon_sweep")

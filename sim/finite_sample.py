@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from weakstrong.config import ConfigError
 from weakstrong.sim.common import check_finite, check_positive_int, named_rng
 from weakstrong.sim.heads import LinearHead
 from weakstrong.sim.pipeline import Predictions, TaskBatch, task_records
-from weakstrong.sim.sweep import add_run_arguments, write_run
-from weakstrong.sim.worlds import (WorldConfig, add_world_arguments, default_cache_dir, make_world,
-                                   sample_task_heads, world_config_from_args)
+from weakstrong.sim.experiments import Experiment
+from weakstrong.sim.parallel import RunOptions
+from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
 from weakstrong.theory.finite_sample import finite_sample_bound
 
 NAME = "finite-sample"
@@ -41,9 +42,10 @@ THEORY_RATE = -0.25   # the exponent of n in Theorem 2's sampling terms
 
 @dataclass(frozen=True)
 class FiniteSampleConfig:
-    world: WorldConfig = field(default_factory=lambda: WorldConfig(setting="realizable"))
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    tasks: int = 10
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(setting="realizable"),
+                               metadata={"flatten": True})
+    sizes: tuple[int, ...] = DEFAULT_SIZES   # the student's sample sizes n
+    tasks: int = 10          # tasks per sample size
     n_weak: int = 2000       # gold samples of the weak head (fixed across n)
     n_test: int = 200000     # fresh samples; keep well above max(sizes)
     delta: float = 0.05      # Theorem 2's failure probability
@@ -51,7 +53,7 @@ class FiniteSampleConfig:
     def validate(self) -> "FiniteSampleConfig":
         self.world.validate()
         if len(self.sizes) < 2:
-            raise ValueError(f"FiniteSampleConfig.sizes needs at least two sample sizes, got {self.sizes!r}")
+            raise ConfigError(f"FiniteSampleConfig.sizes needs at least two sample sizes, got {self.sizes!r}")
         for n in self.sizes:
             check_positive_int("FiniteSampleConfig", "sizes", n, minimum=self.world.width + 2)
         check_positive_int("FiniteSampleConfig", "tasks", self.tasks)
@@ -59,7 +61,7 @@ class FiniteSampleConfig:
         check_positive_int("FiniteSampleConfig", "n_test", self.n_test, minimum=self.world.width + 2)
         check_finite("FiniteSampleConfig", "delta", self.delta, minimum=0.0, strict=True)
         if self.delta >= 1:
-            raise ValueError(f"FiniteSampleConfig.delta must be in (0, 1), got {self.delta!r}")
+            raise ConfigError(f"FiniteSampleConfig.delta must be in (0, 1), got {self.delta!r}")
         return self
 
 
@@ -72,10 +74,11 @@ def fitted_rate(n, values) -> float | None:
     return float(np.polyfit(np.log(n[keep]), np.log(v[keep]), 1)[0])
 
 
-def run(config: FiniteSampleConfig, cache_dir=None, progress: bool = False) -> tuple[list, dict]:
+def run(config: FiniteSampleConfig, options: RunOptions = RunOptions()) -> tuple[list, dict]:
+    """Run the finite-sample experiment. Returns ``(records, summary)``; writes nothing."""
     config.validate()
     start = time.perf_counter()
-    world = make_world(config.world, cache_dir=cache_dir)
+    world = make_world(config.world, cache_dir=options.cache())
     rng = named_rng(config.world.seed, "finite-sample")
     heads = sample_task_heads(rng, config.tasks, world.width)
     x_weak = world.sample_inputs(rng, config.n_weak)
@@ -85,7 +88,7 @@ def run(config: FiniteSampleConfig, cache_dir=None, progress: bool = False) -> t
     truth_test = heads.labels(world.truth(x_test))                       # (T, n_test)
     weak_test = weak_head.predict(world.weak(x_test))
     projection_test = LinearHead().fit(strong_test, truth_test).predict(strong_test)
-    sizes = tqdm_or_plain(config.sizes, progress)
+    sizes = tqdm_or_plain(config.sizes, options.progress)
     records, students = [], []
     for n in sizes:
         x = world.sample_inputs(rng, n)           # one draw per n, shared by the tasks (one Gram matrix)
@@ -134,9 +137,13 @@ def summarize(records, config: FiniteSampleConfig, world, seconds: float) -> dic
     excess = [float(np.median([r.w2s_error for r in by_n[n]]) - np.median([r.w2s_error for r in by_n[ns[-1]]]))
               for n in ns[:-1]]
     theory = [float(np.median([r.extra["theorem2"]["terms"]["estimation"] for r in by_n[n]])) for n in ns]
+    gaps = [np.abs([r.gain - r.misfit for r in by_n[n]]) for n in ns]
     return {
         "sizes": ns,
         "median_gap": gap,
+        "gap_quartiles": [[float(np.quantile(g, 0.25)), float(np.quantile(g, 0.75))] for g in gaps],
+        "mean_errors": {f: [float(np.mean([getattr(r, f) for r in by_n[n]])) for n in ns]
+                        for f in ("weak_error", "w2s_error", "strong_error")},
         "median_w2s_error": w2s,
         "median_theory_estimation_term": theory,
         "empirical_rate": fitted_rate(ns, gap),
@@ -152,47 +159,16 @@ def summarize(records, config: FiniteSampleConfig, world, seconds: float) -> dic
     }
 
 
-def draw(records, summary):
-    def _draw(fig):
-        ax_gap, ax_err = fig.subplots(1, 2)
-        ns = np.array(summary["sizes"], dtype=float)
-        gap = np.array(summary["median_gap"])
-        ax_gap.loglog(ns, gap, "o-", label=f"median |gain - misfit| (rate {summary['empirical_rate']:.2f})")
-        ax_gap.loglog(ns, gap[0] * (ns / ns[0]) ** THEORY_RATE, "--", color="0.4",
-                      label=f"theory rate n^{THEORY_RATE:g} (anchored at the first point)")
-        ax_gap.set_xlabel("student sample size n")
-        ax_gap.set_ylabel("|gain - misfit| (squared error)")
-        ax_gap.legend(fontsize=8)
-        for field_, label in (("weak_error", "weak"), ("w2s_error", "weak-to-strong"), ("strong_error", "ceiling")):
-            means = [np.mean([getattr(r, field_) for r in records if r.sizes["n_train"] == n]) for n in summary["sizes"]]
-            ax_err.semilogx(ns, means, "o-", label=label)
-        ax_err.set_xlabel("student sample size n")
-        ax_err.set_ylabel("test error (squared error)")
-        ax_err.legend(fontsize=8)
-    return _draw
+def report(summary: dict) -> str:
+    """What ``weakstrong sim finite-sample`` prints."""
+    config = summary["config"]
+    return (f"finite-sample {config['world']['setting']}: n = {summary['sizes'][0]}..{summary['sizes'][-1]}, "
+            f"{config['tasks']} tasks, {summary['seconds']:.1f} s\n"
+            f"  median |gain - misfit| rate n^{summary['empirical_rate']:.3f} (theory n^{THEORY_RATE:g}); "
+            f"w2s excess rate n^{summary['w2s_excess_rate']:.3f}\n"
+            f"  Theorem 2 holds on {summary['frac_theorem2_holds']:.2f} of records")
 
 
-def add_arguments(parser) -> None:
-    d = FiniteSampleConfig()
-    add_world_arguments(parser, default_setting="realizable")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(d.sizes), help="student sample sizes")
-    parser.add_argument("--tasks", type=int, default=d.tasks, help=f"tasks per size (default {d.tasks})")
-    parser.add_argument("--n-weak", type=int, default=d.n_weak, help=f"weak head's gold samples (default {d.n_weak})")
-    parser.add_argument("--n-test", type=int, default=d.n_test, help=f"fresh test samples (default {d.n_test})")
-    parser.add_argument("--delta", type=float, default=d.delta, help="Theorem 2's failure probability")
-    add_run_arguments(parser, sweep=False)
-
-
-def main(args) -> int:
-    config = FiniteSampleConfig(world=world_config_from_args(args), sizes=tuple(args.sizes), tasks=args.tasks,
-                                n_weak=args.n_weak, n_test=args.n_test, delta=args.delta).validate()
-    records, summary = run(config, cache_dir=getattr(args, "cache_dir", default_cache_dir()),
-                           progress=bool(args.progress))
-    paths = write_run(args.out, "finite_sample", records, summary, draw(records, summary))
-    print(f"finite-sample {config.world.setting}: n = {summary['sizes'][0]}..{summary['sizes'][-1]}, "
-          f"{config.tasks} tasks, {summary['seconds']:.1f} s\n"
-          f"  median |gain - misfit| rate n^{summary['empirical_rate']:.3f} (theory n^{THEORY_RATE:g}); "
-          f"w2s excess rate n^{summary['w2s_excess_rate']:.3f}\n"
-          f"  Theorem 2 holds on {summary['frac_theorem2_holds']:.2f} of records\n"
-          f"  wrote {paths['records'].parent}")
-    return 0
+EXPERIMENT = Experiment(name="finite-sample", config=FiniteSampleConfig, run=run, report=report,
+                        help="finite samples: |gain - misfit| against the student's sample size n",
+                        figure="finite_sample")

@@ -17,19 +17,19 @@ error in population, so rho is 1 up to sampling error; the ``perturbed`` setting
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy.stats import spearmanr
 
+from weakstrong.config import ConfigError
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int
-from weakstrong.sim.ensembles import SETTINGS, member_predictions, perturbed_world
 from weakstrong.sim.heads import LinearHead
-from weakstrong.sim.sweep import (SweepConfig, add_run_arguments, identity_line,
-                                  sweep_config_from_args, sweep_worlds, write_run)
-from weakstrong.sim.worlds import WorldConfig, sample_task_heads
+from weakstrong.sim.experiments import Experiment
+from weakstrong.sim.parallel import RunOptions, sweep_worlds
+from weakstrong.sim.worlds import PERTURBED_SETTINGS as SETTINGS
+from weakstrong.sim.worlds import WorldConfig, member_predictions, perturbed_world, sample_task_heads
 from weakstrong.theory.bounds import theorem1
 from weakstrong.theory.ensembles import rank_weak_models, selection_bound
 from weakstrong.theory.records import W2SRecord
@@ -41,7 +41,8 @@ NAME = "selection"
 class SelectionConfig:
     """One run of the weak-model selection experiment."""
 
-    setting: str = "perturbed"      # "realizable": h_s = h*; "perturbed": h_s = h* + strong_noise
+    # realizable: h_s = h*; perturbed: h_s = h* + strong_noise
+    setting: str = field(default="perturbed", metadata={"choices": SETTINGS})
     worlds: int = 50                # independent worlds, one task each
     candidates: int = 6             # candidate weak teachers per world
     noise_range: tuple[float, float] = (0.2, 2.0)   # their relative noise, uniform in this range
@@ -49,7 +50,7 @@ class SelectionConfig:
     n_weak: int = 500               # gold-labelled samples for each weak head
     n_w2s: int = 2000               # weak-labelled samples for each student
     n_test: int = 5000              # fresh samples for every reported error
-    seed: int = 0
+    seed: int = 0                   # master seed; each world gets its own seed from it
 
     def validate(self) -> "SelectionConfig":
         """Check every field; raise ``ValueError`` naming the first bad one. Returns self."""
@@ -63,11 +64,11 @@ class SelectionConfig:
         check_positive_int("SelectionConfig", "seed", self.seed, minimum=0)
         check_finite("SelectionConfig", "strong_noise", self.strong_noise, minimum=0.0)
         if (not isinstance(self.noise_range, tuple) or len(self.noise_range) != 2):
-            raise ValueError(f"SelectionConfig.noise_range must be a (low, high) tuple, got {self.noise_range!r}")
+            raise ConfigError(f"SelectionConfig.noise_range must be a (low, high) tuple, got {self.noise_range!r}")
         for value in self.noise_range:
             check_finite("SelectionConfig", "noise_range[...]", value, minimum=0.0)
         if self.noise_range[0] > self.noise_range[1]:
-            raise ValueError(f"SelectionConfig.noise_range must have low <= high, got {self.noise_range!r}")
+            raise ConfigError(f"SelectionConfig.noise_range must have low <= high, got {self.noise_range!r}")
         return self
 
 
@@ -111,10 +112,10 @@ def _world_records(job: tuple[SelectionConfig, int, int]) -> tuple[list[W2SRecor
     return records, stats
 
 
-def run(config: SelectionConfig, sweep: SweepConfig = SweepConfig()) -> tuple[list[W2SRecord], dict]:
+def run(config: SelectionConfig, options: RunOptions = RunOptions()) -> tuple[list[W2SRecord], dict]:
     """Run every world of ``config`` (validated first) and summarise. Returns ``(records, summary)``."""
     start = time.perf_counter()
-    results = sweep_worlds(_world_records, config, sweep)
+    results = sweep_worlds(_world_records, config, options)
     records = [r for recs, _ in results for r in recs]
     worlds = [stats for _, stats in results]
     return records, summarize(records, worlds, config, time.perf_counter() - start)
@@ -138,7 +139,7 @@ def summarize(records: list[W2SRecord], worlds: list[dict], config: SelectionCon
             "worlds": worlds, "seconds": seconds}
 
 
-def describe(summary: dict) -> str:
+def report(summary: dict) -> str:
     """A one-paragraph reading of the summary."""
     cfg, s, b = summary["config"], summary["spearman_score"], summary["spearman_weak_error"]
     return (f"Weak-model selection ({cfg['setting']}, {cfg['worlds']} worlds x {cfg['candidates']} candidates): "
@@ -150,42 +151,6 @@ def describe(summary: dict) -> str:
             f"{summary['frac_theorem1_holds']:.0%} of candidates. {summary['seconds']:.1f} s.")
 
 
-def draw(fig, records: list[W2SRecord], worlds: list[dict]) -> None:
-    """(a) score against the true w2s error; (b) histogram of the per-world Spearman rho."""
-    ax_a, ax_b = fig.subplots(1, 2)
-    score = [r.extra["score"] for r in records]
-    ax_a.scatter(score, [r.w2s_error for r in records], s=6, label="candidate")
-    identity_line(ax_a, score + [r.w2s_error for r in records])
-    ax_a.set(xlabel="score: weak error - misfit", ylabel="true w2s error", title="(a) score vs w2s error")
-    ax_a.legend(fontsize=7)
-    bins = np.linspace(-1, 1, 21)
-    for key, label in (("spearman_score", "weak error - misfit"), ("spearman_weak_error", "weak error alone")):
-        ax_b.hist([w[key] for w in worlds if np.isfinite(w[key])], bins=bins, alpha=0.6, label=label)
-    ax_b.set(xlabel="Spearman rho per world", ylabel="worlds", title="(b) ranking agreement")
-    ax_b.legend(fontsize=7)
-
-
-def add_parser(subparsers) -> None:
-    """Register ``weakstrong sim selection``."""
-    p = subparsers.add_parser(NAME, help="weak-model selection by weak_error - misfit (Spearman rho)",
-                              description=__doc__.splitlines()[0])
-    d = SelectionConfig()
-    p.add_argument("--setting", choices=SETTINGS, default=d.setting)
-    p.add_argument("--worlds", type=int, default=d.worlds)
-    p.add_argument("--candidates", type=int, default=d.candidates)
-    p.add_argument("--noise-range", type=float, nargs=2, default=list(d.noise_range), metavar=("LOW", "HIGH"))
-    p.add_argument("--strong-noise", type=float, default=d.strong_noise)
-    for name in ("n_weak", "n_w2s", "n_test"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    add_run_arguments(p)
-    p.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    config = SelectionConfig(setting=args.setting, worlds=args.worlds, candidates=args.candidates,
-                             noise_range=tuple(args.noise_range), strong_noise=args.strong_noise,
-                             n_weak=args.n_weak, n_w2s=args.n_w2s, n_test=args.n_test, seed=args.seed).validate()
-    records, summary = run(config, sweep_config_from_args(args))
-    write_run(args.out, NAME, records, summary, lambda fig: draw(fig, records, summary["worlds"]))
-    print(describe(summary))
-    return 0
+EXPERIMENT = Experiment(name=NAME, config=SelectionConfig,
+                        run=run, report=report, help='weak-model selection by weak_error - misfit (Spearman rho)',
+                        figure='selection', sweeps=True)

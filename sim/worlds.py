@@ -34,12 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
+from weakstrong.config import ConfigError
 from weakstrong.io import config_hash, save_npz_atomic
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, spawn_rngs
+from weakstrong.sim.heads import LinearHead
 from weakstrong.sim.mlp import MLP, random_mlp, torch_default_linear_init
-from weakstrong.sim.pretrain import OPTIMIZERS, PretrainConfig, pretrain_representation
+from weakstrong.sim.pretrain import PretrainConfig, pretrain_representation
 
 SETTINGS = ("realizable", "pretrained", "perturbed")
+# The settings of :func:`perturbed_world`: h_s = h* exactly, or h* with weight noise.
+PERTURBED_SETTINGS = ("realizable", "perturbed")
 # Bump when the pretraining code changes what it produces, so stale caches are not reused.
 _CACHE_VERSION = 2
 
@@ -48,8 +52,9 @@ _CACHE_VERSION = 2
 class WorldConfig:
     """Everything that defines a world. Defaults are the original protocol's."""
 
-    setting: str = "pretrained"   # one of SETTINGS
-    input_dim: int = 8            # d
+    # how h_s and h_w are obtained: pretrained on T tasks, h_s = h* (realizable), or h* perturbed
+    setting: str = field(default="pretrained", metadata={"choices": SETTINGS})
+    input_dim: int = 8            # d, the input dimension
     sigma: float = 500.0          # input standard deviation
     width: int = 16               # width of every representation layer
     truth_depth: int = 5          # layers of h*
@@ -60,7 +65,7 @@ class WorldConfig:
     strong_noise: float = 0.1     # perturbed setting: relative noise on h* for h_s
     weak_noise: float = 0.5       # perturbed setting: relative noise on h* for h_w
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    seed: int = 0
+    seed: int = 0                 # master seed of the world (truth, representations) and of its tasks
 
     def validate(self) -> "WorldConfig":
         """Check every field; raise ``ValueError`` naming the first bad one. Returns self."""
@@ -78,7 +83,7 @@ class WorldConfig:
             check_positive_int("WorldConfig", "pretrain_samples", self.pretrain_samples,
                                minimum=self.width + 1)
         if not isinstance(self.pretrain, PretrainConfig):
-            raise ValueError(f"WorldConfig.pretrain must be a PretrainConfig, got {self.pretrain!r}")
+            raise ConfigError(f"WorldConfig.pretrain must be a PretrainConfig, got {self.pretrain!r}")
         self.pretrain.validate()
         return self
 
@@ -200,37 +205,29 @@ def make_world(config: WorldConfig, cache_dir: str | Path | None = None) -> Worl
     return World(config, truth, strong, weak, loss, seconds)
 
 
-def add_world_arguments(parser, settings: tuple[str, ...] = SETTINGS, default_setting: str = "pretrained") -> None:
-    """Command-line options for a :class:`WorldConfig` (defaults: the original protocol)."""
-    d = WorldConfig()
-    g = parser.add_argument_group("world")
-    g.add_argument("--setting", choices=settings, default=default_setting,
-                   help=f"how h_s and h_w are obtained (default {default_setting})")
-    for name in ("input_dim", "width", "truth_depth", "strong_depth", "weak_depth", "pretrain_tasks",
-                 "pretrain_samples"):
-        g.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
-                       help=f"default {getattr(d, name)}")
-    for name in ("sigma", "strong_noise", "weak_noise"):
-        g.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
-                       help=f"default {getattr(d, name)}")
-    g.add_argument("--pretrain-epochs", type=int, default=d.pretrain.epochs,
-                   help=f"minibatch Adam epochs of representation pretraining (default {d.pretrain.epochs})")
-    g.add_argument("--pretrain-optimizer", choices=OPTIMIZERS, default=d.pretrain.optimizer,
-                   help="adam: fused numba minibatch Adam (seconds); protocol: the original protocol in torch "
-                        "(AdamW lr 1e-3, batch 32; about 20 min at --pretrain-epochs 1000), to validate the fit")
-    g.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
-                   help="where pretrained representations are cached (default %(default)s)")
+def perturbed_world(setting: str, strong_noise: float, seed: int, weak_noises) -> tuple:
+    """A world whose h_s is h* (``"realizable"``) or h* perturbed by ``strong_noise``, and weak members.
+
+    Returns ``(world, members)``, member j being h* with relative weight noise ``weak_noises[j]``; the
+    members' noise streams are independent of the world's and of each other (one per member).
+    """
+    world = make_world(WorldConfig(setting="perturbed", seed=seed,
+                                   strong_noise=0.0 if setting == "realizable" else strong_noise))
+    rngs = spawn_rngs(seed + 1, len(weak_noises))
+    return world, [world.truth.perturbed(r, noise) for r, noise in zip(rngs, weak_noises)]
 
 
-def world_config_from_args(args, **overrides) -> WorldConfig:
-    """The validated :class:`WorldConfig` of parsed :func:`add_world_arguments` options."""
-    fields_ = {name: getattr(args, name) for name in
-               ("setting", "input_dim", "width", "truth_depth", "strong_depth", "weak_depth", "pretrain_tasks",
-                "pretrain_samples", "sigma", "strong_noise", "weak_noise", "seed")}
-    fields_["pretrain"] = PretrainConfig(epochs=args.pretrain_epochs,
-                                         optimizer=getattr(args, "pretrain_optimizer", "adam"))
-    fields_.update(overrides)
-    return WorldConfig(**fields_).validate()
+def member_predictions(members, x_gold: np.ndarray, gold: np.ndarray, inputs: dict) -> dict:
+    """Fit one linear head per member on gold labels ``gold`` (T, n) at ``x_gold``; predict on ``inputs``.
+
+    Returns ``{name: (m, T, n_name) predictions}`` for each ``name: x`` of ``inputs``.
+    """
+    preds = {name: [] for name in inputs}
+    for member in members:
+        head = LinearHead().fit(member(x_gold), gold)
+        for name, x in inputs.items():
+            preds[name].append(head.predict(member(x)))
+    return {name: np.stack(p) for name, p in preds.items()}
 
 
 def default_cache_dir() -> Path:

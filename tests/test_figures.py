@@ -1,14 +1,9 @@
-"""Tests of ``weakstrong figures``: the registry, the CLI, caching, pending panels and the real simulator.
-
-Most tests drive the figures through a stand-in ``weakstrong sim charikar`` registered on the CLI router,
-which writes W2SRecords of a known linear relation; so the figure framework is tested on its own, and
-``test_every_available_sim_figure_regenerates`` then runs the real simulator for every figure whose
-experiment exists in this build.
-"""
+"""Tests of ``weakstrong figures``: the registry, the CLI, the runs layer's caching, loud failures, pending
+panels, and every simulator figure drawn from real (quick) simulator runs."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,112 +11,33 @@ import numpy as np
 import pytest
 
 from weakstrong.cli import main
-from weakstrong.figures import fig_charikar, registry, sources
+from weakstrong.figures import fig_charikar, registry
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.io import read_json, write_json, write_jsonl
+from weakstrong.io import write_json
+from weakstrong.runs import read_run
 from weakstrong.theory.records import W2SRecord
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def _write_fake_charikar(args) -> int:
-    """What the contract says ``sim charikar`` writes, from a known relation gain = a·misfit + noise."""
-    out = Path(args.out)
-    rng = np.random.default_rng(args.seed + {"realizable": 0, "pretrained": 1, "perturbed": 2}[args.setting])
-    noise = 0.0 if args.setting == "realizable" else 0.02
-    misfit = rng.uniform(0.05, 0.3, size=args.tasks)
-    gain = misfit + noise * rng.standard_normal(args.tasks)
-    weak = misfit + 0.4
-    eps = 0.0 if args.setting == "realizable" else 0.05
-    recs = [W2SRecord.from_errors(w, w - g, m, strong_error=eps, epsilon=eps, setting=args.setting,
-                                  task=str(i), seed=args.seed).to_dict()
-            for i, (w, g, m) in enumerate(zip(weak, gain, misfit))]
-    slope, intercept = np.polyfit(misfit, gain, 1)
-    r2 = 1 - np.sum((gain - slope * misfit - intercept) ** 2) / np.sum((gain - gain.mean()) ** 2)
-    bound_excess = np.abs(gain - misfit) - 2 * np.sqrt(eps * misfit)
-    write_jsonl(out / "records.jsonl", recs)
-    write_json(out / "summary.json", {
-        "slope": slope, "intercept": intercept, "r2": r2,
-        "frac_theorem1_holds": float(np.mean(weak - gain <= weak - misfit + 1e-12)),
-        "max_nonrealizable_violation": float(bound_excess.max()), "seconds": 0.01})
-    _write_fake_charikar.calls += 1
-    return 0
-
-
-_write_fake_charikar.calls = 0
-
-
-def _fake_records(experiment: str, rng: np.random.Generator, tasks: int) -> list[dict]:
-    """Records shaped as each further sim experiment writes them, with the relations its figure checks."""
-    rec = W2SRecord.from_errors
-    if experiment == "finite-sample":
-        return [rec(0.5, 0.5 - m - g, m, strong_error=0.05, sizes={"n_train": n}, task=str(t)).to_dict()
-                for n in (50, 500, 5000) for t in range(tasks)
-                for m, g in [(rng.uniform(0.1, 0.2), rng.normal(0, 0.3 / np.sqrt(n)))]]
-    if experiment == "epsilon-sweep":
-        out = []
-        for eps in (0.01, 0.05, 0.2):
-            for t in range(tasks):
-                m = rng.uniform(0.05, 0.2)
-                gap = rng.uniform(-1, 1) * 2 * np.sqrt(eps * m)
-                out.append(rec(0.6, 0.6 - m - gap, m, epsilon=eps, strong_error=eps, task=str(t)).to_dict())
-        return out
-    if experiment == "ensembles":
-        out = []
-        for t in range(tasks):
-            members = rng.uniform(0.2, 0.4, size=3)
-            out += [rec(0.6, w, 0.1, method=f"member-{j}", task=str(t)).to_dict() for j, w in enumerate(members)]
-            out += [rec(0.5, 0.5 - m, m, method=name, task=str(t)).to_dict()
-                    for name in ("average", "bayes") for m in [rng.uniform(0.2, 0.3)]]
-        return out
-    if experiment == "selection":
-        return [rec(w, w - m - abs(rng.normal(0, 0.02)), m, task=str(t), weak=f"w{j}").to_dict()
-                for t in range(tasks) for j in range(4) for w, m in [(rng.uniform(0.3, 0.6), rng.uniform(0, 0.2))]]
-    # classification: realizable KL records with gain >= misfit, and hull sweeps that approach it with k
-    out = [rec(0.7, 0.7 - m - abs(rng.normal(0, 0.01)), m, loss="kl", setting="realizable", task=str(t),
-               extra={"in_sample": {"misfit": m, "gain": m + 0.001}}).to_dict()
-           for t in range(tasks) for m in [rng.uniform(0.05, 0.3)]]
-    out += [rec(0.7, 0.7 - m + 0.5 / k, m, loss="kl", setting="nonrealizable", task=str(t), sizes={"k": k}).to_dict()
-            for k in (2, 5, 10) for t in range(tasks) for m in [rng.uniform(0.05, 0.3)]]
-    return out
-
-
-def _write_fake_experiment(args) -> int:
-    out = Path(args.out)
-    write_jsonl(out / "records.jsonl", _fake_records(args.experiment, np.random.default_rng(args.seed), args.tasks))
-    write_json(out / "summary.json", {"seconds": 0.01})
-    return 0
-
-
-def _fake_sim_add_parser(subparsers) -> None:
-    p = subparsers.add_parser("sim")
-    sub = p.add_subparsers(dest="experiment", required=True)
-    c = sub.add_parser("charikar")
-    c.add_argument("--setting", required=True, choices=["realizable", "pretrained", "perturbed"])
-    c.set_defaults(func=_write_fake_charikar)
-    parsers = [c]
-    for name in FAKE_EXPERIMENTS:
-        e = sub.add_parser(name)
-        e.set_defaults(func=_write_fake_experiment)
-        parsers.append(e)
-    for q in parsers:
-        q.add_argument("--tasks", type=int, default=20)
-        q.add_argument("--seed", type=int, default=0)
-        q.add_argument("--no-progress", action="store_true")
-        q.add_argument("--out", required=True)
-
-
-FAKE_EXPERIMENTS = ("finite-sample", "epsilon-sweep", "ensembles", "selection", "classification")
-
-
 @pytest.fixture
-def fake_sim(monkeypatch):
-    """Replace the sim subcommands on the router by a stand-in ``charikar`` (the router rebuilds per call)."""
-    import weakstrong.sim.cli as sim_cli
+def counted_runs(monkeypatch):
+    """Count the simulator computations the runs layer makes (real experiments, wrapped)."""
+    from weakstrong.sim import experiments
 
-    monkeypatch.setattr(sim_cli, "add_parser", _fake_sim_add_parser)
-    _write_fake_charikar.calls = 0
-    return _write_fake_charikar
+    real_get = experiments.get
+    calls = {"n": 0}
+
+    def counting_get(name):
+        experiment = real_get(name)
+
+        def run(config, options):
+            calls["n"] += 1
+            return experiment.run(config, options)
+        return dataclasses.replace(experiment, run=run)
+
+    monkeypatch.setattr(experiments, "get", counting_get)
+    return calls
 
 
 def write_fake_llm_results(results_dir: Path, seed: int = 0) -> dict[str, Path]:
@@ -169,56 +85,80 @@ def _argv(dirs, *extra):
             "--results-dir", str(dirs["results"]), *extra]
 
 
-def test_charikar_figure_from_the_cli_contract(fake_sim, dirs, capsys):
+def test_charikar_figure_from_the_runs_layer(dirs, capsys):
     assert main(_argv(dirs, "--only", "charikar", "--quick")) == 0
     table = capsys.readouterr().out
     assert "| charikar | ok |" in table
     for ext in ("pdf", "png"):
         path = dirs["images"] / f"charikar.{ext}"
         assert path.is_file() and path.stat().st_size > 1000
-    run_dirs = sorted(dirs["runs"].iterdir())
-    assert [d.name.split("-")[1] for d in run_dirs] == sorted(["realizable", "pretrained", "perturbed"])
-    for d in run_dirs:
-        recs = sources.read_records(d)
-        assert len(recs) == fig_charikar.QUICK_TASKS
-        assert isinstance(read_json(d / "summary.json")["slope"], float)
+    found = [read_run(d) for d in sorted(dirs["runs"].iterdir())]
+    assert sorted(r.summary["config"]["world"]["setting"] for r in found) == ["perturbed", "pretrained", "realizable"]
+    for run in found:
+        assert len(run.records) == fig_charikar.QUICK_TASKS
+        assert isinstance(run.summary["slope"], float)
+        assert oct((run.path / "summary.json").stat().st_mode & 0o777) == oct(0o644 & ~_umask())
 
 
-def test_sim_stages_are_cached_unless_forced(fake_sim, dirs, monkeypatch):
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_sim_runs_are_cached_unless_forced(counted_runs, dirs, monkeypatch):
     ctx = FigureContext(runs_dir=dirs["runs"], quick=True)
-    first = fig_charikar.run_dirs(ctx)
-    assert fake_sim.calls == 3
-    assert fig_charikar.run_dirs(ctx) == first and fake_sim.calls == 3, "a finished run must be reused"
+    first = {s: r.path for s, r in fig_charikar.runs(ctx).items()}
+    assert counted_runs["n"] == 3
+    assert {s: r.path for s, r in fig_charikar.runs(ctx).items()} == first and counted_runs["n"] == 3, \
+        "a finished run must be reused"
     ctx.force = True
-    fig_charikar.run_dirs(ctx)
-    assert fake_sim.calls == 6
+    fig_charikar.runs(ctx)
+    assert counted_runs["n"] == 6
     # A different configuration is a different run folder, not a reuse of the first one.
-    other = fig_charikar.run_dirs(FigureContext(runs_dir=dirs["runs"], quick=True, seed=1))
-    assert fake_sim.calls == 9 and set(other.values()).isdisjoint(first.values())
+    other = fig_charikar.runs(FigureContext(runs_dir=dirs["runs"], quick=True, seed=1))
+    assert counted_runs["n"] == 9 and {r.path for r in other.values()}.isdisjoint(first.values())
     # Changed simulator code is a different run folder too: results of old code are never reused.
-    run = fig_charikar.runs(ctx)[0]
-    before = run.run_dir(dirs["runs"])
-    real_fingerprint = sources.simulator_fingerprint
-    monkeypatch.setattr(sources, "simulator_fingerprint", lambda: "edited")
-    assert run.run_dir(dirs["runs"]) != before
-    monkeypatch.setattr(sources, "simulator_fingerprint", real_fingerprint)
+    from weakstrong.sim import experiments
+
+    monkeypatch.setattr(experiments, "fingerprint", lambda: "edited")
+    fig_charikar.runs(FigureContext(runs_dir=dirs["runs"], quick=True))
+    assert counted_runs["n"] == 12
+    monkeypatch.undo()
     # A run that died before writing summary.json is not a cache hit.
     (first["realizable"] / "summary.json").unlink()
-    fig_charikar.run_dirs(FigureContext(runs_dir=dirs["runs"], quick=True))
-    assert fake_sim.calls == 10
+    assert read_run(first["perturbed"]).reused
+    with pytest.raises(FileNotFoundError):
+        read_run(first["realizable"])
 
 
-def test_missing_sim_experiment_is_skipped_not_invented(monkeypatch, dirs, capsys):
-    import weakstrong.sim.cli as sim_cli
+def test_a_crashing_experiment_fails_the_figures_command(monkeypatch, dirs, capsys):
+    """A bug inside one experiment is an error with its traceback and a non-zero exit, never a skip."""
+    from weakstrong.sim import experiments, selection
 
-    def no_experiments(subparsers):
-        subparsers.add_parser("sim").add_subparsers(dest="experiment")
+    def broken(config, options):
+        raise RuntimeError("deliberate failure inside the selection experiment")
 
-    monkeypatch.setattr(sim_cli, "add_parser", no_experiments)
-    assert main(_argv(dirs, "--only", "charikar")) == 0
-    out = capsys.readouterr().out
-    assert "| charikar | skipped |" in out and "not in this build" in out
-    assert not (dirs["images"] / "charikar.png").exists()
+    monkeypatch.setattr(selection, "EXPERIMENT", dataclasses.replace(selection.EXPERIMENT, run=broken))
+    assert experiments.get("selection").run is broken
+    assert main(_argv(dirs, "--only", "selection,ensembles", "--quick")) == 1
+    captured = capsys.readouterr()
+    assert "| selection | error |" in captured.out and "| ensembles | ok |" in captured.out
+    assert "Traceback" in captured.err and "deliberate failure" in captured.err
+    assert not (dirs["images"] / "selection.png").exists()
+
+
+def test_a_crash_in_a_sim_command_keeps_its_traceback(monkeypatch, tmp_path):
+    """Only user-input errors become one line (exit 2); a bug propagates with its traceback."""
+    from weakstrong.sim import selection
+
+    def broken(config, options):
+        raise ValueError("operands could not be broadcast together")   # what a numpy bug raises
+
+    monkeypatch.setattr(selection, "EXPERIMENT", dataclasses.replace(selection.EXPERIMENT, run=broken))
+    with pytest.raises(ValueError, match="broadcast"):
+        main(["sim", "selection", "--worlds", "2", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
 def test_llm_figure_is_pending_without_results_and_drawn_with_them(dirs, capsys):
@@ -248,7 +188,7 @@ def test_llm_figures_draw_from_committed_results(dirs, capsys):
     assert str(paths["sciq"].relative_to(dirs["results"].parent)) in out or "sciq_cpu_probe" in out
 
 
-def test_malformed_record_is_an_error_and_other_figures_still_run(fake_sim, dirs, capsys):
+def test_malformed_record_is_an_error_and_other_figures_still_run(dirs, capsys):
     write_json(dirs["results"] / "sciq_bad" / "results.json", {"records": [{"weak_error": 1.0}]})
     assert main(_argv(dirs, "--only", "llm_gain_misfit,charikar", "--quick")) == 1
     out = capsys.readouterr().out
@@ -274,34 +214,16 @@ def test_list_names_every_registered_figure(capsys):
         assert name in out and spec.data in out
 
 
-def test_every_available_sim_figure_regenerates(tmp_path):
-    """The real simulator, in quick mode: every sim figure whose experiment exists renders from parsed data."""
-    available = sources.available_sim_experiments()
-    if "charikar" not in available:
-        pytest.skip("'weakstrong sim charikar' is not in this build yet")
+def test_every_sim_figure_regenerates(tmp_path):
+    """The real simulator, in quick mode: every simulator figure renders from its run's data ("ok")."""
     ctx = FigureContext(runs_dir=tmp_path / "runs", images_dir=tmp_path / "img", quick=True)
     sim_specs = [s for s in registry.all_figures().values() if s.kind == "sim"]
-    outcomes = {s.name: registry.run_figure(s, ctx) for s in sim_specs}
-    assert outcomes["charikar"].status == "ok", outcomes["charikar"].message
-    for name, out in outcomes.items():
-        assert out.status in ("ok", "skipped"), f"{name}: {out.message}"
-        if out.status == "skipped":
-            continue
+    assert len(sim_specs) == 6
+    for spec in sim_specs:
+        out = registry.run_figure(spec, ctx)
+        assert out.status == "ok", f"{spec.name}: {out.message}"
         for path in out.images:
             assert path.is_file() and path.stat().st_size > 0, path
-        assert out.data_files, f"{name} names no data file"
+        assert out.data_files, f"{spec.name} names no data file"
         for data in out.data_files:
-            if data.suffix == ".jsonl":
-                assert sources.read_records(data)
-            else:
-                json.loads(data.read_text())
-
-
-def test_run_sizes_apply_only_where_accepted_and_other_options_fail_loudly(fake_sim, dirs):
-    run = sources.make_sim_run("selection", sizes={"tasks": 3, "worlds": 2}, seed=4, progress=False)
-    assert run.args == (("--tasks", "3"), ("--seed", "4"), ("--no-progress",))
-    listed = sources.make_sim_run("selection", sizes={"ks": [2, 5]}, seed=0)
-    assert listed.args == (("--seed", "0"),), "a size flag the experiment lacks is left out"
-    bad = sources.make_sim_run("selection", no_such_option=1)
-    with pytest.raises(sources.DataUnavailable, match="exited 2"):
-        sources.ensure_sim_run(bad, dirs["runs"])
+            assert data.is_file(), data

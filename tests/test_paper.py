@@ -18,12 +18,11 @@ import pytest
 from weakstrong.cli import main
 from weakstrong.figures import fig_charikar, fig_sciq_methods, fig_slurp, paper, tables
 from weakstrong.figures.registry import FigureContext, FigureOutcome, all_figures
-from weakstrong.figures.sources import read_records, read_summary
 
 try:  # the stand-in simulator and results live with the figure tests
-    from test_figures import fake_sim, write_fake_llm_results  # noqa: F401  (fake_sim is a fixture)
+    from test_figures import write_fake_llm_results
 except ImportError:  # tests/ imported as a package
-    from tests.test_figures import fake_sim, write_fake_llm_results  # noqa: F401
+    from tests.test_figures import write_fake_llm_results
 
 PAPER_SRC = Path(__file__).resolve().parents[1] / "paper"
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -58,14 +57,15 @@ def test_fmt_and_escape():
         tables.Table(columns=("a", "b"), rows=[["1"]], caption="", label="t")
 
 
-def test_charikar_table_matches_its_json(fake_sim, tmp_path):
+def test_charikar_table_matches_its_json(tmp_path):
+    """Every cell equals the mean over the run's records (computed here) or the run's summary value."""
     ctx = FigureContext(runs_dir=tmp_path / "runs", images_dir=tmp_path / "img", quick=True)
     tex = fig_charikar.tables(ctx)["charikar_table"]
-    dirs = fig_charikar.run_dirs(ctx)
+    found = fig_charikar.runs(ctx)
     rows = _cells(tex)
-    assert [r[0] for r in rows] == list(fig_charikar.SETTINGS)
+    assert [r[0] for r in rows] == ["realizable", "pretrained", "perturbed"]
     for row in rows:
-        recs, summary = read_records(dirs[row[0]]), read_summary(dirs[row[0]])
+        recs, summary = found[row[0]].records, found[row[0]].summary
         expected = [len(recs),
                     sum(r.weak_error for r in recs) / len(recs), sum(r.w2s_error for r in recs) / len(recs),
                     sum(r.strong_error for r in recs) / len(recs), sum(r.misfit for r in recs) / len(recs),
@@ -78,7 +78,7 @@ def test_charikar_table_matches_its_json(fake_sim, tmp_path):
                 assert cell == "--", (row[0], cell)
             else:
                 assert _parse(cell) == pytest.approx(value, abs=5.1e-4), (row[0], cell, value)
-    assert all(str(d.relative_to(tmp_path)) in tex or d.name in tex for d in dirs.values())
+    assert all(str(r.path.relative_to(tmp_path)) in tex or r.path.name in tex for r in found.values())
 
 
 def test_llm_tables_match_their_json(tmp_path):
@@ -136,7 +136,7 @@ def test_paper_without_latexmk_names_the_install_command(monkeypatch, tmp_path, 
     assert paper.INSTALL_COMMAND in capsys.readouterr().err
 
 
-def test_generated_files_cover_every_input_of_the_sources(fake_sim, tmp_path):
+def test_generated_files_cover_every_input_of_the_sources(tmp_path):
     """Every ``\\input{generated/...}`` of main.tex and the sections is written, whatever each figure's status."""
     src = _copy_paper(tmp_path)
     ctx = FigureContext(runs_dir=tmp_path / "runs", images_dir=tmp_path / "img", results_dir=tmp_path / "results",
@@ -154,7 +154,7 @@ def test_generated_files_cover_every_input_of_the_sources(fake_sim, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("latexmk") is None, reason="LaTeX toolchain (latexmk) not installed")
-def test_paper_builds_to_pdf(fake_sim, tmp_path):
+def test_paper_builds_to_pdf(tmp_path):
     src = _copy_paper(tmp_path)
     assert main(["paper", "--quick", "--only", "charikar", "--paper-dir", str(src), "--out-dir", str(tmp_path / "runs"),
                  "--images-dir", str(tmp_path / "img"), "--results-dir", str(tmp_path / "results")]) == 0

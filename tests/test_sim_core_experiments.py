@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from weakstrong.cli import main as cli_main
+from weakstrong.sim.parallel import RunOptions
 from weakstrong.sim import charikar, epsilon_sweep, finite_sample
 from weakstrong.sim.pretrain import PretrainConfig
 from weakstrong.sim.worlds import WorldConfig
@@ -19,7 +20,7 @@ SMALL_PRETRAIN = dict(pretrain_tasks=4, pretrain_samples=300, pretrain=PretrainC
 def _charikar(setting, tmp_path, **kwargs):
     world = WorldConfig(setting=setting, seed=kwargs.pop("seed", 0), **(SMALL_PRETRAIN if setting != "perturbed" else {}))
     config = charikar.CharikarConfig(world=world, **{"tasks": 12, "n_train": 600, "n_test": 3000, **kwargs})
-    return charikar.run(config, cache_dir=tmp_path)
+    return charikar.run(config, RunOptions(cache_dir=tmp_path))
 
 
 def test_realizable_subspace_gain_equals_misfit(tmp_path):
@@ -94,7 +95,7 @@ def test_bad_configs_fail_before_any_work(argv, message, tmp_path, capsys):
 def test_finite_sample_gap_shrinks_with_n(tmp_path):
     config = finite_sample.FiniteSampleConfig(world=WorldConfig(setting="realizable", seed=2, **SMALL_PRETRAIN),
                                               sizes=(40, 400, 4000), tasks=4, n_test=40000)
-    records, summary = finite_sample.run(config, cache_dir=tmp_path)
+    records, summary = finite_sample.run(config, RunOptions(cache_dir=tmp_path))
     assert sorted({r.sizes["n_train"] for r in records}) == [40, 400, 4000]
     assert summary["median_gap"][-1] < summary["median_gap"][0]
     assert summary["empirical_rate"] < 0 and summary["theory_rate"] == -0.25
@@ -116,7 +117,7 @@ def test_epsilon_sweep_moves_epsilon_and_keeps_the_bound(tmp_path):
 def test_pretrained_protocol_points_near_identity(tmp_path):
     """The full protocol (100 tasks, default pretraining): points near y = x, every bound in-sample."""
     records, summary = charikar.run(charikar.CharikarConfig(world=WorldConfig(setting="pretrained", seed=0)),
-                                    cache_dir=tmp_path)
+                                    RunOptions(cache_dir=tmp_path))
     assert summary["r2"] > 0.85 and 0.6 < summary["slope"] < 1.2
     assert summary["max_nonrealizable_violation_in_sample"] <= 1e-9
     assert np.mean([r.weak_error for r in records]) > np.mean([r.w2s_error for r in records])

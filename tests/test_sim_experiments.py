@@ -14,7 +14,8 @@ from scipy.stats import spearmanr
 
 from weakstrong.cli import main
 from weakstrong.sim import classification, ensembles, selection
-from weakstrong.sim.sweep import SweepConfig, gain_misfit_fit, run_sweep, world_seeds
+from weakstrong.sim.parallel import RunOptions, run_sweep, world_seeds
+from weakstrong.sim.stats import gain_misfit_fit
 from weakstrong.theory.records import W2SRecord
 
 # Small configurations: each runs in well under a second on one core.
@@ -59,13 +60,6 @@ def test_weights_on_simplex_and_ordered_by_error(err, rule, n):
         assert np.all(np.diff(alpha[order]) <= 1e-12)
 
 
-def test_bayes_weights_are_the_gaussian_posterior():
-    err, n = np.array([1.0, 1.2, 2.0]), 10
-    log_lik = -n * err / (2 * err.min())   # uniform prior: posterior proportional to the likelihood
-    expected = np.exp(log_lik) / np.exp(log_lik).sum()
-    assert np.allclose(ensembles.combination_weights("bayes", err, n), expected)
-
-
 def test_stacked_weights_minimise_holdout_error(rng):
     members, gold = rng.normal(size=(4, 50)), rng.normal(size=50)
     err = np.mean((members - gold) ** 2, axis=1)
@@ -101,7 +95,7 @@ def test_naive_teacher_is_the_member_mean(ens_run):
 
 def test_same_seed_same_records_any_jobs(ens_run):
     records, _ = ens_run
-    again, _ = ensembles.run(ENS, SweepConfig(jobs=2))
+    again, _ = ensembles.run(ENS, RunOptions(jobs=2))
     assert [r.to_dict() for r in again] == [r.to_dict() for r in records]
 
 
@@ -175,10 +169,10 @@ def test_bad_configs_rejected(config):
         config.validate()
 
 
-@pytest.mark.parametrize("sweep", [SweepConfig(jobs=0), SweepConfig(scheduler=""), SweepConfig(blas_threads=0)])
+@pytest.mark.parametrize("sweep", [RunOptions(jobs=0), RunOptions(scheduler=""), RunOptions(blas_threads=0)])
 def test_bad_sweep_rejected_before_work(sweep):
     calls = []
-    with pytest.raises(ValueError, match="SweepConfig"):
+    with pytest.raises(ValueError, match="RunOptions"):
         run_sweep(calls.append, [1, 2], sweep)
     assert calls == []
 
@@ -187,11 +181,11 @@ def test_scheduler_without_dask_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask", None)
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     with pytest.raises(ValueError, match="dask"):
-        run_sweep(_square, [1], SweepConfig(scheduler="tcp://127.0.0.1:1"))
+        run_sweep(_square, [1], RunOptions(scheduler="tcp://127.0.0.1:1"))
 
 
 def test_sweep_keeps_order_over_processes():
-    assert run_sweep(_square, range(7), SweepConfig(jobs=2)) == [x * x for x in range(7)]
+    assert run_sweep(_square, range(7), RunOptions(jobs=2)) == [x * x for x in range(7)]
 
 
 def test_world_seeds_are_prefix_stable():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from weakstrong.sim import selection
-from weakstrong.sim.sweep import SweepConfig
+from weakstrong.sim.parallel import RunOptions
 
 distributed = pytest.importorskip("dask.distributed", reason="dask[distributed] is not installed "
                                   "(optional extra: pip install \"weakstrong[dask]\")")
@@ -25,13 +25,13 @@ def cluster():
 
 def test_dask_sweep_matches_in_process(cluster):
     local, _ = selection.run(CONFIG)
-    remote, _ = selection.run(CONFIG, SweepConfig(scheduler=cluster.scheduler_address))
+    remote, _ = selection.run(CONFIG, RunOptions(scheduler=cluster.scheduler_address))
     assert [r.to_dict() for r in remote] == [r.to_dict() for r in local]
 
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
-    from weakstrong.sim import sweep
+    from weakstrong.sim import parallel
 
-    monkeypatch.setattr(sweep, "_CONNECT_TIMEOUT_S", 1)   # fail fast: nothing listens on port 9
+    monkeypatch.setattr(parallel, "_CONNECT_TIMEOUT_S", 1)   # fail fast: nothing listens on port 9
     with pytest.raises(ValueError, match="could not connect"):
-        selection.run(CONFIG, SweepConfig(scheduler="tcp://127.0.0.1:9"))
+        selection.run(CONFIG, RunOptions(scheduler="tcp://127.0.0.1:9"))

@@ -40,7 +40,7 @@ def test_high_probability_statements_do_not_fail_the_check(monkeypatch):
 
 def test_bad_instance_count_is_a_clear_error(capsys):
     assert main(["theory", "check", "--instances", "0"]) == 2
-    assert "instances must be an integer >= 1" in capsys.readouterr().err
+    assert "CheckConfig.instances must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_rows_do_not_depend_on_which_statements_ran():

@@ -45,19 +45,24 @@ class InstanceSize:
 class CheckConfig:
     """Settings of ``weakstrong theory check``."""
 
-    instances: int = 200  # instances per statement
-    seed: int = 0
+    instances: int = 200  # random instances per statement
+    seed: int = 0  # random seed
     max_samples: int = 40  # n is drawn from [2, max_samples]
     max_dim: int = 6  # d from [1, max_dim]
     max_predictors: int = 6  # k from [1, max_predictors]
     max_classes: int = 5  # c from [2, max_classes]
 
     def __post_init__(self) -> None:
-        for name, low in (("instances", 1), ("max_samples", 2), ("max_dim", 1), ("max_predictors", 1),
-                          ("max_classes", 2)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.validate()
+
+    def validate(self) -> "CheckConfig":
+        """Raise :class:`~weakstrong.config.ConfigError` naming the first bad field. Returns self."""
+        from weakstrong.config import check_int
+
+        for name, low in (("instances", 1), ("seed", 0), ("max_samples", 2), ("max_dim", 1),
+                          ("max_predictors", 1), ("max_classes", 2)):
+            check_int("CheckConfig", name, getattr(self, name), minimum=low)
+        return self
 
     def draw_size(self, rng: np.random.Generator) -> InstanceSize:
         return InstanceSize(
@@ -318,6 +323,20 @@ def _summarise(statement: Statement, checks: list[BoundCheck], seconds: float) -
         must_hold=statement.must_hold,
         seconds=seconds,
     )
+
+
+def check_report(config: CheckConfig) -> dict:
+    """:func:`run_checks` on one BLAS thread (tiny matrices: more threads only add contention), as data:
+    ``{"config", "seconds", "violated" (statements that must hold and failed), "statements", "rows"}``."""
+    from threadpoolctl import threadpool_limits
+
+    start = time.perf_counter()
+    with threadpool_limits(1):
+        rows = run_checks(config)
+    return {"config": {"instances": config.instances, "seed": config.seed},
+            "seconds": time.perf_counter() - start,
+            "violated": [r.statement for r in rows if r.must_hold and r.violations],
+            "statements": [r.to_dict() for r in rows], "rows": rows}
 
 
 def run_checks(config: CheckConfig, statements: tuple[Statement, ...] | None = None) -> list[StatementSummary]:

@@ -10,35 +10,29 @@ violated beyond its tolerance on any instance.
 from __future__ import annotations
 
 import argparse
-import time
+from pathlib import Path
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from weakstrong.io import write_json
+    from weakstrong.io import check_output_dir, write_json
 
-    from .check import CheckConfig, format_table, run_checks
+    from weakstrong.config import ConfigError, config_from_args
 
-    config = CheckConfig(instances=args.instances, seed=args.seed)
-    start = time.perf_counter()
-    try:  # tiny matrices: extra BLAS threads only add contention
-        from threadpoolctl import threadpool_limits
+    from .check import CheckConfig, check_report, format_table
 
-        with threadpool_limits(1):
-            rows = run_checks(config)
-    except ImportError:
-        rows = run_checks(config)
-    seconds = time.perf_counter() - start
-    failed = [r.statement for r in rows if r.must_hold and r.violations]
-    print(format_table(rows))
-    print(f"\n{len(rows)} statements x {config.instances} instances in {seconds:.1f} s (seed {config.seed}); "
+    config = config_from_args(CheckConfig, args)
+    if args.json:
+        check_output_dir(Path(args.json).parent, "--json")
+        if Path(args.json).is_dir():
+            raise ConfigError(f"--json must be a file path, but {args.json} is a folder")
+    report = check_report(config)
+    failed = report["violated"]
+    print(format_table(report["rows"]))
+    print(f"\n{len(report['rows'])} statements x {config.instances} instances in {report['seconds']:.1f} s "
+          f"(seed {config.seed}); "
           + (f"VIOLATED: {', '.join(failed)}" if failed else "no violations of statements that must hold"))
     if args.json:
-        write_json(args.json, {
-            "config": {"instances": config.instances, "seed": config.seed},
-            "seconds": seconds,
-            "violated": failed,
-            "statements": [r.to_dict() for r in rows],
-        })
+        write_json(args.json, {k: v for k, v in report.items() if k != "rows"})
     return 1 if failed else 0
 
 
@@ -52,7 +46,10 @@ def add_parser(subparsers) -> None:
         description="Evaluate every statement of weakstrong.theory on random instances (rank-deficient "
                     "features, zero weights, boundary truths) and report slacks and violations.",
     )
-    check.add_argument("--instances", type=int, default=200, help="random instances per statement (200)")
-    check.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    from weakstrong.config import add_config_arguments
+
+    from .check import CheckConfig
+
+    add_config_arguments(check, CheckConfig)
     check.add_argument("--json", metavar="PATH", default=None, help="also write the table as JSON to PATH")
     check.set_defaults(func=_run_check)

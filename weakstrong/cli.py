@@ -13,7 +13,10 @@ import argparse
 import importlib
 import sys
 
-# (subcommand, module providing ``add_parser(subparsers)``)
+from weakstrong.config import ConfigError
+
+# (subcommand, module providing ``add_parser(subparsers)``). The one registration convention: every CLI module
+# exposes ``add_parser(subparsers)``, and each leaf command sets ``func(args) -> exit code`` on its parser.
 _COMMANDS = (
     ("theory", "weakstrong.theory.cli"),
     ("sim", "weakstrong.sim.cli"),
@@ -43,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
-    except ValueError as exc:
-        # Bad input is reported as one clear line, not a traceback.
+    except ConfigError as exc:
+        # Bad user input is one clear line; any other exception is a bug and keeps its traceback (exit 1).
         print(f"weakstrong {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return int(code or 0)

@@ -54,10 +54,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; results are for everyone to read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_output_dir(path: str | os.PathLike, option: str) -> Path:
+    """Check, before any work, that ``path`` can be (or is) a writable folder; :class:`ConfigError` otherwise.
+
+    ``option`` names the argument in the message (``"--out"``). Nothing is created.
+    """
+    from weakstrong.config import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} must be a folder, but {path} is a file")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path} lies under {parent}, which is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path} cannot be written: no write permission on {parent}")
+    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
