@@ -3,7 +3,7 @@
 Theorem 1 applies to any convex combination f̄ = Σ α_j f_j of weak models, with the ambiguity decomposition
 d(f̄, f*) = Σ α_j d(f_j, f*) − Σ α_j d(f_j, f̄) (REFERENCE §5). Reads ``weakstrong sim ensembles ... --out
 DIR``: records whose ``method`` names the combiner (naive average, inverse-error, Bayesian posterior
-weights, stacked), each with its best member's w2s error (``extra["best_member_w2s_error"]``), and the
+weights, stacked), each with its best member's w2s error (``members.best_member_w2s_error``), and the
 summary's per-rule share of tasks where the ensemble beats that member.
 """
 
@@ -37,7 +37,7 @@ def draw(runs: list[RunData]):
         color = CYCLE[i % len(CYCLE)]
         gain_vs_misfit(axes[0], [r.misfit for r in recs], [r.gain for r in recs], color=color, marker=marker(i),
                        label=method, identity=False, short=True)
-        x, y = np.array([(r.extra["best_member_w2s_error"], r.w2s_error) for r in recs]).T
+        x, y = np.array([(r.members.best_member_w2s_error, r.w2s_error) for r in recs]).T
         axes[1].scatter(x, y, s=12, alpha=0.75, color=color, marker=marker(i), edgecolors="none", zorder=3,
                         label=f"{method}: {methods[method]['frac_beats_best_member']:.0%}")
     identity_line(axes[0], [v for recs in combined.values() for r in recs for v in (r.misfit, r.gain)])

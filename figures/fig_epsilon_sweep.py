@@ -29,17 +29,11 @@ def config(ctx: FigureContext) -> EpsilonSweepConfig:
 
 
 def bound_and_gap(terms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(2 sqrt(eps * misfit), gain - misfit, eps)`` per record, or per dict of in-sample terms; the bound is
-    the one the run stored with its check (``nonrealizable["bound"]``)."""
-    def get(t, name):
-        return t[name] if isinstance(t, dict) else getattr(t, name)
-
-    def nonrealizable(t):
-        return t["nonrealizable"] if isinstance(t, dict) else t.extra["nonrealizable"]
-
-    bound = np.array([nonrealizable(t)["bound"] for t in terms], dtype=float)
-    gap = np.array([get(t, "gain") - get(t, "misfit") for t in terms], dtype=float)
-    eps = np.array([get(t, "epsilon") for t in terms], dtype=float)
+    """``(2 sqrt(eps * misfit), gain - misfit, eps)`` per record or per in-sample check; the bound is the one
+    the run stored with its check (``nonrealizable.bound``)."""
+    bound = np.array([t.nonrealizable.bound for t in terms], dtype=float)
+    gap = np.array([t.gain - t.misfit for t in terms], dtype=float)
+    eps = np.array([t.epsilon for t in terms], dtype=float)
     return bound, gap, eps
 
 
@@ -69,7 +63,7 @@ def draw(runs: list[RunData]):
     ok = bound > 0
     sc = ax.scatter(shown[ok], gap[ok] / bound[ok], c=shown[ok], cmap="viridis", norm=norm, s=10, alpha=0.8,
                     edgecolors="none", zorder=3)
-    b_own, g_own, e_own = bound_and_gap([r.extra["in_sample"] for r in records])
+    b_own, g_own, e_own = bound_and_gap([r.in_sample for r in records])
     keep = b_own > 0
     if keep.any():
         ax.scatter(e_own[keep], g_own[keep] / b_own[keep], s=14, facecolors="none", edgecolors="0.45",

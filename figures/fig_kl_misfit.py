@@ -3,7 +3,7 @@
 Mulgund & Pabbaraju (2025): when the strong class is convex in probability space, contains the truth, and the
 student minimises KL(student ‖ teacher), E KL(g*‖f_sw) ≤ E KL(g*‖f_w) − E KL(f_sw‖f_w), i.e. gain ≥ misfit in
 KL. Reads the records (``loss == "kl"``) of ``weakstrong sim classification ... --out DIR``: (a) the
-``realizable`` tasks, gain against misfit with y = x, on the projection's own sample (``extra["in_sample"]``,
+``realizable`` tasks, gain against misfit with y = x, on the projection's own sample (``in_sample``,
 where the inequality is exact) and on fresh samples; (b) the ``nonrealizable`` tasks, gain − misfit against
 the size k of the convex hull of strong heads (``sizes["k"]``): the inequality is approached as k grows.
 """
@@ -32,7 +32,7 @@ def draw_realizable(ax, records) -> None:
     values = [r.misfit for r in records] + [r.gain for r in records]
     gain_vs_misfit(ax, [r.misfit for r in records], [r.gain for r in records], color=CYCLE[0],
                    label=f"fresh samples ({len(records)})", identity=False, unit="nats", short=True)
-    own = np.array([(r.extra["in_sample"]["misfit"], r.extra["in_sample"]["gain"]) for r in records])
+    own = np.array([(r.in_sample.misfit, r.in_sample.gain) for r in records])
     ax.scatter(*own.T, s=22, facecolors="none", edgecolors=CYCLE[1], linewidths=1.1, zorder=4,
                label="projection's sample")
     identity_line(ax, values + list(own.ravel()))
@@ -46,8 +46,7 @@ def draw_hull_sweep(ax, records, by_k: dict) -> None:
     for i, (label, key) in enumerate((("fresh samples", "median_gap"),
                                       ("projection's sample", "median_gap_in_sample"))):
         for r in records:
-            own = r.extra["in_sample"]
-            gap = r.gain - r.misfit if key == "median_gap" else own["gain"] - own["misfit"]
+            gap = r.gain - r.misfit if key == "median_gap" else r.in_sample.gain - r.in_sample.misfit
             ax.scatter([r.sizes["k"]], [gap], s=9, alpha=0.45, color=CYCLE[i], edgecolors="none")
         ax.plot(ks, [by_k[str(int(k))][key] for k in ks], marker="o", color=CYCLE[i], label=f"median, {label}")
     ax.axhline(0, color="0.3", lw=0.9, ls="--", label="gain = misfit")

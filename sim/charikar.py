@@ -97,17 +97,17 @@ def summarize(records, config: CharikarConfig, world, seconds: float) -> dict:
     def mean(field_):
         return float(np.mean([getattr(r, field_) for r in records]))
 
-    in_sample = [r.extra["in_sample"] for r in records]
+    in_sample = [r.in_sample for r in records]
     return {
         **gain_misfit_fit(misfit, gain),
         "frac_theorem1_holds": float(np.mean([r.holds for r in records])),
         "max_nonrealizable_violation": max(nonrealizable_violation(r) for r in records),
-        "frac_theorem1_holds_in_sample": float(np.mean([s["theorem1"]["holds"] for s in in_sample])),
+        "frac_theorem1_holds_in_sample": float(np.mean([s.holds for s in in_sample])),
         "max_nonrealizable_violation_in_sample": max(nonrealizable_violation(r, True) for r in records),
         "frac_gain_ge_misfit": float(np.mean(gain >= misfit)),
         # The same line on the student's training sample, where the projection is exact: slope 1, r2 1
         # for a subspace class in the realizable setting, up to rounding.
-        "in_sample": gain_misfit_fit([s["misfit"] for s in in_sample], [s["gain"] for s in in_sample]),
+        "in_sample": gain_misfit_fit([s.misfit for s in in_sample], [s.gain for s in in_sample]),
         "seconds": seconds,
         "pretrain_loss": world.pretrain_loss,
         "pretrain_seconds": world.pretrain_seconds,

@@ -23,7 +23,7 @@ Each world (its own seed; h_s and h_w are h* perturbed with ``strong_noise`` and
 The weak teacher is a multinomial logistic regression (scikit-learn) on h_w fitted to ``n_weak`` labels
 drawn from g*. The student projects the teacher's probabilities on ``n_w2s`` samples; the strong ceiling
 projects g* itself by the same rule. Record fields are measured on ``n_test`` fresh samples (``loss="kl"``);
-``extra["in_sample"]`` repeats the check on the projection's own sample, where the inequality is exact for a
+``in_sample`` repeats the check on the projection's own sample, where the inequality is exact for a
 realizable g*. In the non-realizable case the summary reports the violation max(0, -slack) against k.
 """
 
@@ -45,7 +45,7 @@ from weakstrong.sim.worlds import WorldConfig, make_world
 from weakstrong.theory.bounds import kl_theorem
 from weakstrong.theory.distances import kl_divergence
 from weakstrong.theory.projections import kl_project_onto_hull
-from weakstrong.theory.records import W2SRecord
+from weakstrong.theory.records import SampleCheck, W2SRecord
 
 NAME = "classification"
 METHOD = "reverse-kl-hull"
@@ -144,9 +144,9 @@ def _task_records(components: dict, truth: dict, teacher: dict, common: dict) ->
         test.terms["weak_error"], test.terms["w2s_error"], test.terms["misfit"],
         strong_error=kl_divergence(truth["test"], ceiling_test), loss="kl", method=METHOD,
         **test.record_fields(), **common,
-        extra={"in_sample": {k: own.terms[k] for k in ("weak_error", "w2s_error", "misfit", "gain")}
-               | {"slack": own.slack, "holds": own.holds},
-               "projection_gap": student.optimality_gap,
+        in_sample=SampleCheck(**{k: own.terms[k] for k in ("weak_error", "w2s_error", "misfit", "gain")},
+                              slack=own.slack, holds=own.holds),
+        extra={"projection_gap": student.optimality_gap,
                "reverse_epsilon": kl_divergence(ceiling_test, truth["test"]),
                "in_sample_reverse_epsilon": kl_divergence(ceiling.fitted, truth["w2s"]),
                "violation": max(0.0, -test.slack), "in_sample_violation": max(0.0, -own.slack)})
@@ -214,12 +214,12 @@ def _group_stats(recs: list[W2SRecord]) -> dict:
     row.update({key: float(np.mean([getattr(r, key) for r in recs]))
                 for key in ("weak_error", "w2s_error", "misfit", "gain", "strong_error")})
     row.update(n=len(recs), frac_holds=float(np.mean([r.holds for r in recs])),
-               frac_in_sample_holds=float(np.mean([r.extra["in_sample"]["holds"] for r in recs])),
-               min_in_sample_slack=float(min(r.extra["in_sample"]["slack"] for r in recs)),
+               frac_in_sample_holds=float(np.mean([r.in_sample.holds for r in recs])),
+               min_in_sample_slack=float(min(r.in_sample.slack for r in recs)),
                mean_violation=float(np.mean([r.extra["violation"] for r in recs])),
                mean_in_sample_violation=float(np.mean([r.extra["in_sample_violation"] for r in recs])),
                median_gap=float(np.median([r.gain - r.misfit for r in recs])),
-               median_gap_in_sample=float(np.median([r.extra["in_sample"]["gain"] - r.extra["in_sample"]["misfit"]
+               median_gap_in_sample=float(np.median([r.in_sample.gain - r.in_sample.misfit
                                                      for r in recs])))
     return row
 

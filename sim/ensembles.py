@@ -27,7 +27,7 @@ err_j the mean squared error of member j there):
 
 Records: one per (world, task, teacher), teachers being every member (``method="member-<j>"``) and every
 combination rule. Error fields are measured on ``n_test`` fresh samples (the protocol's estimate of the
-population statement); ``extra["in_sample"]`` repeats the check on the student's own training sample, where
+population statement); ``in_sample`` repeats the check on the student's own training sample, where
 Theorem 1 is exact (``setting="realizable"``: gain = misfit there, V_s being a subspace containing f*).
 """
 
@@ -49,7 +49,7 @@ from weakstrong.sim.worlds import WorldConfig, member_predictions, perturbed_wor
 from weakstrong.theory.bounds import theorem1
 from weakstrong.theory.ensembles import ensemble_theorem1
 from weakstrong.theory.projections import project_onto_hull
-from weakstrong.theory.records import W2SRecord
+from weakstrong.theory.records import MemberComparison, SampleCheck, W2SRecord
 
 NAME = "ensembles"
 COMBINERS = ("naive", "inverse-error", "bayes", "stacked")
@@ -165,11 +165,12 @@ def _world_records(job: tuple[EnsembleConfig, int, int]) -> list[W2SRecord]:
             test = ensemble_theorem1(preds["test"][:, t], alpha, gold["test"][t], fit_test[m + c, t])
             own = ensemble_theorem1(preds["w2s"][:, t], alpha, gold["w2s"][t], fit_w2s[m + c, t])
             extra = {"alpha": alpha.tolist(), "mean_member_error": test.terms["mean_member_error"],
-                     "ambiguity": test.terms["ambiguity"],
-                     "best_member_w2s_error": float(member_w2s.min()), "best_member": int(np.argmin(member_w2s)),
-                     "selected_member_w2s_error": float(member_w2s[chosen]), "selected_member": chosen}
+                     "ambiguity": test.terms["ambiguity"]}
+            members = MemberComparison(best_member=int(np.argmin(member_w2s)),
+                                       best_member_w2s_error=float(member_w2s.min()), selected_member=chosen,
+                                       selected_member_w2s_error=float(member_w2s[chosen]))
             records.append(_record(test, own, ceiling[t], task=task, weak="ensemble", method=rule, extra=extra,
-                                   **common))
+                                   members=members, **common))
     return records
 
 
@@ -178,12 +179,11 @@ def _record(test, own, ceiling: float, extra: dict, **fields) -> W2SRecord:
     terms = test.terms
     weak_error = terms.get("weak_error", terms.get("ensemble_error"))
     own_weak = own.terms.get("weak_error", own.terms.get("ensemble_error"))
-    extra = dict(extra, in_sample={"weak_error": own_weak, "w2s_error": own.terms["w2s_error"],
-                                   "misfit": own.terms["misfit"], "gain": own.terms["gain"],
-                                   "slack": own.slack, "holds": own.holds})
+    in_sample = SampleCheck(own_weak, own.terms["w2s_error"], own.terms["misfit"], own.terms["gain"],
+                            slack=own.slack, holds=own.holds)
     return W2SRecord.from_errors(weak_error, terms["w2s_error"], terms["misfit"], strong_error=float(ceiling),
-                                 epsilon=float(ceiling), loss="sq", extra=extra, **test.record_fields(),
-                                 **fields)
+                                 epsilon=float(ceiling), loss="sq", extra=extra, in_sample=in_sample,
+                                 **test.record_fields(), **fields)
 
 
 def run(config: EnsembleConfig, options: RunOptions = RunOptions()) -> tuple[list[W2SRecord], dict]:
@@ -202,10 +202,10 @@ def summarize(records: list[W2SRecord], config: EnsembleConfig, seconds: float) 
         row.update({key: float(np.mean([getattr(r, key) for r in recs]))
                     for key in ("weak_error", "w2s_error", "misfit", "gain")})
         row["frac_theorem1_holds"] = float(np.mean([r.holds for r in recs]))
-        row["frac_in_sample_holds"] = float(np.mean([r.extra["in_sample"]["holds"] for r in recs]))
+        row["frac_in_sample_holds"] = float(np.mean([r.in_sample.holds for r in recs]))
         if method in COMBINERS:
-            best = np.array([r.extra["best_member_w2s_error"] for r in recs])
-            selected = np.array([r.extra["selected_member_w2s_error"] for r in recs])
+            best = np.array([r.members.best_member_w2s_error for r in recs])
+            selected = np.array([r.members.selected_member_w2s_error for r in recs])
             w2s = np.array([r.w2s_error for r in recs])
             # "Beats" means by more than rounding: a posterior concentrated on one member reproduces its
             # student to the last bits, and such ties must not count either way.

@@ -83,13 +83,13 @@ def summarize(records, config: EpsilonSweepConfig, seconds: float) -> dict:
                        "mean_misfit": float(np.mean([r.misfit for r in group])),
                        "mean_gain": float(np.mean([r.gain for r in group])),
                        "max_nonrealizable_violation": max(nonrealizable_violation(r) for r in group),
-                       "frac_nonrealizable_holds": float(np.mean([r.extra["nonrealizable"]["holds"]
+                       "frac_nonrealizable_holds": float(np.mean([r.nonrealizable.holds
                                                                   for r in group]))})
     return {
         "levels": levels,
         "max_nonrealizable_violation": max(nonrealizable_violation(r) for r in records),
         "max_nonrealizable_violation_in_sample": max(nonrealizable_violation(r, True) for r in records),
-        "frac_nonrealizable_holds": float(np.mean([r.extra["nonrealizable"]["holds"] for r in records])),
+        "frac_nonrealizable_holds": float(np.mean([r.nonrealizable.holds for r in records])),
         "seconds": seconds,
         "config": asdict(config),
     }

@@ -12,7 +12,7 @@ constants, evaluated here with the ball radius B = the largest ||(coef, intercep
 R = the largest ||(h_s(x), 1)|| and M = the largest |f_w(x)| on the test sample, delta = 0.05.
 
 Outputs: ``records.jsonl`` (one W2SRecord per (n, task), ``sizes["n_train"] = n``; Theorem 2's terms and
-check in ``extra["theorem2"]``), ``summary.json`` (the fitted exponents of n of the median gap and of the
+check in ``finite_sample``), ``summary.json`` (the fitted exponents of n of the median gap and of the
 median excess w2s error, beside ``theory_rate = -0.25``), ``finite_sample.png``.
 Note: the fresh-sample gap has a floor of order n_test^{-1/2} (the test sample is not the population),
 so ``n_test`` should stay well above the largest n.
@@ -33,6 +33,7 @@ from weakstrong.sim.experiments import Experiment
 from weakstrong.sim.parallel import RunOptions
 from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
 from weakstrong.theory.finite_sample import finite_sample_bound
+from weakstrong.theory.records import FiniteSampleCheck
 
 NAME = "finite-sample"
 HELP = "finite samples: |gain - misfit| and w2s error against the student's sample size"
@@ -123,8 +124,8 @@ def _add_theorem2(records, students, strong_test, weak_test, delta: float) -> No
     for r in records:
         check = finite_sample_bound(r.sizes["n_train"], radius, feature_bound, label_bound, delta,
                                     r.epsilon, r.weak_error, r.w2s_error, r.misfit)
-        r.extra["theorem2"] = {**check.record_fields(), "terms": check.terms,
-                               "radius": radius, "feature_bound": feature_bound, "label_bound": label_bound}
+        r.finite_sample = FiniteSampleCheck(**check.record_fields(), terms=check.terms, radius=radius,
+                                            feature_bound=feature_bound, label_bound=label_bound)
 
 
 def summarize(records, config: FiniteSampleConfig, world, seconds: float) -> dict:
@@ -132,11 +133,11 @@ def summarize(records, config: FiniteSampleConfig, world, seconds: float) -> dic
     by_n = {n: [r for r in records if r.sizes["n_train"] == n] for n in ns}
     gap = [float(np.median([abs(r.gain - r.misfit) for r in by_n[n]])) for n in ns]
     w2s = [float(np.median([r.w2s_error for r in by_n[n]])) for n in ns]
-    floor = float(np.median([r.extra["in_sample"]["w2s_error"] for r in by_n[ns[-1]]]))
+    floor = float(np.median([r.in_sample.w2s_error for r in by_n[ns[-1]]]))
     # The excess of the w2s error over the largest-n value, the part that still depends on n.
     excess = [float(np.median([r.w2s_error for r in by_n[n]]) - np.median([r.w2s_error for r in by_n[ns[-1]]]))
               for n in ns[:-1]]
-    theory = [float(np.median([r.extra["theorem2"]["terms"]["estimation"] for r in by_n[n]])) for n in ns]
+    theory = [float(np.median([r.finite_sample.terms["estimation"] for r in by_n[n]])) for n in ns]
     gaps = [np.abs([r.gain - r.misfit for r in by_n[n]]) for n in ns]
     return {
         "sizes": ns,
@@ -150,7 +151,7 @@ def summarize(records, config: FiniteSampleConfig, world, seconds: float) -> dic
         "w2s_excess_rate": fitted_rate(ns[:-1], excess),
         "theory_rate": THEORY_RATE,
         "theory_fitted_rate": fitted_rate(ns, theory),
-        "frac_theorem2_holds": float(np.mean([r.extra["theorem2"]["holds"] for r in records])),
+        "frac_theorem2_holds": float(np.mean([r.finite_sample.holds for r in records])),
         "frac_theorem1_holds": float(np.mean([r.holds for r in records])),
         "w2s_error_in_sample_at_max_n": floor,
         "seconds": seconds,

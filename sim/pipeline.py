@@ -13,7 +13,7 @@ The protocol of Charikar, Pabbaraju & Shiragur (2024, Sec. 5), with every head s
 
 :func:`task_records` turns the predictions into :class:`W2SRecord` objects, every number computed by
 :mod:`weakstrong.theory`: the statements on fresh samples (estimates of the population statements) and,
-in ``extra["in_sample"]``, on the student's training sample, where the projection is exact and so are
+in ``in_sample`` (a :class:`~weakstrong.theory.records.SampleCheck`), on the student's training sample, where the projection is exact and so are
 Theorem 1 and the non-realizable bound.
 """
 
@@ -31,7 +31,7 @@ from weakstrong.theory.bounds import (convex_nonrealizable_bound, nonrealizable_
                                       theorem1)
 from weakstrong.theory.boundcheck import INEQUALITY_RTOL
 from weakstrong.theory.distances import sq_distance
-from weakstrong.theory.records import W2SRecord
+from weakstrong.theory.records import BoundTerms, SampleCheck, W2SRecord
 
 
 # Relative tolerance of the statements for the hull class. Its solver stops at a duality gap of 1e-13 times
@@ -133,14 +133,15 @@ def task_records(batch: TaskBatch, setting: str, seed: int, subspace: bool = Tru
             strong_error=test["strong_error"], epsilon=test["epsilon"], **test["theorem1"],
             loss="sq", setting=setting, task=str(task_offset + t), weak="h_w", strong="h_s", method=method,
             seed=seed, sizes={"n_train": batch.n_train, "n_test": batch.n_test, **(sizes or {})},
-            extra={"nonrealizable": test["nonrealizable"], "cross": test.get("cross"),
-                   "in_sample": {k: train[k] for k in ("weak_error", "w2s_error", "misfit", "gain", "epsilon",
-                                                       "strong_error", "theorem1", "nonrealizable")},
-                   **(extra or {})}))
+            nonrealizable=BoundTerms(**test["nonrealizable"]), cross=test.get("cross"),
+            in_sample=SampleCheck(**{k: train[k] for k in ("weak_error", "w2s_error", "misfit", "gain", "epsilon",
+                                                           "strong_error")}, **train["theorem1"],
+                                  nonrealizable=BoundTerms(**train["nonrealizable"])),
+            extra=dict(extra or {})))
     return records
 
 
 def nonrealizable_violation(record: W2SRecord, in_sample: bool = False) -> float:
     """Excess of |gain - misfit| over 2 sqrt(epsilon * misfit) (<= 0 when the bound holds): ``-slack``."""
-    source = record.extra["in_sample"] if in_sample else record.extra
-    return -float(source["nonrealizable"]["slack"])
+    source = record.in_sample if in_sample else record
+    return -float(source.nonrealizable.slack)

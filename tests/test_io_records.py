@@ -70,3 +70,29 @@ def test_record_rejects_unknown_and_missing_fields():
     del data["misfit"]
     with pytest.raises(ValueError, match="missing"):
         W2SRecord.from_dict(data)
+
+
+def test_typed_sub_records_round_trip_and_are_validated():
+    from weakstrong.theory.records import BoundTerms, FiniteSampleCheck, MemberComparison, SampleCheck
+
+    record = W2SRecord.from_errors(
+        0.5, 0.3, 0.15, nonrealizable=BoundTerms(0.1, 0.05, True), cross=-0.05,
+        in_sample=SampleCheck(0.5, 0.35, 0.15, 0.15, epsilon=0.0, bound=0.35, slack=0.0, holds=True,
+                              nonrealizable=BoundTerms(0.0, 0.0, True)),
+        members=MemberComparison(1, 0.31, 2, 0.33),
+        finite_sample=FiniteSampleCheck(2.0, 1.0, True, {"estimation": 0.5}, 1.0, 2.0, 3.0))
+    data = json.loads(json.dumps(record.to_dict()))
+    assert W2SRecord.from_dict(data) == record
+    assert isinstance(W2SRecord.from_dict(data).in_sample.nonrealizable, BoundTerms)
+    bad = json.loads(json.dumps(data))
+    bad["in_sample"]["mystery"] = 1
+    with pytest.raises(ValueError, match=r"record\.in_sample has unknown fields \['mystery'\]"):
+        W2SRecord.from_dict(bad)
+    bad = json.loads(json.dumps(data))
+    bad["in_sample"]["nonrealizable"]["slack"] = "0.1"
+    with pytest.raises(ValueError, match="BoundTerms.slack"):
+        W2SRecord.from_dict(bad)
+    bad = json.loads(json.dumps(data))
+    del bad["members"]["best_member"]
+    with pytest.raises(ValueError, match="record.members"):
+        W2SRecord.from_dict(bad)

@@ -29,8 +29,8 @@ def test_realizable_subspace_gain_equals_misfit(tmp_path):
     # Exact projection on the student's sample: the identity holds to rounding.
     assert fit["r2"] > 0.999 and abs(fit["slope"] - 1) < 0.01
     assert summary["frac_theorem1_holds_in_sample"] == 1.0
-    gaps = [abs(r.extra["in_sample"]["gain"] - r.extra["in_sample"]["misfit"]) for r in records]
-    assert max(gaps) < 1e-8 * max(r.extra["in_sample"]["weak_error"] for r in records)
+    gaps = [abs(r.in_sample.gain - r.in_sample.misfit) for r in records]
+    assert max(gaps) < 1e-8 * max(r.in_sample.weak_error for r in records)
     # On fresh samples it holds up to the finite-sample error of a 2000-sample fit.
     assert summary["r2"] > 0.9 and abs(summary["slope"] - 1) < 0.1, summary
 
@@ -39,7 +39,7 @@ def test_realizable_subspace_gain_equals_misfit(tmp_path):
 def test_every_task_satisfies_the_nonrealizable_bound(setting, tmp_path):
     records, summary = _charikar(setting, tmp_path)
     assert summary["max_nonrealizable_violation_in_sample"] <= 1e-9
-    assert all(r.extra["in_sample"]["nonrealizable"]["holds"] for r in records)
+    assert all(r.in_sample.nonrealizable.holds for r in records)
     assert all(r.epsilon > 0 for r in records)
 
 
@@ -99,7 +99,7 @@ def test_finite_sample_gap_shrinks_with_n(tmp_path):
     assert sorted({r.sizes["n_train"] for r in records}) == [40, 400, 4000]
     assert summary["median_gap"][-1] < summary["median_gap"][0]
     assert summary["empirical_rate"] < 0 and summary["theory_rate"] == -0.25
-    assert all("estimation" in r.extra["theorem2"]["terms"] for r in records)
+    assert all("estimation" in r.finite_sample.terms for r in records)
 
 
 def test_epsilon_sweep_moves_epsilon_and_keeps_the_bound(tmp_path):
@@ -121,3 +121,16 @@ def test_pretrained_protocol_points_near_identity(tmp_path):
     assert summary["r2"] > 0.85 and 0.6 < summary["slope"] < 1.2
     assert summary["max_nonrealizable_violation_in_sample"] <= 1e-9
     assert np.mean([r.weak_error for r in records]) > np.mean([r.w2s_error for r in records])
+
+
+@pytest.mark.slow
+def test_headline_realizable_row_is_unchanged(tmp_path):
+    """Regression of the README's headline row (realizable, 100 tasks, seed 0): the numbers it quotes."""
+    _, summary = charikar.run(charikar.CharikarConfig(world=WorldConfig(setting="realizable", seed=0)),
+                              RunOptions(cache_dir=tmp_path))
+    m = summary["mean"]
+    assert summary["in_sample"]["slope"] == pytest.approx(1.000, abs=5e-4)
+    assert summary["in_sample"]["r2"] == pytest.approx(1.0, abs=5e-5)
+    got = [m["weak_error"], m["w2s_error"], m["strong_error"], m["misfit"], m["gain"], summary["slope"],
+           summary["r2"]]
+    assert got == pytest.approx([0.387, 0.169, 0.000, 0.216, 0.217, 1.011, 0.993], abs=5e-4)

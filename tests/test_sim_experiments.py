@@ -77,12 +77,12 @@ def test_ensemble_records_and_theorem(ens_run):
     assert len(records) == ENS.worlds * ENS.tasks * (n_members + n_rules)
     for r in records:
         assert W2SRecord.from_dict(json.loads(json.dumps(r.to_dict()))) == r
-        own = r.extra["in_sample"]
+        own = r.in_sample
         # Realizable subspace: Theorem 1 holds with equality on the student's own sample.
-        assert own["holds"] and abs(own["gain"] - own["misfit"]) <= 1e-8 * (own["weak_error"] + own["misfit"])
+        assert own.holds and abs(own.gain - own.misfit) <= 1e-8 * (own.weak_error + own.misfit)
         if not r.method.startswith("member"):   # ambiguity decomposition of the teacher's error
             assert np.isclose(r.weak_error, r.extra["mean_member_error"] - r.extra["ambiguity"], rtol=1e-9)
-            assert r.extra["best_member_w2s_error"] == min(
+            assert r.members.best_member_w2s_error == min(
                 m.w2s_error for m in records if m.task == r.task and m.method.startswith("member"))
     assert set(summary["methods"]) == {f"member-{j}" for j in range(n_members)} | set(ensembles.COMBINERS)
 
@@ -128,7 +128,7 @@ def test_kl_realizable_inequality_holds_in_sample(cls_run):
     records, summary = cls_run
     real = [r for r in records if r.setting == "realizable"]
     assert len(real) == CLS.worlds and all(r.loss == "kl" for r in records)
-    assert all(r.extra["in_sample"]["holds"] for r in real)
+    assert all(r.in_sample.holds for r in real)
     assert summary["realizable"]["frac_in_sample_holds"] == 1.0
     assert len([r for r in records if r.setting == "nonrealizable"]) == CLS.worlds * len(CLS.ks)
 
