@@ -19,18 +19,17 @@ STUDENTS = ("probe", "finetune")
 
 
 def student_of(record) -> str:
-    """The student mode of a record: ``extra["student"]`` when present, else read from its method/setting."""
-    mode = str(record.extra.get("student", "")) if isinstance(record.extra, dict) else ""
-    if mode in STUDENTS:
-        return mode
-    text = f"{record.method} {record.setting} {record.strong}".lower()
-    return next((s for s in STUDENTS if s in text), "other")
+    """The student mode ``llm classify`` stores with every record (``extra["student"]``)."""
+    mode = record.extra["student"]
+    if mode not in STUDENTS:
+        raise ValueError(f"record of {record.weak!r}: extra['student'] must be one of {STUDENTS}, got {mode!r}")
+    return mode
 
 
 def is_held_out(record) -> bool:
-    """Records measured on held-out data; in-sample ones (setting ``<student>/<...>train``) are left out,
-    since in-sample the probe's gain equals its misfit by construction and would hide the held-out scatter."""
-    return not record.setting.split("/")[-1].endswith("train")
+    """Records measured on the test split (``extra["split"]``); in-sample ones are left out, since in-sample
+    the probe's gain equals its misfit by construction and would hide the held-out scatter."""
+    return record.extra["split"] == "test"
 
 
 def classification_results(ctx: FigureContext) -> list[LLMResult]:
@@ -47,7 +46,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
         return FigureOutcome("pending", images=images, message="no classification results committed")
     fig, axes = new_figure(ncols=2, height=2.9)
     for ax, loss, unit in zip(axes, ("sq", "kl"), ("squared error", "nats")):
-        for i, student in enumerate((*STUDENTS, "other")):
+        for i, student in enumerate(STUDENTS):
             recs = [rec for res in results for rec in res.records
                     if rec.loss == loss and student_of(rec) == student and is_held_out(rec)]
             if recs:

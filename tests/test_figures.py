@@ -56,7 +56,7 @@ def write_fake_llm_results(results_dir: Path, seed: int = 0) -> dict[str, Path]:
                 m = float(rng.uniform(.01, .05))
                 sciq["records"].append(W2SRecord.from_errors(
                     .25, .25 - m - float(rng.normal(0, .01)), m, loss=loss, setting=f"{student}/test",
-                    weak=name, method=method).to_dict())
+                    weak=name, method=method, extra={"student": student, "split": "test"}).to_dict())
         sciq["students"][student] = {"ceiling": {"accuracy": float(rng.uniform(.6, .7))}, "runs": runs}
     scores = lambda: {"slu_f1": float(rng.uniform(.1, .4)), "exact_match": float(rng.uniform(0, .2))}  # noqa: E731
     strategies = {}
@@ -168,7 +168,7 @@ def test_llm_figure_is_pending_without_results_and_drawn_with_them(dirs, capsys)
     assert pending_png.stat().st_size > 0
     rng = np.random.default_rng(0)
     recs = [W2SRecord.from_errors(0.3, 0.3 - g, m, loss=loss, method="bayes",
-                                  extra={"student": student}).to_dict()
+                                  extra={"student": student, "split": "test"}).to_dict()
             for loss in ("sq", "kl") for student in ("probe", "finetune")
             for m, g in rng.uniform(0.01, 0.1, size=(5, 2))]
     write_json(dirs["results"] / "sciq_test" / "results.json", {"records": recs})
