@@ -5,7 +5,7 @@ Stages (each cached under ``cache_dir`` by config hash, so a rerun skips what is
 1. data: seeded, disjoint weak-train / w2s-train / test splits (``weakstrong.llm.data``);
 2. weak: each weak supervisor learns weak-train gold labels and labels w2s-train and test;
 3. features: the strong backbone's frozen features on w2s-train and test (probe student);
-4. students: the ceiling (gold w2s-train labels) and one student per teacher of each ``--method``;
+4. students: the ceiling (gold w2s-train labels) and one student per teacher of each ``--methods``;
 5. metrics: accuracy, AUROC, PGR with a bootstrap CI, and the misfit theory on held-out test data (squared
    loss and KL), plus the in-sample squared-loss check on w2s-train where the probe is an exact projection.
 
@@ -21,53 +21,81 @@ from pathlib import Path
 
 import numpy as np
 
+from weakstrong.config import ConfigError, check_choice, check_int
 from weakstrong.io import config_hash, write_json
 
-from .data import SplitConfig, TaskData, load_task
+from .data import REGRESSION_TASKS, TASKS, SplitConfig, TaskData, load_task
+from .device import select_device
 from .ensemble import METHODS, Teacher, make_teachers
+from .features import FeatureExtractor
 from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
-from .models import FeatureExtractor, cached_array, select_device
-from .students import LOSSES, FinetuneConfig, ProbeConfig, predict_probes
+from .stage_cache import cached_array
+from .students import LOSSES, ClassifierFinetuneConfig, ProbeConfig, predict_probes
 
 STUDENTS = ("probe", "finetune")
 DEFAULT_WEAK = ("tfidf", "minilm-l1", "minilm-l2", "scratch-tiny")
 EVAL_SPLITS = ("w2s_train", "test")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClassifyConfig:
-    """One ``weakstrong llm classify`` run; every field is a CLI option and enters the cache keys it affects."""
+    """One ``weakstrong llm classify`` run; each field enters the cache keys it affects.
 
-    task: str = "sciq"
-    out: str = "results/classify"
-    data_dir: str | None = None
+    Every field is a command-line option except ``probe.seed``, ``finetune.seed`` and ``finetune.max_length``,
+    which the command line sets from ``seed`` and ``max_length``.
+    """
+
+    # sciq (binary, Burns format), sst2, imdb (polarity) or imdb-rating (regression)
+    task: str = field(default="sciq", metadata={"choices": TASKS})
+    out: str = "results/classify"  # output folder; results.json is written there
+    data_dir: str | None = None  # folder holding <task>/ official files (e.g. ../shared/data); none: the HF hub
+    # weak models, by spaces or commas: tfidf, minilm-l1 ... minilm-l6, scratch-tiny, or an HF id or path
     weak: tuple[str, ...] = DEFAULT_WEAK
-    strong: str = "minilm-l6"
-    methods: tuple[str, ...] = METHODS
-    students: tuple[str, ...] = ("probe",)
-    seed: int = 0
-    n_weak_train: int | None = None
-    n_w2s_train: int | None = None
-    n_test: int | None = None
-    batch_size: int = 64
-    max_length: int = 128
-    device: str | None = None
-    cache_dir: str | None = None
-    n_bootstrap: int = 1000
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    strong: str = "minilm-l6"  # strong model: ladder name, HF id or local path
+    methods: tuple[str, ...] = METHODS  # teachers from the weak ensemble: single average vote logconf bayes, or all
+    students: tuple[str, ...] = ("probe",)  # probe (frozen features, convex head), finetune (end to end), or both
+    seed: int = 0  # seed of the splits, the weak models and both students
+    n_weak_train: int | None = None  # weak-train size (none: the task default)
+    n_w2s_train: int | None = None  # w2s-train size (none: the task default)
+    n_test: int | None = None  # test size (none: the task default)
+    batch_size: int = 64  # batch of frozen-feature encoding (fine-tuning: --finetune-batch-size)
+    max_length: int = 128  # token limit per segment, for encoding and fine-tuning
+    device: str | None = None  # torch device (none: cuda if available, else cpu)
+    cache_dir: str | None = None  # stage cache (none: OUT/cache)
+    n_bootstrap: int = 1000  # bootstrap resamples for the PGR confidence interval
+    probe: ProbeConfig = field(default_factory=ProbeConfig, metadata={"flatten": True})
+    finetune: ClassifierFinetuneConfig = field(default_factory=ClassifierFinetuneConfig,
+                                               metadata={"prefix": "finetune"})
 
-    def validate(self) -> None:
+    def validate(self) -> "ClassifyConfig":
+        """Check every field, before any data or model is touched; raise :class:`ConfigError` naming the first
+        bad one. Returns self."""
+        owner = "ClassifyConfig"
+        check_choice(owner, "task", self.task, TASKS)
+        if self.task in REGRESSION_TASKS and self.data_dir is None:
+            raise ConfigError(f"{owner}.task {self.task!r} needs data_dir (--data-dir): the hub copy has no ratings")
         for name, values, allowed in (("methods", self.methods, METHODS), ("students", self.students, STUDENTS)):
             bad = [v for v in values if v not in allowed]
             if not values or bad:
-                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {list(values)}")
-        if not self.weak:
-            raise ValueError("weak must name at least one weak model")
+                raise ConfigError(f"{owner}.{name} must be a non-empty subset of {allowed}, got {list(values)}")
+        if self.task in REGRESSION_TASKS and "vote" in self.methods:
+            raise ConfigError(f"{owner}.methods: 'vote' needs class labels; task {self.task!r} is a regression "
+                              f"target")
+        if not self.weak or not all(isinstance(w, str) and w for w in self.weak):
+            raise ConfigError(f"{owner}.weak must name at least one weak model, got {self.weak!r}")
         if len(set(self.weak)) != len(self.weak):
-            raise ValueError(f"weak models must be distinct, got {list(self.weak)}")
-        if self.n_bootstrap < 1:
-            raise ValueError(f"n_bootstrap must be >= 1, got {self.n_bootstrap}")
+            raise ConfigError(f"{owner}.weak models must be distinct, got {list(self.weak)}")
+        if not isinstance(self.strong, str) or not self.strong:
+            raise ConfigError(f"{owner}.strong must name the strong model, got {self.strong!r}")
+        check_int(owner, "seed", self.seed, minimum=0)
+        for name in ("n_weak_train", "n_w2s_train", "n_test"):
+            if getattr(self, name) is not None:
+                check_int(owner, name, getattr(self, name))
+        for name in ("batch_size", "max_length", "n_bootstrap"):
+            check_int(owner, name, getattr(self, name))
+        self.probe.validate(f"{owner}.probe")
+        self.finetune.validate(f"{owner}.finetune")
+        return self
 
 
 class Timer:
@@ -132,7 +160,7 @@ def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir, log):
     """Fine-tune a fresh strong backbone; predictions and checkpoint cached by config hash."""
     import torch
 
-    from .models import load_backbone
+    from .registry import load_backbone
     from .students import make_classifier, predict_classifier, train_classifier
 
     def compute():
@@ -220,15 +248,14 @@ def run_classify(cfg: ClassifyConfig) -> dict:
     out = Path(cfg.out)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
     device = select_device(cfg.device)
-    # Everything that can fail on bad input (files, labels, leakage, model names) fails here, before training.
+    # Everything that can fail on bad input (model names, files, labels, leakage) fails here, before training.
+    regression = cfg.task in REGRESSION_TASKS
+    weak_models = {n: make_weak(n, regression, cfg.seed, device, cfg.batch_size, cfg.max_length, cache_dir,
+                                timer.stages) for n in cfg.weak}
+    strong = FeatureExtractor(cfg.strong, device, cfg.batch_size, cfg.max_length, cache_dir, timer.stages)
     with timer("data"):
         data = load_task(cfg.task, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
                                                              cfg.seed))
-    weak_models = {n: make_weak(n, data.regression, cfg.seed, device, cfg.batch_size, cfg.max_length, cache_dir,
-                                timer.stages) for n in cfg.weak}
-    strong = FeatureExtractor(cfg.strong, device, cfg.batch_size, cfg.max_length, cache_dir, timer.stages)
-    if data.regression and "vote" in cfg.methods:
-        raise ValueError("method 'vote' needs class labels; task 'imdb-rating' is a regression target")
 
     weak_out = run_weak(cfg, data, weak_models, cache_dir, timer)
     teachers: list[Teacher] = [t for m in cfg.methods

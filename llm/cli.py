@@ -1,32 +1,41 @@
 """`weakstrong llm {classify,generate,pretrain}`.
 
-Each subcommand lives in a light module (no torch import at module level, so `weakstrong --help` stays fast)
-exposing ``add_arguments(parser)`` and ``run(args) -> int``. To add a subcommand, add a row to ``_SUBCOMMANDS``.
+Each subcommand lives in its own ``*_cli`` module (no torch import at module level, so ``weakstrong --help``
+stays fast). Each exposes ``add_parser(subparsers)``, which generates the options from the run's config
+dataclass (``weakstrong.config.add_config_arguments``) and sets ``func`` to a leaf that takes the parsed
+namespace and returns an exit code.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import Iterable
 
-# (name, module, one-line help)
-_SUBCOMMANDS = (
-    ("classify", "weakstrong.llm.classify_cli", "weak-ensemble -> strong classification (SciQ, SST-2, IMDB)"),
-    ("generate", "weakstrong.llm.generate_cli", "weak-ensemble -> strong generation (SLURP slot filling)"),
-    ("pretrain", "weakstrong.llm.pretrain_cli", "pretrain the offline decoder ladder and its tokenizer"),
-)
+from weakstrong.config import ConfigError
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("llm", help="real transformer weak-to-strong experiments")
+    """Register ``weakstrong llm`` and its subcommands."""
+    from . import classify_cli, generate_cli, pretrain_cli
+
+    parser = subparsers.add_parser("llm", help="real transformer weak-to-strong experiments",
+                                   description="Real transformer weak-to-strong experiments.")
     sub = parser.add_subparsers(dest="llm_command", metavar="LLM_COMMAND")
     sub.required = True
-    for name, module, help_text in _SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue  # not built yet
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        mod.add_arguments(p)
-        p.set_defaults(func=mod.run)
+    for module in (classify_cli, generate_cli, pretrain_cli):
+        module.add_parser(sub)
+
+
+def split_commas(values: Iterable[str]) -> tuple[str, ...]:
+    """The items of a list option, given space-separated (``--weak a b``) or comma-separated (``--weak a,b``)."""
+    return tuple(v.strip() for item in values for v in str(item).split(",") if v.strip())
+
+
+def expand_all(values: tuple[str, ...], every: tuple[str, ...]) -> tuple[str, ...]:
+    """``every`` when the user wrote ``all``; the values unchanged otherwise."""
+    return every if values == ("all",) else values
+
+
+def check_threads(threads: int | None) -> None:
+    """``--threads`` is a positive count when given (None: torch's own setting)."""
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")

@@ -26,7 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from weakstrong.config import ConfigError
+
 TASKS = ("sciq", "sst2", "imdb", "imdb-rating")
+REGRESSION_TASKS = ("imdb-rating",)  # the target is a rating in [0, 1], not a class label
 # Hub fallbacks for users with a network: (dataset id, config, train split, test split).
 _HUB = {"sciq": ("allenai/sciq", None, "train", "test"), "sst2": ("nyu-mll/glue", "sst2", "train", "validation"),
         "imdb": ("stanfordnlp/imdb", None, "train", "test")}
@@ -108,8 +111,8 @@ def _read_text(path: Path) -> str:
         return fh.read()
 
 
-def _bad_row(path: Path, row: int, why: str) -> ValueError:
-    return ValueError(f"{path}: malformed row {row}: {why}")
+def _bad_row(path: Path, row: int, why: str) -> ConfigError:
+    return ConfigError(f"{path}: malformed row {row}: {why}")
 
 
 def _binary_label(value, path: Path, row: int) -> int:
@@ -127,9 +130,9 @@ def read_sciq(path: Path) -> list[dict]:
     try:
         rows = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(rows, list):
-        raise ValueError(f"{path}: expected a JSON list of questions")
+        raise ConfigError(f"{path}: expected a JSON list of questions")
     for i, r in enumerate(rows):
         for key in ("question", "correct_answer", "distractor1", "distractor2", "distractor3"):
             if not isinstance(r, dict) or not isinstance(r.get(key), str) or not r[key].strip():
@@ -150,7 +153,7 @@ def read_sst2(path: Path) -> Split:
     # Split on "\n" only: str.splitlines also breaks at unicode separators that occur inside texts.
     lines = _read_text(path).rstrip("\n").split("\n")
     if not lines or lines[0].strip().split("\t") != ["sentence", "label"]:
-        raise ValueError(f"{path}: expected a header 'sentence<TAB>label'")
+        raise ConfigError(f"{path}: expected a header 'sentence<TAB>label'")
     text, labels = [], []
     for i, line in enumerate(lines[1:], start=1):
         parts = line.rstrip("\n").split("\t")
@@ -189,14 +192,14 @@ def read_imdb(path: Path, rating_target: bool) -> Split:
 def _from_hub(task: str, rng: np.random.Generator) -> tuple[Split, Split]:
     dataset_id, config, train_name, test_name = _HUB["imdb" if task.startswith("imdb") else task]
     if task == "imdb-rating":
-        raise ValueError("task 'imdb-rating' needs --data-dir: the hub copy of IMDB has no ratings")
+        raise ConfigError("task 'imdb-rating' needs --data-dir: the hub copy of IMDB has no ratings")
     try:
         import datasets
 
         ds = datasets.load_dataset(dataset_id, config)
     except Exception as exc:  # offline, package missing, hub error: all mean "give a data dir"
-        raise ValueError(f"cannot fetch {dataset_id!r} from the HF hub ({type(exc).__name__}: {exc}); "
-                         f"pass --data-dir with the official files for task {task!r}") from exc
+        raise ConfigError(f"cannot fetch {dataset_id!r} from the HF hub ({type(exc).__name__}: {exc}); "
+                          f"pass --data-dir with the official files for task {task!r}") from exc
     out = []
     for name in (train_name, test_name):
         rows = list(ds[name])
@@ -221,22 +224,22 @@ def unique_pool(pool: Split, exclude: set[str] = frozenset()) -> Split:
 
 def _draw(pool: Split, sizes: list[int], rng: np.random.Generator, what: str) -> list[Split]:
     if sum(sizes) > len(pool):
-        raise ValueError(f"{what}: requested {sizes} examples but only {len(pool)} are available")
+        raise ConfigError(f"{what}: requested {sizes} examples but only {len(pool)} are available")
     perm = rng.permutation(len(pool))
     cuts = np.cumsum([0] + sizes)
     return [pool.subset(perm[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def check_disjoint(data: TaskData) -> None:
-    """Raise ``ValueError`` if any source example appears in two splits (leakage)."""
+    """Raise :class:`ConfigError` if any source example appears in two splits (leakage in the user's files)."""
     names = ("weak_train", "w2s_train", "test")
     sets = {n: set(getattr(data, n).uid) for n in names}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             shared = sets[a] & sets[b]
             if shared:
-                raise ValueError(f"splits {a} and {b} overlap in {len(shared)} examples "
-                                 f"(e.g. {sorted(shared)[0][:80]!r}): leakage across splits")
+                raise ConfigError(f"splits {a} and {b} overlap in {len(shared)} examples "
+                                  f"(e.g. {sorted(shared)[0][:80]!r}): leakage across splits")
 
 
 def load_task(task: str, data_dir: str | os.PathLike | None, config: SplitConfig | None = None) -> TaskData:
@@ -250,24 +253,24 @@ def load_task(task: str, data_dir: str | os.PathLike | None, config: SplitConfig
 
     Raises
     ------
-    ValueError
+    ConfigError
         unknown task, missing or malformed file, non-binary label, sizes larger than the data, or overlap.
     """
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     config = config or SplitConfig()
     defaults = DEFAULT_SIZES[task]
     sizes = [s if s is not None else d for s, d in zip((config.n_weak_train, config.n_w2s_train, config.n_test),
                                                         defaults)]
     if any(s < 1 for s in sizes):
-        raise ValueError(f"split sizes must be >= 1, got {sizes}")
+        raise ConfigError(f"split sizes must be >= 1, got {sizes}")
     rng = np.random.default_rng(config.seed)
     if data_dir is None:
         train_pool, test_pool = _from_hub(task, rng)
     else:
         folder = Path(data_dir) / ("imdb" if task.startswith("imdb") else task)
         if not folder.is_dir():
-            raise ValueError(f"data dir {folder} does not exist (expected {task} files under --data-dir)")
+            raise ConfigError(f"data dir {folder} does not exist (expected {task} files under --data-dir)")
         try:
             if task == "sciq":
                 train_pool = sciq_binary(read_sciq(_find(folder, "train.json")), rng, "train")
@@ -279,14 +282,14 @@ def load_task(task: str, data_dir: str | os.PathLike | None, config: SplitConfig
                 train_pool = read_imdb(_find(folder, "train.jsonl"), rating)
                 test_pool = read_imdb(_find(folder, "test.jsonl"), rating)
         except FileNotFoundError as exc:
-            raise ValueError(str(exc)) from exc
+            raise ConfigError(str(exc)) from exc
     # The official files repeat some sentences/questions, within train and across train and test.
     # Overlaps are removed from the training side, so the official test set stays whole.
     test_pool = unique_pool(test_pool)
     train_pool = unique_pool(train_pool, exclude=set(test_pool.uid))
     weak_train, w2s_train = _draw(train_pool, sizes[:2], rng, f"{task} training splits")
     (test,) = _draw(test_pool, sizes[2:], rng, f"{task} test split")
-    data = TaskData(task, weak_train, w2s_train, test, regression=task == "imdb-rating",
+    data = TaskData(task, weak_train, w2s_train, test, regression=task in REGRESSION_TASKS,
                     info={"source": str(data_dir) if data_dir else "hf-hub", "seed": config.seed})
     check_disjoint(data)
     return data

@@ -13,8 +13,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .lm import encode_examples, encode_prompt, length_buckets, mean_token_logprob
-from .models import autocast_context as autocast
+from .batching import length_buckets
+from .device import autocast_context as autocast
+from .lm import encode_examples, encode_prompt, mean_token_logprob
 
 
 @dataclass

@@ -10,43 +10,23 @@ the conservative DPO loss (DPO with label smoothing eps, Mitchell 2023; Rafailov
     L = -(1 - eps) log sigma(beta h) - eps log sigma(-beta h),
 
 where pi_ref is the frozen post-w2s student, whose sequence log-probs are computed once before the first update
-and cached. Reference settings: beta 5, eps 0.1, lr 5e-7, 3 epochs, 10-best.
+and cached. Reference settings (the defaults of ``weakstrong.llm.generate_config.DPOConfig``): beta 5,
+eps 0.1, lr 5e-7, 3 epochs, 10-best.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .device import autocast_context as autocast
+from .generate_config import DPOConfig
 from .lm import Example, collate, make_optimizer, target_logits
-from .models import autocast_context as autocast
-
-
-@dataclass
-class DPOConfig:
-    """Conservative DPO hyperparameters (defaults: the reference's)."""
-
-    beta: float = 5.0
-    eps: float = 0.1  # label smoothing: the prior probability that a preference label is flipped
-    lr: float = 5e-7
-    epochs: int = 3
-    batch_size: int = 8
-    n_best: int = 10  # candidates beam-decoded by the student per input
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.beta <= 0 or not 0.0 <= self.eps < 0.5:
-            raise ValueError(f"DPOConfig needs beta > 0 and 0 <= eps < 0.5, got beta={self.beta}, eps={self.eps}")
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.n_best < 2:
-            raise ValueError(f"DPOConfig needs lr > 0, epochs >= 1, batch_size >= 1, n_best >= 2; got "
-                             f"lr={self.lr}, epochs={self.epochs}, batch_size={self.batch_size}, "
-                             f"n_best={self.n_best}")
 
 
 def conservative_dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
@@ -122,6 +102,7 @@ def train_dpo(model, tokenizer, chosen: Sequence[Example], rejected: Sequence[Ex
     """
     from tqdm.auto import tqdm
 
+    config.validate()
     if len(chosen) != len(rejected) or not chosen:
         raise ValueError(f"chosen and rejected must be aligned and non-empty, got {len(chosen)} and {len(rejected)}")
     pad = tokenizer.pad_token_id

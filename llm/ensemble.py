@@ -1,7 +1,7 @@
 """Aggregating a weak ensemble into one teacher: soft labels plus a per-sample confidence.
 
 Each weak model gives, on every example, a number in [0, 1]: P(y = 1) for classification, or the predicted
-target (a rating scaled to [0, 1]) for regression. The teacher of a ``--method`` is:
+target (a rating scaled to [0, 1]) for regression. The teacher of each method (``--methods``) is:
 
 - ``single``: one weak model alone (one teacher per weak model).
 - ``average``: the mean of the weak probabilities (a convex combination, so Theorem 1's ensemble form applies).

@@ -27,89 +27,26 @@ configuration by ``run.json``.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from weakstrong.config import ConfigError
 from weakstrong.io import config_hash, read_json, write_json
 from weakstrong.theory.records import W2SRecord
 
 from .bridge import bayes_token_loss, ensemble_word_probs, piece_confidence, target_token_words, word_logprobs
 from .decoding import DecodeConfig, decode, ensemble_candidate_scores, greedy
-from .dpo import DPOConfig, select_pairs, train_dpo
-from .lm import FinetuneConfig, encode_examples, finetune, load_causal_lm, weighted_xent
-from .models import select_device
+from .device import select_device
+from .dpo import select_pairs, train_dpo
+from .generate_config import GenerateConfig, LMFinetuneConfig
+from .lm import causal_lm_source, encode_examples, finetune, load_causal_lm, weighted_xent
+from .metrics import pgr
 from .slu_metric import score_generations
 from .slurp import SlurpSplits, load_slurp, subsample
-
-METHODS = ("single", "multi", "joint", "bayes")
-
-
-@dataclass
-class GenerateConfig:
-    """One weak-to-strong generation experiment (``weakstrong llm generate``)."""
-
-    data_dir: str
-    weak: list[str]  # hub ids or local model directories
-    strong: str
-    methods: list[str] = field(default_factory=lambda: ["joint"])
-    weights: list[float] | None = None  # ensemble weights (normalised); default uniform
-    dpo: bool = False
-    seed: int = 0
-    n_weak_train: int = 2000
-    n_w2s_train: int = 2000
-    n_test: int | None = None  # evaluate on the first n test utterances (all by default)
-    n_best: int = 3  # per weak model, for joint decoding
-    max_new_tokens: int = 96
-    batch_size: int = 32
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # ceiling and students
-    weak_finetune: FinetuneConfig | None = None  # weak supervisors on weak-train (default: ``finetune``)
-    dpo_config: DPOConfig = field(default_factory=DPOConfig)
-    dpo_inputs: int | None = None  # w2s-train inputs used for DPO (all by default)
-    kl_weight: float = 1e-4  # evidential KL weight (the reference's)
-    official: dict | None = None  # {"weak_train", "w2s_train", "test"} official split files
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.weak:
-            raise ValueError("weak must name at least one weak model")
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad or not self.methods:
-            raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {self.methods}")
-        if self.weights is not None and (len(self.weights) != len(self.weak) or min(self.weights) < 0
-                                         or sum(self.weights) <= 0):
-            raise ValueError(f"weights must be {len(self.weak)} nonnegative numbers, not all zero, "
-                             f"got {self.weights}")
-        if isinstance(self.finetune, dict):
-            self.finetune = FinetuneConfig(**self.finetune)
-        if isinstance(self.weak_finetune, dict):
-            self.weak_finetune = FinetuneConfig(**self.weak_finetune)
-        if isinstance(self.dpo_config, dict):
-            self.dpo_config = DPOConfig(**self.dpo_config)
-
-    @property
-    def ensemble_weights(self) -> list[float]:
-        w = self.weights or [1.0] * len(self.weak)
-        return [x / sum(w) for x in w]
-
-    def identity(self) -> dict:
-        """The settings a cached stage depends on (not the list of methods or the DPO switch, which only add
-        stages)."""
-        d = asdict(self)
-        for key in ("methods", "dpo", "device"):
-            d.pop(key)
-        if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
-            d.pop("weak_finetune")
-        return d
-
-
-def pgr(student: float, weak: float, ceiling: float) -> float | None:
-    """Performance gap recovered (student - weak) / (ceiling - weak); None when the ceiling is not above weak."""
-    return (student - weak) / (ceiling - weak) if ceiling > weak else None
-
 
 def word_view(student: list[np.ndarray], teachers: list[list[np.ndarray]], weights: list[float],
               ceiling: list[np.ndarray] | None = None) -> dict:
@@ -140,13 +77,15 @@ class GenerateRun:
 
     def __init__(self, config: GenerateConfig, out: str | Path, log: Callable[[str], None] = print,
                  progress: bool = True):
-        self.cfg, self.out, self.log, self.progress = config, Path(out), log, progress
+        self.cfg, self.out, self.log, self.progress = config.validate(), Path(out), log, progress
+        for source in (*config.weak, config.strong):  # a bad model name fails here, before any training
+            causal_lm_source(source)
         self.device = select_device(config.device)
         self.timings: dict[str, float] = {}
         stamp = self.out / "run.json"
         ident = {"hash": config_hash(config.identity()), "config": config.identity()}
         if stamp.exists() and read_json(stamp)["hash"] != ident["hash"]:
-            raise ValueError(f"out {self.out} holds a run with a different configuration; use a fresh --out")
+            raise ConfigError(f"out {self.out} holds a run with a different configuration; use a fresh --out")
         write_json(stamp, ident)
 
     # -- caching -------------------------------------------------------------------------------------------
@@ -184,7 +123,7 @@ class GenerateRun:
 
     # -- stages ----------------------------------------------------------------------------------------------
     def _finetune(self, prompts, targets, weights=None, confidence=None, loss=weighted_xent, name="",
-                  config: FinetuneConfig | None = None):
+                  config: LMFinetuneConfig | None = None):
         def train(model, tok):
             examples = encode_examples(tok, prompts, targets, weights)
             if confidence is not None:
@@ -295,8 +234,8 @@ class GenerateRun:
         prompts = [e.prompt for e in subsample(self.w2s, cfg.dpo_inputs)]
 
         def pairs():
-            cands = decode(model, tok, prompts, DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens,
-                                                             max(1, cfg.batch_size // 4)), self._bar(f"{name}: 10-best"))
+            decoding = DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens, max(1, cfg.batch_size // 4))
+            cands = decode(model, tok, prompts, decoding, self._bar(f"{name}: 10-best"))
             cands = [list(dict.fromkeys(c)) for c in cands]
             scores = ensemble_candidate_scores(models, prompts, cands, w, cfg.batch_size)
             return {"pairs": select_pairs(cands, scores)}
@@ -331,8 +270,9 @@ class GenerateRun:
             sizes={"n_w2s_train": len(self.w2s), "n_test": len(self.test)},
             extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": "gold word"})
         records.append(rec.to_dict())
-        return {**s, "pgr_slu_f1": pgr(s["slu_f1"], ref["slu_f1"], c["slu_f1"]),
-                "pgr_exact_match": pgr(s["exact_match"], ref["exact_match"], c["exact_match"]),
+        # min_gap=0: any ceiling above the reference defines PGR, as in the committed generation results.
+        return {**s, "pgr_slu_f1": pgr(ref["slu_f1"], s["slu_f1"], c["slu_f1"], min_gap=0.0),
+                "pgr_exact_match": pgr(ref["exact_match"], s["exact_match"], c["exact_match"], min_gap=0.0),
                 "pgr_reference": "best teacher by SLU-F1", "teachers": teachers, **({"dpo": student["dpo"]}
                                                                                     if "dpo" in student else {}),
                 "misfit_view": {k: view[k] for k in ("weak_error", "w2s_error", "misfit", "gain", "strong_error")}}

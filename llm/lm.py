@@ -4,7 +4,7 @@ Nothing here assumes a model family: the pieces used are ``AutoModelForCausalLM`
 tokens, and the logits. Padding never uses id 0 by assumption: the pad id is the tokenizer's pad token, or its
 EOS token when it has none, and padded positions are masked out of every loss and score.
 
-Device and precision: bf16 autocast (``weakstrong.llm.models``) and fused AdamW on CUDA, float32 on CPU.
+Device and precision: bf16 autocast (``weakstrong.llm.device``) and fused AdamW on CUDA, float32 on CPU.
 Batches here are length-bucketed without DDP sharding: scoring must see every example exactly once.
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,11 +20,38 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from weakstrong.config import ConfigError
+
+from .batching import length_buckets
 # Device choice and bf16 autocast are shared with the classification side.
-from .models import autocast_context as autocast
-from .models import select_device
+from .device import autocast_context as autocast
+from .device import select_device
+from .generate_config import LMFinetuneConfig
 
 IGNORE = -100
+
+
+def causal_lm_source(name_or_path: str) -> str:
+    """Where ``from_pretrained`` should look for ``name_or_path``: a local model directory, or a hub id.
+
+    Checks what can be checked without loading weights, so a bad name fails before any training.
+
+    Raises
+    ------
+    ConfigError : a local path that is not a model directory, or a hub id while the hub is disabled.
+    """
+    local = Path(name_or_path).expanduser()
+    if local.exists() and not (local / "config.json").exists():
+        raise ConfigError(f"model path {name_or_path!r} exists but has no config.json; expected a directory "
+                          f"written by save_pretrained (e.g. by `weakstrong llm pretrain`)")
+    offline = any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
+                  for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    if offline and not local.exists():
+        # Fail fast: with the hub unreachable, a lookup only ends in retries and a less helpful error.
+        raise ConfigError(f"cannot load causal LM {name_or_path!r}: no such local directory, and HF_HUB_OFFLINE is "
+                          f"set, so hub ids cannot be fetched; pass a local path (e.g. one written by "
+                          f"`weakstrong llm pretrain`)")
+    return str(local) if local.exists() else name_or_path
 
 
 def load_causal_lm(name_or_path: str, device: torch.device | str | None = None):
@@ -33,32 +59,21 @@ def load_causal_lm(name_or_path: str, device: torch.device | str | None = None):
 
     Raises
     ------
-    ValueError : the name is neither a local model directory nor loadable from the hub (e.g. offline), with a
+    ConfigError : the name is neither a local model directory nor loadable from the hub (e.g. offline), with a
         message that says which and how to fix it.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = select_device(device) if not isinstance(device, torch.device) else device
-    local = Path(name_or_path).expanduser()
-    if local.exists() and not (local / "config.json").exists():
-        raise ValueError(f"model path {name_or_path!r} exists but has no config.json; expected a directory "
-                         f"written by save_pretrained (e.g. by `weakstrong llm pretrain`)")
-    source = str(local) if local.exists() else name_or_path
-    offline = any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
-                  for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    if offline and not local.exists():
-        # Fail fast: with the hub unreachable, a lookup only ends in retries and a less helpful error.
-        raise ValueError(f"cannot load causal LM {name_or_path!r}: no such local directory, and HF_HUB_OFFLINE is "
-                         f"set, so hub ids cannot be fetched; pass a local path (e.g. one written by "
-                         f"`weakstrong llm pretrain`)")
+    source = causal_lm_source(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot load causal LM {name_or_path!r}: not a loadable local directory nor hub id "
-                         f"(no network?): {exc}") from exc
+        raise ConfigError(f"cannot load causal LM {name_or_path!r}: not a loadable local directory nor hub id "
+                          f"(no network?): {exc}") from exc
     if tokenizer.eos_token_id is None:
-        raise ValueError(f"tokenizer of {name_or_path!r} has no EOS token; generation could never stop")
+        raise ConfigError(f"tokenizer of {name_or_path!r} has no EOS token; generation could never stop")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
@@ -99,15 +114,6 @@ def encode_examples(tokenizer, prompts: Sequence[str], targets: Sequence[str],
         pi, ti = encode_prompt(tokenizer, p), encode_target(tokenizer, t)[: max_length - 1]
         out.append(Example(pi[-(max_length - len(ti)):], ti, float(w)))
     return out
-
-
-def length_buckets(lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:
-    """Batches of indices of similar length (sorted, chunked), in random batch order when ``shuffle``."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    if shuffle:
-        random.Random(seed).shuffle(batches)
-    return batches
 
 
 @dataclass
@@ -178,25 +184,6 @@ def mean_token_logprob(model, tokenizer, examples: Sequence[Example], batch_size
     return np.array([lp.mean() for lp in target_token_logprobs(model, tokenizer, examples, batch_size)])
 
 
-@dataclass
-class FinetuneConfig:
-    """Supervised fine-tuning of a causal LM on prompt -> target pairs."""
-
-    lr: float = 3e-4  # AdamW learning rate (peak; linear warmup then cosine decay)
-    epochs: int = 3
-    batch_size: int = 16
-    weight_decay: float = 0.0
-    warmup_frac: float = 0.05  # fraction of steps spent warming up
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    extra: dict = field(default_factory=dict)  # loss-specific settings, recorded with the stage
-
-    def __post_init__(self) -> None:
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"FinetuneConfig needs lr > 0, epochs >= 1, batch_size >= 1; got lr={self.lr}, "
-                             f"epochs={self.epochs}, batch_size={self.batch_size}")
-
-
 # loss_fn(logits (N, V), targets (N,), weights (N,), confidence (N,) or None, step, total_steps) -> scalar
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, int, int], torch.Tensor]
 
@@ -222,11 +209,12 @@ def lr_at(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def finetune(model, tokenizer, examples: Sequence[Example], config: FinetuneConfig,
+def finetune(model, tokenizer, examples: Sequence[Example], config: LMFinetuneConfig,
              loss_fn: LossFn = weighted_xent, progress: str | None = None) -> list[float]:
     """Fine-tune ``model`` in place on ``examples`` with length-bucketed batches; returns the loss per step."""
     from tqdm.auto import tqdm
 
+    config.validate()
     if not examples:
         raise ValueError("examples must not be empty")
     device = next(model.parameters()).device

@@ -41,10 +41,11 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
-def pgr(acc_weak: float, acc_w2s: float, acc_ceiling: float, min_gap: float = 1e-9) -> float | None:
-    """(acc_w2s - acc_weak) / (acc_ceiling - acc_weak); None when the ceiling does not beat the weak model."""
-    gap = acc_ceiling - acc_weak
-    return None if gap <= min_gap else float((acc_w2s - acc_weak) / gap)
+def pgr(weak: float, student: float, ceiling: float, min_gap: float = 1e-9) -> float | None:
+    """Performance gap recovered, (student - weak) / (ceiling - weak), for any score where higher is better
+    (accuracy, SLU-F1, exact match); None unless the ceiling beats the weak score by more than ``min_gap``."""
+    gap = ceiling - weak
+    return None if gap <= min_gap else float((student - weak) / gap)
 
 
 def bootstrap_pgr(labels, weak_scores, w2s_scores, ceiling_scores, n_boot: int = 1000, seed: int = 0,

@@ -5,9 +5,11 @@ decoder-only transformers (transformers' ``GPT2Config`` / ``LlamaConfig``) from 
 pretrained as language models on the Gutenberg books plus SLURP's unlabelled language-model text. Weak rungs
 differ in size, architecture *and* tokenizer (each vocabulary size is its own BPE), to mimic varied supervisors.
 
-Each model directory is written with ``save_pretrained`` (model and tokenizer), so it loads back by path with
-``AutoModelForCausalLM`` / ``AutoTokenizer``. Training is resumable: ``checkpoint.pt`` holds the model, the
-optimizer, the step and the RNG state, and a rerun continues from it; ``pretrain.json`` records the run.
+The rungs and the pretraining settings are in ``weakstrong.llm.ladder``, the BPE trainer in
+``weakstrong.llm.tokenizer_training``. Each model directory is written with ``save_pretrained`` (model and
+tokenizer), so it loads back by path with ``AutoModelForCausalLM`` / ``AutoTokenizer``. Training is resumable:
+``checkpoint.pt`` holds the model, the optimizer, the step and the RNG state, and a rerun continues from it;
+``pretrain.json`` records the run.
 On CUDA: bf16 autocast, SDPA attention, fused AdamW, and MFU is reported.
 """
 
@@ -15,107 +17,33 @@ from __future__ import annotations
 
 import gzip
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from weakstrong.config import ConfigError
 from weakstrong.io import read_json, write_json
 
+from .device import autocast_context as autocast
+from .device import select_device
+from .ladder import LadderPreset, LMPretrainConfig, get_preset
 from .lm import lr_at, make_optimizer
-from .models import autocast_context as autocast
-from .models import select_device
 from .slurp import read_lm_text
+from .tokenizer_training import train_bpe_tokenizer
 
-SPECIAL = {"eos": "<|endoftext|>", "pad": "<|pad|>"}
 RECORD_SEPARATOR = "\x1e"  # separates books in gutenberg/books.txt.gz
-
-
-@dataclass(frozen=True)
-class LadderPreset:
-    """One rung of the ladder: architecture and size (the name gives the approximate parameter count)."""
-
-    name: str
-    arch: str  # "gpt2" or "llama"
-    n_layer: int
-    n_head: int
-    d_model: int
-    vocab_size: int  # each distinct vocabulary size is a distinct BPE tokenizer
-    context: int = 256
-    d_ff: int | None = None  # Llama MLP width (GPT-2 uses 4 * d_model)
-    lr: float = 1e-3  # peak pretraining learning rate
-
-
-PRESETS = {p.name: p for p in (
-    LadderPreset("gpt-0.3m", "gpt2", 2, 2, 64, 2048, lr=3e-3),
-    LadderPreset("llama-0.5m", "llama", 2, 2, 96, 3072, d_ff=256, lr=3e-3),
-    LadderPreset("gpt-1m", "gpt2", 4, 4, 128, 4096, lr=2e-3),
-    LadderPreset("llama-3m", "llama", 4, 4, 192, 8192, d_ff=512, lr=2e-3),
-    LadderPreset("gpt-4m", "gpt2", 6, 6, 192, 8192, lr=1.5e-3),
-    LadderPreset("gpt-50m", "gpt2", 12, 8, 512, 16384, context=512, lr=6e-4),
-    LadderPreset("llama-100m", "llama", 12, 12, 768, 16384, context=512, d_ff=2048, lr=4e-4),
-    LadderPreset("gpt-110m", "gpt2", 12, 12, 768, 32768, context=512, lr=4e-4),
-)}
-
-
-def get_preset(name: str) -> LadderPreset:
-    if name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-    return PRESETS[name]
-
-
-@dataclass
-class PretrainConfig:
-    """Pretraining run settings (the preset fixes the model)."""
-
-    preset: str
-    max_steps: int = 2000
-    batch_size: int = 32
-    seq_len: int | None = None  # default: the preset's context
-    lr: float | None = None  # default: the preset's
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    time_budget: float | None = None  # seconds for this invocation; the run checkpoints and stops when spent
-    save_every: int = 200
-    slurp_fraction: float = 0.25  # share of sequences drawn from SLURP's lm text (in-domain utterances)
-    max_chars: int | None = None  # cap on Gutenberg characters read (tokenizer and stream), for quick runs
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        get_preset(self.preset)
-        if self.max_steps < 1 or self.batch_size < 1 or self.save_every < 1:
-            raise ValueError(f"max_steps, batch_size and save_every must be >= 1, got {self.max_steps}, "
-                             f"{self.batch_size}, {self.save_every}")
-        if not 0.0 <= self.slurp_fraction <= 1.0:
-            raise ValueError(f"slurp_fraction must lie in [0, 1], got {self.slurp_fraction}")
 
 
 def read_books(data_dir: str | Path, max_chars: int | None = None) -> list[str]:
     """The Gutenberg books (``gutenberg/books.txt.gz``, books separated by a line holding only \\x1e)."""
     path = Path(data_dir) / "gutenberg" / "books.txt.gz"
     if not path.exists():
-        raise ValueError(f"data_dir {data_dir} has no gutenberg/books.txt.gz")
+        raise ConfigError(f"data_dir {data_dir} has no gutenberg/books.txt.gz")
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         text = fh.read(max_chars) if max_chars else fh.read()
     return [b.strip() for b in text.split(RECORD_SEPARATOR) if b.strip()]
-
-
-def train_tokenizer(texts, vocab_size: int):
-    """A byte-level BPE (``tokenizers``) wrapped as a ``PreTrainedTokenizerFast``; EOS doubles as BOS."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[SPECIAL["eos"], SPECIAL["pad"]],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2,
-                                  show_progress=False)
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=SPECIAL["eos"], eos_token=SPECIAL["eos"],
-                                   pad_token=SPECIAL["pad"])
 
 
 def build_model(preset: LadderPreset, tokenizer):
@@ -167,7 +95,7 @@ def peak_flops(device: torch.device) -> float | None:
     return None
 
 
-def pretrain(data_dir: str | Path, out_dir: str | Path, config: PretrainConfig, device: str | None = None,
+def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig, device: str | None = None,
              tokenizer_cache: str | Path | None = None, log=print) -> dict:
     """Pretrain (or resume) one rung of the ladder into ``out_dir``; returns the run record.
 
@@ -176,7 +104,7 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: PretrainConfig, 
     """
     from transformers import AutoTokenizer
 
-    preset = get_preset(config.preset)
+    preset = get_preset(config.validate().preset)
     out_dir, dev = Path(out_dir), select_device(device)
     seq_len = config.seq_len or preset.context
     lr = config.lr or preset.lr
@@ -192,7 +120,7 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: PretrainConfig, 
         tokenizer = AutoTokenizer.from_pretrained(cache)
     else:
         t0 = time.perf_counter()
-        tokenizer = train_tokenizer(books + slurp, preset.vocab_size)
+        tokenizer = train_bpe_tokenizer(books + slurp, preset.vocab_size)
         tokenizer.save_pretrained(cache)
         log(f"{preset.name}: trained BPE-{preset.vocab_size} in {time.perf_counter() - t0:.1f}s")
     n_val = max(1, len(slurp) // 50)  # the last 2 % of SLURP lm text is held out
@@ -291,7 +219,7 @@ def save_random_model(out_dir: str | Path, texts: list[str], vocab_size: int, ar
     """
     preset = LadderPreset(f"random-{arch}", arch, n_layer, n_head, d_model, vocab_size, context,
                           d_ff=4 * d_model if arch == "llama" else None)
-    tokenizer = train_tokenizer(texts, vocab_size)
+    tokenizer = train_bpe_tokenizer(texts, vocab_size)
     model = build_model(preset, tokenizer)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from weakstrong.config import ConfigError
+
 # The fixed prompt template: utterance -> JSON list of {slot: value}. The target follows the prompt directly.
 PROMPT_TEMPLATE = "utterance: {sentence}\nslots: "
 
@@ -148,7 +150,7 @@ def read_slurp_jsonl(path: str | Path) -> tuple[list[SlurpExample], int]:
     """
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"SLURP file not found: {path}")
+        raise ConfigError(f"SLURP file not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
     examples, n_malformed = [], 0
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -172,7 +174,7 @@ def _find(data_dir: Path, stem: str) -> Path:
     for name in (f"{stem}.jsonl.gz", f"{stem}.jsonl"):
         if (data_dir / name).exists():
             return data_dir / name
-    raise ValueError(f"data_dir {data_dir} has no {stem}.jsonl(.gz); expected SLURP's official files")
+    raise ConfigError(f"data_dir {data_dir} has no {stem}.jsonl(.gz); expected SLURP's official files")
 
 
 def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 2000, n_w2s_train: int = 2000,
@@ -194,7 +196,7 @@ def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 2000, n_
     if official is not None:
         missing = {"weak_train", "w2s_train", "test"} - set(official)
         if missing:
-            raise ValueError(f"official must name files for weak_train, w2s_train and test; missing {missing}")
+            raise ConfigError(f"official must name files for weak_train, w2s_train and test; missing {missing}")
         parts, bad = {}, 0
         for key in ("weak_train", "w2s_train", "test"):
             parts[key], n = read_slurp_jsonl(official[key])
@@ -207,8 +209,8 @@ def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 2000, n_
     test, bad_t = read_slurp_jsonl(_find(data_dir, "test"))
     pool = devel + test
     if n_weak_train < 1 or n_w2s_train < 1 or n_weak_train + n_w2s_train >= len(pool):
-        raise ValueError(f"n_weak_train + n_w2s_train must be positive and below the {len(pool)} utterances, "
-                         f"got {n_weak_train} + {n_w2s_train}")
+        raise ConfigError(f"n_weak_train + n_w2s_train must be positive and below the {len(pool)} utterances, "
+                          f"got {n_weak_train} + {n_w2s_train}")
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)
     pick = [pool[i] for i in order]
@@ -228,4 +230,4 @@ def read_lm_text(data_dir: str | Path) -> list[str]:
         if (data_dir / name).exists():
             with opener(data_dir / name, "rt", encoding="utf-8") as fh:
                 return [line.strip() for line in fh if line.strip()]
-    raise ValueError(f"data_dir {data_dir} has no lm.txt(.gz)")
+    raise ConfigError(f"data_dir {data_dir} has no lm.txt(.gz)")

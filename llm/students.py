@@ -1,13 +1,13 @@
 """Strong students: a frozen-feature probe solved as a convex problem, and full fine-tuning.
 
-Probe (``--student probe``). The backbone is frozen and its features h_s(x) are cached once. For the
+Probe (``--students probe``). The backbone is frozen and its features h_s(x) are cached once. For the
 squared-loss methods the head is the exact L2(P) projection of the teacher onto the linear heads,
 ``weakstrong.theory.projections.project_onto_subspace``: f_sw = argmin_{theta, b} E (theta.h_s(x) + b - f_w(x))^2,
 so Theorem 1 of Charikar et al. (2024) applies to it exactly (as an equality in-sample, the class being a
 subspace). ``logconf`` alternates that projection with Burns' confidence target; ``bayes`` fits a linear head
 under the evidential loss (not a squared-loss projection, so the theorem need not hold for it).
 
-Fine-tune (``--student finetune``). Backbone + linear head trained end to end with AdamW (fused on CUDA), bf16
+Fine-tune (``--students finetune``). Backbone + linear head trained end to end with AdamW (fused on CUDA), bf16
 autocast on GPU, length-bucketed batches, DistributedDataParallel when torch.distributed is initialised
 (torchrun). Losses: soft cross-entropy (single/average/vote), Burns' auxiliary confidence (logconf), the
 evidential loss with confidence weights (bayes).
@@ -19,38 +19,49 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from weakstrong.config import ConfigError, check_int, check_number
 from weakstrong.theory.projections import project_onto_ball, project_onto_subspace
 
+from .batching import length_bucketed_batches, length_sorted_batches
+from .device import autocast_context, dist_info
 from .ensemble import logconf_target
-from .models import autocast_context, dist_info, forward_pooled, length_bucketed_batches
+from .pooling import forward_pooled
 
 LOSSES = {"single": "xent", "average": "xent", "vote": "xent", "logconf": "logconf", "bayes": "evidential"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeConfig:
-    """Probe-head settings.
+    """Probe-head settings (``--students probe``)."""
 
-    Attributes
-    ----------
-    ridge : ridge penalty of the least-squares head (0: the exact projection the theory assumes).
-    radius : if set, project onto the norm ball of this radius on standardised features instead (a convex
-        class: Theorem 1 holds as an inequality); far fewer degrees of freedom than the full subspace.
-    logconf_max : final weight c of the hardened student labels in Burns' target.
-    logconf_rounds : alternations of (harden the student's labels, re-project the mixed target).
-    logconf_warmup_rounds : c ramps linearly to ``logconf_max`` over these rounds (Burns ramps over 10 %).
-    evidential_steps, evidential_lr, evidential_l2 : full-batch Adam on the evidential loss for ``bayes``.
-    """
-
-    ridge: float = 0.0
+    ridge: float = 0.0  # probe: ridge of the least-squares head (0: the exact projection the theory assumes)
+    # probe: project onto the norm ball of this radius on standardised features (a convex class: Theorem 1
+    # holds as an inequality) instead of the whole linear span (none)
     radius: float | None = None
-    logconf_max: float = 0.75
-    logconf_rounds: int = 3
-    logconf_warmup_rounds: int = 1
-    evidential_steps: int = 300
-    evidential_lr: float = 0.05
-    evidential_l2: float = 1e-4
-    seed: int = 0
+    logconf_max: float = 0.75  # probe, logconf: final weight c of the hardened student labels in Burns' target
+    logconf_rounds: int = 3  # probe, logconf: alternations of (harden the student's labels, re-project)
+    logconf_warmup_rounds: int = 1  # probe, logconf: c ramps linearly to its maximum over these rounds
+    evidential_steps: int = 300  # probe, bayes: full-batch Adam steps on the evidential loss
+    evidential_lr: float = 0.05  # probe, bayes: Adam learning rate
+    evidential_l2: float = 1e-4  # probe, bayes: L2 penalty on the head's weights
+    seed: int = 0  # seed of the evidential head's initialisation
+
+    def validate(self, owner: str = "ProbeConfig") -> "ProbeConfig":
+        """Check every field; raise :class:`ConfigError` naming the first bad one. Returns self."""
+        check_number(owner, "ridge", self.ridge, minimum=0.0)
+        if self.radius is not None:
+            check_number(owner, "radius", self.radius, minimum=0.0, strict=True)
+            if self.ridge:
+                raise ConfigError(f"{owner}: give either ridge or radius for a probe head, not both "
+                                  f"(ridge={self.ridge!r}, radius={self.radius!r})")
+        check_number(owner, "logconf_max", self.logconf_max, minimum=0.0, maximum=1.0)
+        check_int(owner, "logconf_rounds", self.logconf_rounds, minimum=0)
+        check_int(owner, "logconf_warmup_rounds", self.logconf_warmup_rounds)
+        check_int(owner, "evidential_steps", self.evidential_steps)
+        check_number(owner, "evidential_lr", self.evidential_lr, minimum=0.0, strict=True)
+        check_number(owner, "evidential_l2", self.evidential_l2, minimum=0.0)
+        check_int(owner, "seed", self.seed, minimum=0)
+        return self
 
 
 class ProbeStudent:
@@ -181,18 +192,29 @@ def predict_probes(methods: list[str], train_features: np.ndarray, teachers: np.
     return out
 
 
-@dataclass
-class FinetuneConfig:
-    """End-to-end training settings (shared by the fine-tuned student and from-scratch weak models)."""
+@dataclass(frozen=True)
+class ClassifierFinetuneConfig:
+    """End-to-end training of a backbone + linear head (the fine-tuned student, and from-scratch weak models)."""
 
-    epochs: int = 2
-    lr: float = 5e-5
-    batch_size: int = 32
-    max_length: int = 128
-    weight_decay: float = 0.01
-    warmup_frac: float = 0.1
-    logconf_max: float = 0.75
-    seed: int = 0
+    epochs: int = 2  # passes over w2s-train
+    lr: float = 5e-5  # AdamW peak learning rate (linear warmup, then linear decay)
+    batch_size: int = 32  # examples per step (per rank under torchrun)
+    max_length: int = 128  # token limit per segment
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_frac: float = 0.1  # fraction of steps spent warming up (and ramping the logconf weight)
+    logconf_max: float = 0.75  # logconf: final weight of the student's hardened labels in Burns' target
+    seed: int = 0  # seed of the head's initialisation and of the batch order
+
+    def validate(self, owner: str = "ClassifierFinetuneConfig") -> "ClassifierFinetuneConfig":
+        """Check every field; raise :class:`ConfigError` naming the first bad one. Returns self."""
+        for name in ("epochs", "batch_size", "max_length"):
+            check_int(owner, name, getattr(self, name))
+        check_number(owner, "lr", self.lr, minimum=0.0, strict=True)
+        check_number(owner, "weight_decay", self.weight_decay, minimum=0.0)
+        check_number(owner, "warmup_frac", self.warmup_frac, minimum=0.0, maximum=1.0)
+        check_number(owner, "logconf_max", self.logconf_max, minimum=0.0, maximum=1.0)
+        check_int(owner, "seed", self.seed, minimum=0)
+        return self
 
 
 def make_classifier(backbone, kind: str):
@@ -212,7 +234,7 @@ def make_classifier(backbone, kind: str):
     return TextClassifier()
 
 
-def _batch_loss(loss: str, logits, targets, weights, step: int, total: int, cfg: FinetuneConfig):
+def _batch_loss(loss: str, logits, targets, weights, step: int, total: int, cfg: ClassifierFinetuneConfig):
     import torch
 
     from .losses import evidential_loss
@@ -233,7 +255,7 @@ def _batch_loss(loss: str, logits, targets, weights, step: int, total: int, cfg:
     return (weights * per_example).sum() / weights.sum().clamp_min(1e-12)
 
 
-def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: FinetuneConfig,
+def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: ClassifierFinetuneConfig,
                      weights=None, progress: str | None = None):
     """Train ``model`` (from :func:`make_classifier`) on soft targets in [0, 1]; returns the trained model.
 
@@ -282,18 +304,16 @@ def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: Fi
     return model
 
 
-def predict_classifier(model, tokenizer, texts, pairs, cfg: FinetuneConfig, loss: str = "xent") -> np.ndarray:
+def predict_classifier(model, tokenizer, texts, pairs, cfg: ClassifierFinetuneConfig,
+                       loss: str = "xent") -> np.ndarray:
     """(n,) P(y = 1): softmax of the logits, or the Dirichlet mean for an evidential model."""
     import torch
 
     device = next(model.parameters()).device
-    lengths = [len(t) for t in texts]
-    order = np.argsort(lengths, kind="stable")
     out = np.zeros(len(texts))
     model.eval()
     with torch.inference_mode(), autocast_context(device):
-        for start in range(0, len(order), 4 * cfg.batch_size):
-            idx = order[start:start + 4 * cfg.batch_size]
+        for idx in length_sorted_batches([len(t) for t in texts], 4 * cfg.batch_size):
             logits = model(tokenizer, [texts[i] for i in idx], None if pairs is None else [pairs[i] for i in idx],
                            cfg.max_length).float()
             probs = dirichlet_mean(logits) if loss == "evidential" else torch.softmax(logits, dim=-1)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .data import Split
-from .models import FeatureExtractor
+from .features import FeatureExtractor
 
 
 class TfidfWeak:
@@ -111,8 +111,9 @@ class ScratchTransformerWeak:
         import torch
         from transformers import BertConfig, BertModel
 
-        from .models import select_device, train_wordpiece_tokenizer
-        from .students import FinetuneConfig, make_classifier, train_classifier
+        from .device import select_device
+        from .students import ClassifierFinetuneConfig, make_classifier, train_classifier
+        from .tokenizer_training import train_wordpiece_tokenizer
 
         torch.manual_seed(self.cfg.seed)
         corpus = split.text + (split.pair or [])
@@ -122,8 +123,9 @@ class ScratchTransformerWeak:
                                     intermediate_size=self.cfg.intermediate_size,
                                     max_position_embeddings=max(512, self.cfg.max_length)))
         self.model_ = make_classifier(bert.to(select_device(self.device)), "encoder")
-        self.train_cfg_ = FinetuneConfig(epochs=self.cfg.epochs, lr=self.cfg.lr, batch_size=self.cfg.batch_size,
-                                         max_length=self.cfg.max_length, seed=self.cfg.seed)
+        self.train_cfg_ = ClassifierFinetuneConfig(epochs=self.cfg.epochs, lr=self.cfg.lr,
+                                                   batch_size=self.cfg.batch_size, max_length=self.cfg.max_length,
+                                                   seed=self.cfg.seed)
         train_classifier(self.model_, self.tokenizer_, split.text, split.pair, split.target, "xent",
                          self.train_cfg_, progress="weak scratch-tiny")
         return self

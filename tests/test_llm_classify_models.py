@@ -11,10 +11,13 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from weakstrong.llm import models  # noqa: E402
-from weakstrong.llm.models import (ModelNotAvailableError, cached_array, last_token_index,  # noqa: E402
-                                   length_bucketed_batches, load_backbone, pair_features, pool_hidden,
-                                   resolve_model, train_wordpiece_tokenizer)
+from weakstrong.config import ConfigError  # noqa: E402
+from weakstrong.llm.batching import length_bucketed_batches, length_buckets, length_sorted_batches  # noqa: E402
+from weakstrong.llm.features import encode_texts, pair_features  # noqa: E402
+from weakstrong.llm.pooling import last_token_index, pool_hidden  # noqa: E402
+from weakstrong.llm.registry import ModelNotAvailableError, load_backbone, resolve_model  # noqa: E402
+from weakstrong.llm.stage_cache import cached_array  # noqa: E402
+from weakstrong.llm.tokenizer_training import train_wordpiece_tokenizer  # noqa: E402
 
 CORPUS = [f"{w} movie number {i} was {w} and {v}" for i in range(40)
           for w, v in (("good", "fine"), ("bad", "awful"))]
@@ -57,8 +60,9 @@ def test_unknown_model_fails_clearly_offline(monkeypatch, tmp_path):
         resolve_model(str(tmp_path / "missing"))
     with pytest.raises(ModelNotAvailableError, match="config.json"):
         resolve_model(str(tmp_path))
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ConfigError, match="non-empty"):
         resolve_model("")
+    assert issubclass(ModelNotAvailableError, ConfigError)  # bad user input: a one-line CLI error
 
 
 def test_ladder_names_resolve_to_truncated_minilm():
@@ -90,8 +94,8 @@ def test_decoder_features_do_not_depend_on_padding(tiny_models, side):
     tok.padding_side = side
     tok.pad_token = tok.convert_ids_to_tokens(5)  # a real token as pad: pooling must not look for it
     texts = ["good movie", "bad movie number 3 was bad and awful"]
-    batched = models.encode_texts(model, tok, kind, texts, batch_size=2)
-    alone = np.stack([models.encode_texts(model, tok, kind, [t], batch_size=1)[0] for t in texts])
+    batched = encode_texts(model, tok, kind, texts, batch_size=2)
+    alone = np.stack([encode_texts(model, tok, kind, [t], batch_size=1)[0] for t in texts])
     if side == "right":  # left padding shifts GPT-2 positions, so only the right-padded batch is exact
         np.testing.assert_allclose(batched, alone, atol=1e-5)
     enc = tok(texts, padding=True, return_tensors="pt")
@@ -102,8 +106,8 @@ def test_decoder_features_do_not_depend_on_padding(tiny_models, side):
 def test_encoder_features_do_not_depend_on_batching(tiny_models):
     model, tok, kind = load_backbone(str(tiny_models["bert"]), "cpu")
     texts = CORPUS[:5] + ["good"]
-    batched = models.encode_texts(model, tok, kind, texts, batch_size=4)
-    alone = np.stack([models.encode_texts(model, tok, kind, [t], batch_size=1)[0] for t in texts])
+    batched = encode_texts(model, tok, kind, texts, batch_size=4)
+    alone = np.stack([encode_texts(model, tok, kind, [t], batch_size=1)[0] for t in texts])
     np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
@@ -116,6 +120,22 @@ def test_length_buckets_cover_every_index_once():
     assert sorted(np.concatenate(shuffled).tolist()) == list(range(7))
     with pytest.raises(ValueError, match="batch_size"):
         length_bucketed_batches(lengths, 0)
+
+
+def test_both_shufflers_share_one_sort_and_keep_their_orders():
+    import random
+
+    lengths = [5, 1, 9, 3, 3, 7, 2, 8, 1, 4]
+    sorted_batches = [b.tolist() for b in length_sorted_batches(lengths, 3)]
+    assert sorted_batches == [b.tolist() for b in length_bucketed_batches(lengths, 3)]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])  # the LM side's original definition
+    expected = [order[i:i + 3] for i in range(0, len(order), 3)]
+    assert length_buckets(lengths, 3, shuffle=False) == expected == sorted_batches
+    random.Random(4).shuffle(expected)
+    assert length_buckets(lengths, 3, shuffle=True, seed=4) == expected
+    permuted = np.random.default_rng(4).permutation(len(sorted_batches))
+    assert [b.tolist() for b in length_bucketed_batches(lengths, 3, shuffle=True, seed=4)] == \
+        [sorted_batches[i] for i in permuted]
 
 
 def test_cached_array_skips_a_finished_stage(tmp_path):
@@ -150,7 +170,7 @@ def _sst2_dir(root: Path) -> Path:
 
 def test_pipeline_end_to_end_is_reproducible_and_resumable(tiny_models, tmp_path):
     from weakstrong.llm.classify import ClassifyConfig, run_classify
-    from weakstrong.llm.students import FinetuneConfig, ProbeConfig
+    from weakstrong.llm.students import ClassifierFinetuneConfig, ProbeConfig
     from weakstrong.theory.records import W2SRecord
 
     data = _sst2_dir(tmp_path / "data")
@@ -158,7 +178,7 @@ def test_pipeline_end_to_end_is_reproducible_and_resumable(tiny_models, tmp_path
                          weak=("tfidf", str(tiny_models["gpt2"])), strong=str(tiny_models["bert"]),
                          students=("probe", "finetune"), n_weak_train=30, n_w2s_train=40, n_test=20,
                          n_bootstrap=50, probe=ProbeConfig(evidential_steps=20, logconf_rounds=1),
-                         finetune=FinetuneConfig(epochs=1, batch_size=16, lr=1e-3))
+                         finetune=ClassifierFinetuneConfig(epochs=1, batch_size=16, lr=1e-3))
     results = run_classify(cfg)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["sizes"] == {"n_weak_train": 30, "n_w2s_train": 40, "n_test": 20}
@@ -199,8 +219,8 @@ def test_cli_refuses_bad_input_before_training(tiny_models, tmp_path, monkeypatc
     assert main(base + ["--weak", "tfidf"]) == 2
     assert "label must be 0 or 1" in capsys.readouterr().err
     assert not (tmp_path / "out" / "cache").exists()
-    with pytest.raises(SystemExit):
-        main(base + ["--weak", "tfidf", "--method", "median"])
+    assert main(base + ["--weak", "tfidf", "--methods", "median"]) == 2
+    assert "ClassifyConfig.methods must be a non-empty subset" in capsys.readouterr().err
 
 
 def test_rating_regression_runs_the_squared_loss_pipeline(tiny_models, tmp_path):

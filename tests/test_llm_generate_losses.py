@@ -14,8 +14,9 @@ from weakstrong.llm.bridge import (bayes_token_loss, ensemble_word_probs, piece_
 from weakstrong.llm.dpo import conservative_dpo_loss, conservative_dpo_loss_reference
 from weakstrong.llm.lm import encode_examples, load_causal_lm, target_token_logprobs
 from weakstrong.llm.losses import evidential_loss, evidential_loss_reference
-from weakstrong.llm.pretrain import save_random_model, train_tokenizer
+from weakstrong.llm.pretrain import save_random_model
 from weakstrong.llm.slurp import serialise_slots
+from weakstrong.llm.tokenizer_training import train_bpe_tokenizer
 
 CORPUS_A = [f"wake me up at {h} am on {d} please" for h in ("five", "six", "seven") for d in ("monday", "friday")]
 CORPUS_B = [serialise_slots([("time", t), ("date", d)]) for t in ("five am", "noon") for d in ("today", "this week")]
@@ -25,7 +26,7 @@ TEXTS = ['[{"date":"this week"},{"time":"five am"}]', "wake me up at seven am", 
 @pytest.fixture(scope="module")
 def tokenizers():
     # Genuinely different BPEs: different training text and vocabulary sizes.
-    return train_tokenizer(CORPUS_A * 5, 300), train_tokenizer((CORPUS_B + CORPUS_A[:2]) * 5, 420)
+    return train_bpe_tokenizer(CORPUS_A * 5, 300), train_bpe_tokenizer((CORPUS_B + CORPUS_A[:2]) * 5, 420)
 
 
 def test_the_two_tokenizers_differ(tokenizers):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +13,8 @@ from weakstrong.cli import main
 from weakstrong.io import read_json
 from weakstrong.llm.decoding import DecodeConfig, decode, greedy
 from weakstrong.llm.lm import load_causal_lm
-from weakstrong.llm.pretrain import PretrainConfig, pretrain, save_random_model
+from weakstrong.llm.ladder import LMPretrainConfig
+from weakstrong.llm.pretrain import pretrain, save_random_model
 from weakstrong.llm.slurp import format_prompt, serialise_slots
 from weakstrong.theory.records import W2SRecord
 
@@ -51,14 +51,15 @@ def setup(tmp_path_factory):
 def _argv(data, models, out, *extra):
     return ["llm", "generate", "--data-dir", str(data), "--weak", ",".join(models[:2]), "--strong", models[2],
             "--n-weak-train", "6", "--n-w2s-train", "6", "--n-test", "4", "--max-new-tokens", "10",
-            "--batch-size", "4", "--epochs", "1", "--n-best", "2", "--dpo-n-best", "3", "--dpo-epochs", "1",
-            "--dpo-inputs", "4", "--device", "cpu", "--threads", "1", "--no-progress", "--out", str(out), *extra]
+            "--batch-size", "4", "--finetune-batch-size", "4", "--finetune-epochs", "1", "--n-best", "2",
+            "--dpo-n-best", "3", "--dpo-epochs", "1", "--dpo-inputs", "4", "--device", "cpu", "--threads", "1",
+            "--no-progress", "--out", str(out), *extra]
 
 
 def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     root, data, models = setup
     out = root / "run"
-    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3", "--weak-lr", "1e-3")) == 0
+    assert main(_argv(data, models, out, "--methods", "all", "--dpo", "--weights", "1", "3", "--weak-lr", "1e-3")) == 0
     res = read_json(out / "results.json")
     assert res["config"]["weak_finetune"]["lr"] == 1e-3 and res["config"]["finetune"]["lr"] == 3e-4
     names = {"single/0", "single/1", "multi", "joint", "bayes"}
@@ -80,12 +81,12 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     # a rerun reuses every stage (no retraining) and reproduces the numbers
     stage = out / "students" / "bayes" / "model" / "stage.json"
     mtime = stage.stat().st_mtime_ns
-    assert main(_argv(data, models, out, "--method", "all", "--dpo", "--weights", "1,3", "--weak-lr", "1e-3")) == 0
+    assert main(_argv(data, models, out, "--methods", "all", "--dpo", "--weights", "1", "3", "--weak-lr", "1e-3")) == 0
     again = read_json(out / "results.json")
     assert stage.stat().st_mtime_ns == mtime
     assert again["strategies"] == res["strategies"] and again["records"] == res["records"]
     # ... but a different configuration in the same folder is refused
-    assert main(_argv(data, models, out, "--method", "joint", "--seed", "1")) == 2
+    assert main(_argv(data, models, out, "--methods", "joint", "--seed", "1")) == 2
     assert "different configuration" in capsys.readouterr().err
 
 
@@ -93,7 +94,7 @@ def test_same_seed_reproduces_a_fresh_run(setup):
     root, data, models = setup
     a, b = root / "rep_a", root / "rep_b"
     for out in (a, b):
-        assert main(_argv(data, models, out, "--method", "joint")) == 0
+        assert main(_argv(data, models, out, "--methods", "joint")) == 0
     ra, rb = read_json(a / "results.json"), read_json(b / "results.json")
     assert ra["strategies"] == rb["strategies"]
 
@@ -101,7 +102,7 @@ def test_same_seed_reproduces_a_fresh_run(setup):
 def test_unknown_model_offline_is_a_clear_error(setup, capsys, monkeypatch):
     root, data, models = setup
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    argv = _argv(data, ["no-such-org/no-such-model", *models[1:]], root / "bad", "--method", "joint")
+    argv = _argv(data, ["no-such-org/no-such-model", *models[1:]], root / "bad", "--methods", "joint")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no-such-org/no-such-model" in err and "HF_HUB_OFFLINE" in err
@@ -132,13 +133,13 @@ def test_pretrain_is_resumable_and_loads_back_by_path(tmp_path):
     out = tmp_path / "gpt"
     logs = []
     cfg = dict(preset="gpt-0.3m", batch_size=2, seq_len=16, warmup_steps=1, save_every=2)
-    first = pretrain(data, out, PretrainConfig(max_steps=3, **cfg), "cpu", log=logs.append)
+    first = pretrain(data, out, LMPretrainConfig(max_steps=3, **cfg), "cpu", log=logs.append)
     assert first["step"] == 3 and (out / "checkpoint.pt").exists()
-    second = pretrain(data, out, PretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
+    second = pretrain(data, out, LMPretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
     assert any("resumed at step 3" in line for line in logs)
     assert second["step"] == 5 and second["tokens_seen"] == 5 * 2 * 16 and second["tokens_per_s"] > 0
     model, tok = load_causal_lm(str(out), "cpu")
     assert model.config.model_type == "gpt2" and tok.eos_token_id is not None
     assert second["n_params"] == sum(p.numel() for p in model.parameters())
-    done = pretrain(data, out, PretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
+    done = pretrain(data, out, LMPretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
     assert done == second and "already pretrained" in logs[-1]

@@ -1,0 +1,68 @@
+"""Where the llm layer runs: device choice, bf16 autocast, CPU threads, and torch.distributed (torchrun).
+
+Parameters stay float32 everywhere; bf16 enters only through :func:`autocast_context` on CUDA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None):
+    """Use ``n_threads`` torch CPU threads inside the block (None: leave as is), then restore the setting,
+    so in-process callers (tests, notebooks) keep theirs."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if n_threads:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def select_device(prefer: str | None = None):
+    """``prefer`` if given, else the local CUDA device (``LOCAL_RANK`` under torchrun) or CPU."""
+    import torch
+
+    if prefer:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def autocast_context(device, enabled: bool = True):
+    """bf16 autocast on CUDA; a null context on CPU (CPU bf16 matmuls are slower than float32 here)."""
+    import torch
+
+    if enabled and getattr(device, "type", str(device)) == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def dist_info() -> tuple[int, int]:
+    """``(rank, world_size)``; (0, 1) unless torch.distributed is initialised (torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed_from_env() -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1); a no-op otherwise.
+
+    NCCL on CUDA, gloo on CPU. Returns ``(rank, world_size)``.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist_info()
