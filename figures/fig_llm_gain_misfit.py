@@ -1,8 +1,8 @@
 """LLM gain against misfit, probe students against fine-tuned students.
 
-With a frozen backbone and a least-squares head (``--student probe``) the strong class is a subspace of
+With a frozen backbone and a least-squares head (``--students probe``) the strong class is a subspace of
 functions of the features, so Theorem 1 of Charikar et al. (2024) applies to the measured probabilities;
-a fine-tuned student (``--student finetune``) leaves the class and need not obey it. Each point is one
+a fine-tuned student (``--students finetune``) leaves the class and need not obey it. Each point is one
 W2SRecord of a committed ``results/<experiment>/results.json`` written by ``weakstrong llm classify``.
 """
 
@@ -42,7 +42,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
         images = pending_figure(NAME, ctx.images_dir, [(
             "LLM gain vs misfit: results pending",
             "No results/{sciq,sst2,imdb}*/results.json with records yet.\n"
-            "Written by: weakstrong llm classify --student {probe,finetune} --out results/<run>")])
+            "Written by: weakstrong llm classify --students {probe,finetune} --out results/<run>")])
         return FigureOutcome("pending", images=images, message="no classification results committed")
     fig, axes = new_figure(ncols=2, height=2.9)
     for ax, loss, unit in zip(axes, ("sq", "kl"), ("squared error", "nats")):
@@ -71,6 +71,6 @@ SPEC = FigureSpec(
     shows="Measured gain vs misfit of real-model students: frozen-feature probes (Theorem 1 applies) vs "
           "fine-tuned students (it need not).",
     data="results/{sciq,sst2,imdb}*/results.json",
-    command="weakstrong llm classify --task sciq --student {probe,finetune} ... --out results/<run>",
+    command="weakstrong llm classify --task sciq --students {probe,finetune} ... --out results/<run>",
     build=build,
 )

@@ -19,8 +19,8 @@ from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
 
 NAME = "sciq_methods"
 PREFIX = "sciq"
-COMMAND = ("weakstrong llm classify --task sciq --data-dir ../shared/data --method "
-           "single,average,vote,logconf,bayes --student probe,finetune --out results/sciq_<run>")
+COMMAND = ("weakstrong llm classify --task sciq --data-dir ../shared/data --methods "
+           "single,average,vote,logconf,bayes --students probe,finetune --out results/sciq_<run>")
 
 
 def binomial_ci(acc: float | None, n: int | None, z: float = 1.96) -> tuple[float, float] | None:

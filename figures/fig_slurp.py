@@ -20,7 +20,7 @@ NAME = "slurp"
 PREFIX = "slurp"
 DPO_SUFFIX = "+dpo"
 COMMAND = ("weakstrong llm generate --data-dir ../shared/data/slurp --weak M1,M2,M3 --strong M "
-           "--method single,multi,joint,bayes --dpo --out results/slurp_<run>")
+           "--methods single,multi,joint,bayes --dpo --out results/slurp_<run>")
 
 
 def base_strategies(result: LLMResult) -> list[str]:
