@@ -9,21 +9,6 @@ import numpy as np
 from weakstrong.figures.style import CYCLE, MARKERS, identity_line
 
 
-def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
-    """Ordinary least-squares ``y ≈ slope·x + intercept`` and its R², for drawing the fitted line.
-
-    The numbers a figure *reports* come from the run's summary.json; this fit only places the line.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.size < 2 or np.ptp(x) == 0:
-        return float("nan"), float("nan"), float("nan")
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (slope * x + intercept)
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan")
-    return float(slope), float(intercept), r2
-
-
 MISFIT_LABEL = r"misfit $d(f_{{sw}}, f_w)$ ({unit})"
 GAIN_LABEL = r"gain $=$ err(weak) $-$ err(w2s) ({unit})"
 
