@@ -164,21 +164,12 @@ class W2SRecord:
 
     def __post_init__(self) -> None:
         for name in _REQUIRED_FLOATS:
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-                raise ValueError(f"W2SRecord.{name} must be a finite number, got {value!r}")
-            setattr(self, name, float(value))
+            setattr(self, name, _finite("W2SRecord", name, getattr(self, name), False))
         for name in _OPTIONAL_FLOATS:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-                raise ValueError(f"W2SRecord.{name} must be a finite number or None, got {value!r}")
-            setattr(self, name, float(value))
+            setattr(self, name, _finite("W2SRecord", name, getattr(self, name), True))
         if self.loss not in LOSSES:
             raise ValueError(f"W2SRecord.loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.holds is not None and not isinstance(self.holds, bool):
-            raise ValueError(f"W2SRecord.holds must be a bool or None, got {self.holds!r}")
+        self.holds = _holds("W2SRecord", self.holds)
         expected = self.weak_error - self.w2s_error
         if not math.isclose(self.gain, expected, rel_tol=1e-6, abs_tol=1e-9):
             raise ValueError(
