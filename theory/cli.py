@@ -22,7 +22,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
     config = config_from_args(CheckConfig, args)
     if args.json:
-        check_output_dir(Path(args.json).parent, "--json")
+        check_output_dir(Path(args.json).parent, f"--json {args.json}: its folder")
         if Path(args.json).is_dir():
             raise ConfigError(f"--json must be a file path, but {args.json} is a folder")
     report = check_report(config)
