@@ -23,7 +23,7 @@ from weakstrong.figures.registry import (
     select,
 )
 from weakstrong.figures.sources import DEFAULT_RESULTS_DIR, display_path
-from weakstrong.io import check_output_dir
+from weakstrong.io import check_output_dir, output_lock
 
 
 def add_arguments(p) -> None:
@@ -65,10 +65,12 @@ def format_table(rows: list[tuple[FigureSpec, FigureOutcome]]) -> str:
 def regenerate(ctx: FigureContext, only: list[str] | None = None, echo: bool = True):
     """Build the selected figures in order; returns ``[(spec, outcome), ...]``."""
     rows = []
-    for spec in select(only):
-        if echo:
-            print(f"[figures] {spec.name} ...", flush=True)
-        rows.append((spec, run_figure(spec, ctx)))
+    specs = select(only)
+    with output_lock(ctx.images_dir, "--images-dir"):
+        for spec in specs:
+            if echo:
+                print(f"[figures] {spec.name} ...", flush=True)
+            rows.append((spec, run_figure(spec, ctx)))
     return rows
 
 

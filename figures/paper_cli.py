@@ -23,6 +23,7 @@ from weakstrong.figures.paper import (
     require_latexmk,
 )
 from weakstrong.figures.sources import display_path
+from weakstrong.io import output_lock
 
 
 def _run(args) -> int:
@@ -40,7 +41,8 @@ def _run(args) -> int:
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     rows = regenerate(ctx, only)
     print(format_table(rows))
-    written = generate(ctx, rows, paper_dir / "generated")
+    with output_lock(paper_dir / "generated", "--paper-dir"):
+        written = generate(ctx, rows, paper_dir / "generated")
     print(f"[paper] wrote {len(written)} generated files under {display_path(written[0].parent)}")
     if args.no_pdf:
         return 1 if any(out.status == "error" for _, out in rows) else 0

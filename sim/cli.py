@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from weakstrong.config import add_config_arguments, config_from_args
-from weakstrong.io import check_output_dir
+from weakstrong.config import ConfigError, add_config_arguments, config_from_args, option_names
+from weakstrong.io import check_output_dir, output_lock
 from weakstrong.runs import write_run
 from weakstrong.sim import experiments
 from weakstrong.sim.common import set_threads
@@ -57,8 +57,16 @@ def _add_run_options(group, sweeps: bool) -> None:
 def run_options(args: argparse.Namespace) -> RunOptions:
     """The validated :class:`RunOptions` of parsed run options."""
     progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
-    return RunOptions(progress=progress, jobs=getattr(args, "jobs", 1), scheduler=getattr(args, "scheduler", None),
-                      cache_dir=args.cache_dir, threads=args.threads).validate()
+    options = RunOptions(progress=progress, jobs=getattr(args, "jobs", 1),
+                         scheduler=getattr(args, "scheduler", None), cache_dir=args.cache_dir, threads=args.threads)
+    try:
+        options.validate()
+    except ConfigError as exc:
+        raise ConfigError(option_names(str(exc), {f"RunOptions.{name}": f"--{name.replace('_', '-')}"
+                                                  for name in ("jobs", "scheduler", "cache_dir", "threads")}))
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
+    return options
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -69,9 +77,10 @@ def _main(args: argparse.Namespace) -> int:
     options = run_options(args)
     check_output_dir(args.out, "--out")
     set_threads(options.threads)
-    records, summary = experiment.run(config, options)
-    run = write_run(args.out, records, summary)
-    draw_run(experiment.name, run, args.out / f"{experiment.figure}.png")
+    with output_lock(args.out, "--out"):
+        records, summary = experiment.run(config, options)
+        run = write_run(args.out, records, summary)
+        draw_run(experiment.name, run, args.out / f"{experiment.figure}.png")
     print(experiment.report(summary))
     print(f"  wrote {args.out}")
     return 0

@@ -42,7 +42,8 @@ class EpsilonSweepConfig:
     def validate(self) -> "EpsilonSweepConfig":
         self.world.validate()
         if self.world.setting != "perturbed":
-            raise ConfigError(f"EpsilonSweepConfig.world.setting must be 'perturbed', got {self.world.setting!r}")
+            raise ConfigError(f"WorldConfig.setting must be 'perturbed' for the epsilon sweep (it perturbs the "
+                              f"strong representation), got {self.world.setting!r}")
         if not self.strong_noises:
             raise ConfigError("EpsilonSweepConfig.strong_noises must list at least one noise level")
         for s in self.strong_noises:

@@ -35,6 +35,7 @@ import functools
 import inspect
 import io
 import math
+import re
 import tokenize
 import types
 import typing
@@ -266,5 +267,23 @@ def config_from_args(cls: type, args: argparse.Namespace, dest: str = "", **over
             value = getattr(args, key)
             values[f.name] = tuple(value) if isinstance(value, list) else value
     values.update(overrides)
-    config = cls(**values)
-    return config.validate() if dest == "" and hasattr(config, "validate") else config
+    if dest:
+        return cls(**values)
+    try:
+        config = cls(**values)
+        return config.validate() if hasattr(config, "validate") else config
+    except ConfigError as exc:
+        raise ConfigError(option_names(str(exc), {f"{owner.__name__}.{f.name}": flag
+                                                  for flag, _, f, _, owner in _walk(cls)})) from None
+
+
+def option_names(message: str, names: dict[str, str]) -> str:
+    """``message`` with each field path of ``names`` (``"WorldConfig.seed"``) replaced by its option (``"--seed"``).
+
+    Validators name fields as ``Owner.field``, which is right for the Python API; on the command line the
+    user typed ``--option``, so the CLI says that instead.
+    """
+    for path in sorted(names, key=len, reverse=True):
+        message = message.replace(f"{path}[...]", f"each {names[path]} value")
+        message = re.sub(rf"\b{re.escape(path)}\b", names[path], message)
+    return message

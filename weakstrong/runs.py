@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from weakstrong.io import config_hash, read_json, read_jsonl, write_json, write_jsonl
+from weakstrong.io import config_hash, output_lock, read_json, read_jsonl, write_json, write_jsonl
 from weakstrong.theory.records import W2SRecord
 
 __all__ = ["RunData", "cached_run", "read_run", "write_run", "run_dir", "source_fingerprint"]
@@ -96,5 +96,9 @@ def cached_run(name: str, config: Any, compute: Callable[[Any], tuple[list[W2SRe
     out = run_dir(root, name, config, fingerprint)
     if not force and (out / "summary.json").is_file():
         return read_run(out)
-    records, summary = compute(config)
-    return write_run(out, records, summary)
+    # A second process asking for the same run waits for the first, then reuses its result.
+    with output_lock(out, wait=True):
+        if not force and (out / "summary.json").is_file():
+            return read_run(out)
+        records, summary = compute(config)
+        return write_run(out, records, summary)
