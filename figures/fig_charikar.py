@@ -14,73 +14,121 @@ from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import display_path
 from weakstrong.figures.style import CYCLE, new_figure, save_figure
 from weakstrong.figures.tables import Table, fmt, stacked
+from weakstrong.io import write_json
 from weakstrong.runs import RunData
 from weakstrong.sim.charikar import CharikarConfig
+from weakstrong.sim.stats import seed_spread
 from weakstrong.sim.worlds import SETTINGS, WorldConfig
 
 NAME = "charikar"
 QUICK_TASKS = 12
+SEEDS = 5          # seeds per setting: the figure and table report the median and quartiles over them
+QUICK_SEEDS = 2
 
 
-def configs(ctx: FigureContext) -> dict[str, CharikarConfig]:
-    """The three runs this figure reads, one per setting (defaults: 100 tasks, the protocol's sizes)."""
-    return {s: ctx.sized(CharikarConfig(world=WorldConfig(setting=s, seed=ctx.seed)), tasks=QUICK_TASKS)
-            for s in SETTINGS}
+def seeds(ctx: FigureContext) -> list[int]:
+    """The seeds of every setting: ``ctx.seed`` and the next ones."""
+    return list(range(ctx.seed, ctx.seed + (QUICK_SEEDS if ctx.quick else SEEDS)))
 
 
-def runs(ctx: FigureContext) -> dict[str, RunData]:
-    """Run (or reuse) the three settings; ``{setting: run}``. Shared with the paper's table."""
-    return {s: sim_run(ctx, "charikar", config) for s, config in configs(ctx).items()}
+def configs(ctx: FigureContext) -> dict[tuple[str, int], CharikarConfig]:
+    """The runs this figure reads, one per (setting, seed) (defaults: 100 tasks, the protocol's sizes)."""
+    return {(s, seed): ctx.sized(CharikarConfig(world=WorldConfig(setting=s, seed=seed)), tasks=QUICK_TASKS)
+            for s in SETTINGS for seed in seeds(ctx)}
+
+
+def runs(ctx: FigureContext) -> dict[tuple[str, int], RunData]:
+    """Run (or reuse) every setting and seed; ``{(setting, seed): run}``. Shared with the paper's table."""
+    return {key: sim_run(ctx, "charikar", config) for key, config in configs(ctx).items()}
+
+
+def by_setting(runs: list[RunData]) -> dict[str, list[RunData]]:
+    """The runs grouped by setting, in order of first appearance, each group in seed order."""
+    groups: dict[str, list[RunData]] = {}
+    for run in runs:
+        groups.setdefault(run.summary["config"]["world"]["setting"], []).append(run)
+    return {s: sorted(g, key=lambda r: r.summary["config"]["world"]["seed"]) for s, g in groups.items()}
+
+
+def spreads(runs: list[RunData]) -> dict[str, dict]:
+    """Per setting, :func:`~weakstrong.sim.stats.seed_spread` of its runs' summaries."""
+    return {s: seed_spread({r.summary["config"]["world"]["seed"]: r.summary for r in group})
+            for s, group in by_setting(runs).items()}
+
+
+def _fit_text(spread: dict) -> str:
+    slope, r2 = spread["spread"]["slope"], spread["spread"]["r2"]
+    if slope["n"] == 0:
+        return ""
+    if len(spread["seeds"]) == 1:
+        return f"slope {slope['median']:.3f}\n$R^2$ {r2['median']:.3f}"
+    return (f"slope {slope['median']:.2f} [{slope['q25']:.2f}, {slope['q75']:.2f}]\n"
+            f"$R^2$ {r2['median']:.2f} [{r2['q25']:.2f}, {r2['q75']:.2f}]\n"
+            f"median [IQR], {slope['n']} seeds")
 
 
 def draw(runs: list[RunData]):
-    """One panel per run: gain against misfit per task with y = x, and the run's fitted slope and R^2."""
-    fig, axes = new_figure(ncols=len(runs), height=2.75)
-    for i, (ax, run) in enumerate(zip(axes, runs)):
-        records, summary = run.records, run.summary
-        gain_vs_misfit(ax, [r.misfit for r in records], [r.gain for r in records], color=CYCLE[i],
-                       marker=marker(i), label=f"{len(records)} tasks")
-        ax.set_title(f"({'abcdef'[i]}) {summary['config']['world']['setting']}")
-        if summary["slope"] is not None:
-            ax.text(0.04, 0.96, f"slope {summary['slope']:.3f}\n$R^2$ {summary['r2']:.3f}",
-                    transform=ax.transAxes, va="top", ha="left", fontsize=9)
-        ax.legend(loc="lower right")
+    """One panel per setting: gain against misfit per task (every seed's tasks) with y = x, and the fit of
+    gain on misfit (one seed: its slope and R^2; several: their median and interquartile range)."""
+    groups = by_setting(runs)
+    fits = spreads(runs)
+    fig, axes = new_figure(ncols=len(groups), height=2.75)
+    for i, (ax, (setting, group)) in enumerate(zip(axes, groups.items())):
+        misfit = [r.misfit for run in group for r in run.records]
+        gain = [r.gain for run in group for r in run.records]
+        label = f"{len(group[0].records)} tasks" + (f" x {len(group)} seeds" if len(group) > 1 else "")
+        gain_vs_misfit(ax, misfit, gain, color=CYCLE[i], marker=marker(i), label=label)
+        ax.set_title(f"({'abcdef'[i]}) {setting}")
+        ax.text(0.04, 0.96, _fit_text(fits[setting]), transform=ax.transAxes, va="top", ha="left", fontsize=8)
+        ax.legend(loc="lower right", fontsize=7)
     share_labels(fig, axes, MISFIT_LABEL.format(unit="squared error"), GAIN_LABEL.format(unit="squared error"))
     return fig
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
     found = runs(ctx)
+    data = write_json(ctx.runs_dir / f"{NAME}-seeds.json", spreads(list(found.values())))
     return FigureOutcome("ok", images=save_figure(draw(list(found.values())), NAME, ctx.images_dir),
-                         data_files=[f for run in found.values() for f in run.files])
+                         data_files=[f for run in found.values() for f in run.files] + [data])
 
 
-TABLE_COLUMNS = ("setting", "tasks", stacked("weak", "err."), stacked("w2s", "err."), "ceiling", "misfit", "slope",
-                 "$R^2$", stacked("Thm.~1", "fresh"), stacked("Thm.~1", "own"), stacked("viol.", "fresh"),
+TABLE_COLUMNS = ("setting", "seeds", stacked("weak", "err."), stacked("w2s", "err."), "ceiling", "misfit",
+                 "slope", "$R^2$", stacked("Thm.~1", "fresh"), stacked("Thm.~1", "own"), stacked("viol.", "fresh"),
                  stacked("viol.", "own"))
 
 
-def table_rows(found: dict[str, RunData]) -> list[list[str]]:
-    """One row per setting, every number from the run's summary.json (the ``_in_sample`` ones are the same
-    checks on the student's own sample)."""
+def _median_iqr(s: dict) -> str:
+    if s["n"] <= 1:
+        return fmt(s["median"])
+    return f"{fmt(s['median'])} [{fmt(s['q25'])}, {fmt(s['q75'])}]"
+
+
+def table_rows(found: dict[tuple[str, int], RunData]) -> list[list[str]]:
+    """One row per setting: medians over seeds of every summary.json number, and the interquartile range of
+    the slope and R^2 (the ``_in_sample`` columns are the same checks on the student's own sample)."""
     rows = []
-    for setting, run in found.items():
-        summary, m = run.summary, run.summary["mean"]
-        rows.append([setting, fmt(summary["tasks"]), fmt(m["weak_error"]), fmt(m["w2s_error"]),
-                     fmt(m["strong_error"]), fmt(m["misfit"]), fmt(summary["slope"]), fmt(summary["r2"]),
-                     fmt(summary["frac_theorem1_holds"]), fmt(summary["frac_theorem1_holds_in_sample"]),
-                     fmt(summary["max_nonrealizable_violation"]),
-                     fmt(summary["max_nonrealizable_violation_in_sample"])])
+    for setting, group in by_setting(list(found.values())).items():
+        keys = ("mean.weak_error", "mean.w2s_error", "mean.strong_error", "mean.misfit", "frac_theorem1_holds",
+                "frac_theorem1_holds_in_sample", "max_nonrealizable_violation",
+                "max_nonrealizable_violation_in_sample")
+        spread = seed_spread({r.summary["config"]["world"]["seed"]: r.summary for r in group},
+                             keys + ("slope", "r2"))["spread"]
+        med = {k: fmt(spread[k]["median"]) for k in keys}
+        rows.append([setting, fmt(len(group)), med["mean.weak_error"], med["mean.w2s_error"],
+                     med["mean.strong_error"], med["mean.misfit"], _median_iqr(spread["slope"]),
+                     _median_iqr(spread["r2"]), med["frac_theorem1_holds"], med["frac_theorem1_holds_in_sample"],
+                     med["max_nonrealizable_violation"], med["max_nonrealizable_violation_in_sample"]])
     return rows
 
 
 def tables(ctx: FigureContext) -> dict[str, str]:
-    """``charikar_table``: the numbers behind the figure, per setting."""
+    """``charikar_table``: the numbers behind the figure, per setting, over seeds."""
     found = runs(ctx)
     table = Table(
         columns=TABLE_COLUMNS, rows=table_rows(found), label="tab:charikar",
-        caption=(r"Synthetic settings: mean squared errors over fine-tuning tasks on fresh samples, and the "
-                 r"least-squares fit of gain on misfit. \emph{Thm.~1}: fraction of tasks with "
+        caption=(r"Synthetic settings over seeds: medians over seeds of the mean squared errors over fine-tuning "
+                 r"tasks on fresh samples, and of the least-squares fit of gain on misfit (slope and $R^2$: "
+                 r"median [interquartile range]). \emph{Thm.~1}: fraction of tasks with "
                  r"err(w2s) $\le$ err(weak) $-$ misfit; \emph{viol.}: largest excess of "
                  r"$|\text{gain}-\text{misfit}|$ over $2\sqrt{\varepsilon\cdot\text{misfit}}$ "
                  r"($\le 0$ when the non-realizable bound holds on every task); \emph{fresh}: measured on "
@@ -95,11 +143,15 @@ SPEC = FigureSpec(
     kind="sim",
     shows="Gain vs misfit per fine-tuning task in the realizable, pretrained and perturbed settings, with y = x "
           "(Charikar et al. 2024, Fig. 2a–c analogue).",
-    data="runs/charikar-<hash>/records.jsonl, summary.json (one run per setting)",
-    command="weakstrong sim charikar --setting {realizable,pretrained,perturbed} --tasks 100 --seed 0 --out DIR",
+    data="runs/charikar-<hash>/records.jsonl, summary.json (one run per setting and seed); "
+         "runs/charikar-seeds.json (median, quartiles and per-seed values)",
+    command="weakstrong sim charikar --setting {realizable,pretrained,perturbed} --tasks 100 --seed S --out DIR "
+            "(S = 0..4)",
     caption=(r"Gain $\mathrm{err}(f_w)-\mathrm{err}(f_{sw})$ against misfit $d(f_{sw},f_w)$, one point per "
              r"fine-tuning task, in the realizable, pretrained and perturbed settings, with $y=x$ "
-             r"(the analogue of Fig.~2a--c of \cite{charikar2024}). Errors and misfit on fresh samples."),
+             r"(the analogue of Fig.~2a--c of \cite{charikar2024}), every task of five seeds per setting; the "
+             r"text gives the median and interquartile range over seeds of the slope and $R^2$ of gain on "
+             r"misfit. Errors and misfit on fresh samples."),
     build=build,
     tables=tables,
 )

@@ -4,6 +4,7 @@ panels, and every simulator figure drawn from real (quick) simulator runs."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from weakstrong.cli import main
 from weakstrong.figures import fig_charikar, registry
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
-from weakstrong.io import write_json
+from weakstrong.io import LOCK_NAME, write_json
 from weakstrong.runs import read_run
 from weakstrong.theory.records import W2SRecord
 
@@ -92,8 +93,14 @@ def test_charikar_figure_from_the_runs_layer(dirs, capsys):
     for ext in ("pdf", "png"):
         path = dirs["images"] / f"charikar.{ext}"
         assert path.is_file() and path.stat().st_size > 1000
-    found = [read_run(d) for d in sorted(dirs["runs"].iterdir())]
-    assert sorted(r.summary["config"]["world"]["setting"] for r in found) == ["perturbed", "pretrained", "realizable"]
+    found = [read_run(d) for d in sorted(dirs["runs"].iterdir()) if d.is_dir()]
+    assert sorted((r.summary["config"]["world"]["setting"], r.summary["config"]["world"]["seed"]) for r in found) \
+        == [(s, seed) for s in ("perturbed", "pretrained", "realizable") for seed in range(fig_charikar.QUICK_SEEDS)]
+    spread = json.loads((dirs["runs"] / "charikar-seeds.json").read_text())
+    for setting in ("perturbed", "pretrained", "realizable"):
+        slopes = sorted(r.summary["slope"] for r in found if r.summary["config"]["world"]["setting"] == setting)
+        assert sorted(spread[setting]["per_seed"]["slope"]) == slopes
+        assert spread[setting]["spread"]["slope"]["median"] == pytest.approx(np.median(slopes))
     for run in found:
         assert len(run.records) == fig_charikar.QUICK_TASKS
         assert isinstance(run.summary["slope"], float)
@@ -108,29 +115,30 @@ def _umask() -> int:
 
 def test_sim_runs_are_cached_unless_forced(counted_runs, dirs, monkeypatch):
     ctx = FigureContext(runs_dir=dirs["runs"], quick=True)
+    n = len(fig_charikar.configs(ctx))          # settings x seeds
     first = {s: r.path for s, r in fig_charikar.runs(ctx).items()}
-    assert counted_runs["n"] == 3
-    assert {s: r.path for s, r in fig_charikar.runs(ctx).items()} == first and counted_runs["n"] == 3, \
+    assert counted_runs["n"] == n
+    assert {s: r.path for s, r in fig_charikar.runs(ctx).items()} == first and counted_runs["n"] == n, \
         "a finished run must be reused"
     ctx.force = True
     fig_charikar.runs(ctx)
-    assert counted_runs["n"] == 6
+    assert counted_runs["n"] == 2 * n
     # A different configuration is a different run folder, not a reuse of the first one.
-    other = fig_charikar.runs(FigureContext(runs_dir=dirs["runs"], quick=True, seed=1))
-    assert counted_runs["n"] == 9 and {r.path for r in other.values()}.isdisjoint(first.values())
+    other = fig_charikar.runs(FigureContext(runs_dir=dirs["runs"], quick=True, seed=fig_charikar.QUICK_SEEDS))
+    assert counted_runs["n"] == 3 * n and {r.path for r in other.values()}.isdisjoint(first.values())
     # Changed simulator code is a different run folder too: results of old code are never reused.
     from weakstrong.sim import experiments
 
     with monkeypatch.context() as patched:
         patched.setattr(experiments, "fingerprint", lambda: "edited")
         fig_charikar.runs(FigureContext(runs_dir=dirs["runs"], quick=True))
-    assert counted_runs["n"] == 12
+    assert counted_runs["n"] == 4 * n
     # A run that died before writing summary.json is not a cache hit: only that one is computed again.
-    (first["realizable"] / "summary.json").unlink()
+    (first["realizable", 0] / "summary.json").unlink()
     with pytest.raises(FileNotFoundError):
-        read_run(first["realizable"])
+        read_run(first["realizable", 0])
     fig_charikar.runs(FigureContext(runs_dir=dirs["runs"], quick=True))
-    assert counted_runs["n"] == 13
+    assert counted_runs["n"] == 4 * n + 1
 
 
 def test_a_crashing_experiment_fails_the_figures_command(monkeypatch, dirs, capsys):
@@ -159,7 +167,8 @@ def test_a_crash_in_a_sim_command_keeps_its_traceback(monkeypatch, tmp_path):
     monkeypatch.setattr(selection, "EXPERIMENT", dataclasses.replace(selection.EXPERIMENT, run=broken))
     with pytest.raises(ValueError, match="broadcast"):
         main(["sim", "selection", "--worlds", "2", "--out", str(tmp_path / "out")])
-    assert not (tmp_path / "out").exists()
+    # Only the output lock was made: no result file of a failed run.
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [LOCK_NAME]
 
 
 def test_llm_figure_is_pending_without_results_and_drawn_with_them(dirs, capsys):
