@@ -22,15 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int
-from weakstrong.io import config_hash, write_json
+from weakstrong.io import atomic_path, check_output_dir, config_hash, write_json
 
 from .data import REGRESSION_TASKS, TASKS, SplitConfig, TaskData, load_task
-from .device import select_device
+from .device import check_device, select_device
 from .ensemble import METHODS, Teacher, make_teachers
 from .features import FeatureExtractor
 from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
+from .registry import max_positions
 from .stage_cache import cached_array
-from .students import LOSSES, ClassifierFinetuneConfig, ProbeConfig, predict_probes
+from .students import LOSSES, ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
 
 STUDENTS = ("probe", "finetune")
 DEFAULT_WEAK = ("tfidf", "minilm-l1", "minilm-l2", "scratch-tiny")
@@ -93,6 +94,11 @@ class ClassifyConfig:
                 check_int(owner, name, getattr(self, name))
         for name in ("batch_size", "max_length", "n_bootstrap"):
             check_int(owner, name, getattr(self, name))
+        check_device(f"{owner}.device", self.device)
+        for name in ("out", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise ConfigError(f"{owner}.{name} must name a folder, got {value!r}")
         self.probe.validate(f"{owner}.probe")
         self.finetune.validate(f"{owner}.finetune")
         return self
@@ -159,19 +165,19 @@ def _probe_runs(cfg, data, teachers, strong, timer) -> tuple[dict, list]:
 def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir, log):
     """Fine-tune a fresh strong backbone; predictions and checkpoint cached by config hash."""
     import torch
+    from safetensors.torch import save_model
 
     from .registry import load_backbone
     from .students import make_classifier, predict_classifier, train_classifier
 
     def compute():
         model, tokenizer, kind = load_backbone(cfg.strong, select_device(cfg.device))
+        torch.manual_seed(cfg.finetune.seed)  # the head's initialisation must not depend on the stages before
         clf = make_classifier(model, kind)
         train_classifier(clf, tokenizer, data.w2s_train.text, data.w2s_train.pair, targets, loss, cfg.finetune,
                          weights, progress=f"finetune {key['teacher']}")
-        ckpt = cache_dir / f"finetune-{config_hash(key)}.pt"
-        tmp = ckpt.with_suffix(".pt.tmp")
-        torch.save(clf.state_dict(), tmp)
-        tmp.replace(ckpt)
+        with atomic_path(cache_dir / f"finetune-{config_hash(key)}.safetensors") as tmp:
+            save_model(clf, tmp)  # safetensors: the weights load back without unpickling anything
         return {s: predict_classifier(clf, tokenizer, getattr(data, s).text, getattr(data, s).pair, cfg.finetune,
                                       loss) for s in EVAL_SPLITS}
 
@@ -199,11 +205,12 @@ def _evaluate(cfg, data, student, teachers, ceiling, preds) -> tuple[dict, list[
     runs, records = [], []
     for t, p in zip(teachers, preds):
         ident = dict(task=cfg.task, weak=t.name, strong=cfg.strong, method=t.method, seed=cfg.seed, sizes=sizes)
-        held_out = [check(truth, t.probs["test"], p["test"], ceiling["test"], setting=f"{student}/test",
+        kind, note = student_kind(student, t.method, cfg.probe)
+        held_out = [check(truth, t.probs["test"], p["test"], ceiling["test"], kind, note, setting=f"{student}/test",
                           extra={"student": student, "split": "test"}, **ident)
                     for check in (theory_check_sq, theory_check_kl)]
         in_sample = theory_check_sq(data.w2s_train.target, t.probs["w2s_train"], p["w2s_train"],
-                                    ceiling["w2s_train"], setting=f"{student}/w2s_train",
+                                    ceiling["w2s_train"], kind, note, setting=f"{student}/w2s_train",
                                     extra={"student": student, "split": "w2s_train"}, **ident)
         teacher_m = task_metrics(y, t.probs["test"])
         run = {"teacher": t.name, "method": t.method, "teacher_test": teacher_m,
@@ -217,9 +224,10 @@ def _evaluate(cfg, data, student, teachers, ceiling, preds) -> tuple[dict, list[
 
 
 def _summary(record) -> dict:
-    keys = ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "epsilon", "bound", "slack", "holds")
+    keys = ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "epsilon", "bound", "slack", "holds",
+            "cross")
     out = {k: getattr(record, k) for k in keys}
-    for name in ("nonrealizable_identity", "nonrealizable_bound"):
+    for name in ("nonrealizable_identity", "nonrealizable_bound", "convex_nonrealizable_bound", "statements"):
         if name in record.extra:
             out[name] = record.extra[name]
     return out
@@ -235,8 +243,18 @@ def _compare(results: dict) -> list[dict]:
                      "accuracy_diff": b["accuracy"] - a["accuracy"],
                      "gain_minus_misfit_probe": sa["gain"] - sa["misfit"],
                      "gain_minus_misfit_finetune": sb["gain"] - sb["misfit"],
-                     "theorem1_slack_probe": sa["slack"], "theorem1_slack_finetune": sb["slack"]})
+                     # a fine-tuned student has no Theorem 1 statement (not a projection): no slack of its own
+                     "theorem1_slack_probe": sa["slack"]})
     return rows
+
+
+def _check_max_length(cfg: ClassifyConfig, specs) -> None:
+    """``--max-length`` within the position embeddings of every backbone it is used with."""
+    for spec in specs:
+        limit = max_positions(spec)
+        if limit is not None and cfg.max_length > limit:
+            raise ConfigError(f"ClassifyConfig.max_length (--max-length) must be <= {limit}, the positions of "
+                              f"model {spec.name!r}, got {cfg.max_length}")
 
 
 def run_classify(cfg: ClassifyConfig) -> dict:
@@ -245,14 +263,16 @@ def run_classify(cfg: ClassifyConfig) -> dict:
 
     cfg.validate()
     timer = Timer()
-    out = Path(cfg.out)
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
+    out = check_output_dir(cfg.out, "--out")
+    cache_dir = check_output_dir(cfg.cache_dir, "--cache-dir") if cfg.cache_dir else out / "cache"
     device = select_device(cfg.device)
     # Everything that can fail on bad input (model names, files, labels, leakage) fails here, before training.
     regression = cfg.task in REGRESSION_TASKS
     weak_models = {n: make_weak(n, regression, cfg.seed, device, cfg.batch_size, cfg.max_length, cache_dir,
                                 timer.stages) for n in cfg.weak}
     strong = FeatureExtractor(cfg.strong, device, cfg.batch_size, cfg.max_length, cache_dir, timer.stages)
+    _check_max_length(cfg, [strong.spec] + [m.features.spec for m in weak_models.values()
+                                            if isinstance(getattr(m, "features", None), FeatureExtractor)])
     with timer("data"):
         data = load_task(cfg.task, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
                                                              cfg.seed))

@@ -72,6 +72,7 @@ def format_summary(results: dict) -> str:
             p = r["pgr"]["pgr"]
             lines.append(f"  [{student}] {r['teacher']:<40} teacher {r['teacher_test']['accuracy']:.3f} "
                          f"w2s {r['accuracy']:.3f} pgr {'n/a' if p is None else f'{p:+.2f}'} "
-                         f"misfit {sq['misfit']:.4f} gain {sq['gain']:+.4f} slack {sq['slack']:+.4f}")
+                         f"misfit {sq['misfit']:.4f} gain {sq['gain']:+.4f} "
+                         f"slack {'n/a' if sq['slack'] is None else format(sq['slack'], '+.4f')}")
     lines.append(f"  timings_s {results['timings_s']}")
     return "\n".join(lines)

@@ -18,7 +18,6 @@ when that is impossible (offline, package missing).
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from weakstrong.config import ConfigError
+
+from .files import read_json_value, read_text
 
 TASKS = ("sciq", "sst2", "imdb", "imdb-rating")
 REGRESSION_TASKS = ("imdb-rating",)  # the target is a rating in [0, 1], not a class label
@@ -102,13 +103,7 @@ def _find(folder: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz"):
         if (folder / name).is_file():
             return folder / name
-    raise FileNotFoundError(f"missing data file {folder / stem}[.gz]")
-
-
-def _read_text(path: Path) -> str:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return fh.read()
+    raise ConfigError(f"missing data file {folder / stem}[.gz]")
 
 
 def _bad_row(path: Path, row: int, why: str) -> ConfigError:
@@ -127,12 +122,9 @@ def _binary_label(value, path: Path, row: int) -> int:
 
 def read_sciq(path: Path) -> list[dict]:
     """Rows of an official SciQ JSON file, checked for the fields the binary format needs."""
-    try:
-        rows = json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(rows, list):
-        raise ConfigError(f"{path}: expected a JSON list of questions")
+    rows = read_json_value(path)
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError(f"{path}: expected a non-empty JSON list of questions")
     for i, r in enumerate(rows):
         for key in ("question", "correct_answer", "distractor1", "distractor2", "distractor3"):
             if not isinstance(r, dict) or not isinstance(r.get(key), str) or not r[key].strip():
@@ -151,7 +143,7 @@ def sciq_binary(rows: list[dict], rng: np.random.Generator, source: str) -> Spli
 
 def read_sst2(path: Path) -> Split:
     # Split on "\n" only: str.splitlines also breaks at unicode separators that occur inside texts.
-    lines = _read_text(path).rstrip("\n").split("\n")
+    lines = read_text(path).rstrip("\n").split("\n")
     if not lines or lines[0].strip().split("\t") != ["sentence", "label"]:
         raise ConfigError(f"{path}: expected a header 'sentence<TAB>label'")
     text, labels = [], []
@@ -161,13 +153,15 @@ def read_sst2(path: Path) -> Split:
             raise _bad_row(path, i, "expected 'sentence<TAB>label'")
         text.append(parts[0].strip())
         labels.append(_binary_label(parts[1], path, i))
+    if not text:
+        raise ConfigError(f"{path}: no rows after the header")
     y = np.asarray(labels, dtype=int)
     return Split(text, y, y.astype(float), [f"sst2:{t}" for t in text])
 
 
 def read_imdb(path: Path, rating_target: bool) -> Split:
     text, labels, ratings, uids = [], [], [], []
-    for i, line in enumerate(_read_text(path).split("\n")):
+    for i, line in enumerate(read_text(path).split("\n")):
         if not line.strip():
             continue
         try:
@@ -184,6 +178,8 @@ def read_imdb(path: Path, rating_target: bool) -> Split:
         labels.append(label)
         ratings.append(rating)
         uids.append(f"imdb:{r.get('id', path.name + str(i))}:{r['text'][:64]}")
+    if not text:
+        raise ConfigError(f"{path}: no reviews")
     y = np.asarray(labels, dtype=int)
     target = (np.asarray(ratings, dtype=float) - 1.0) / 9.0 if rating_target else y.astype(float)
     return Split(text, y, target, uids)
@@ -271,18 +267,15 @@ def load_task(task: str, data_dir: str | os.PathLike | None, config: SplitConfig
         folder = Path(data_dir) / ("imdb" if task.startswith("imdb") else task)
         if not folder.is_dir():
             raise ConfigError(f"data dir {folder} does not exist (expected {task} files under --data-dir)")
-        try:
-            if task == "sciq":
-                train_pool = sciq_binary(read_sciq(_find(folder, "train.json")), rng, "train")
-                test_pool = sciq_binary(read_sciq(_find(folder, "test.json")), rng, "test")
-            elif task == "sst2":
-                train_pool, test_pool = read_sst2(_find(folder, "train.tsv")), read_sst2(_find(folder, "dev.tsv"))
-            else:
-                rating = task == "imdb-rating"
-                train_pool = read_imdb(_find(folder, "train.jsonl"), rating)
-                test_pool = read_imdb(_find(folder, "test.jsonl"), rating)
-        except FileNotFoundError as exc:
-            raise ConfigError(str(exc)) from exc
+        if task == "sciq":
+            train_pool = sciq_binary(read_sciq(_find(folder, "train.json")), rng, "train")
+            test_pool = sciq_binary(read_sciq(_find(folder, "test.json")), rng, "test")
+        elif task == "sst2":
+            train_pool, test_pool = read_sst2(_find(folder, "train.tsv")), read_sst2(_find(folder, "dev.tsv"))
+        else:
+            rating = task == "imdb-rating"
+            train_pool = read_imdb(_find(folder, "train.jsonl"), rating)
+            test_pool = read_imdb(_find(folder, "test.jsonl"), rating)
     # The official files repeat some sentences/questions, within train and across train and test.
     # Overlaps are removed from the training side, so the official test set stays whole.
     test_pool = unique_pool(test_pool)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+
+# The devices this layer runs on: CPU, a CUDA GPU (optionally by index), Apple's MPS.
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
 @contextlib.contextmanager
@@ -24,12 +28,39 @@ def torch_threads(n_threads: int | None):
         torch.set_num_threads(previous)
 
 
+def check_device(option: str, value) -> None:
+    """Raise :class:`~weakstrong.config.ConfigError` unless ``value`` is None or names a device this layer
+    runs on (``cpu``, ``cuda``, ``cuda:N``, ``mps``). Text only: light, no torch import."""
+    from weakstrong.config import ConfigError
+
+    if value is not None and (not isinstance(value, str) or not DEVICE_PATTERN.match(value)):
+        raise ConfigError(f"{option} must be cpu, cuda, cuda:N or mps (none: cuda if available, else cpu), "
+                          f"got {value!r}")
+
+
 def select_device(prefer: str | None = None):
-    """``prefer`` if given, else the local CUDA device (``LOCAL_RANK`` under torchrun) or CPU."""
+    """``prefer`` if given, else the local CUDA device (``LOCAL_RANK`` under torchrun) or CPU.
+
+    A device named by the user that this machine lacks (no GPU, a GPU index past the last) is a
+    :class:`~weakstrong.config.ConfigError`, raised here, before any model or data work.
+    """
     import torch
 
+    from weakstrong.config import ConfigError
+
+    if isinstance(prefer, torch.device):
+        return prefer
     if prefer:
-        return torch.device(prefer)
+        check_device("device", prefer)
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {prefer!r} was requested but this machine has no usable CUDA GPU")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {prefer!r} was requested but this machine has "
+                              f"{torch.cuda.device_count()} CUDA GPU(s)")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ConfigError(f"device {prefer!r} was requested but MPS is not available here")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device("cpu")

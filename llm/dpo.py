@@ -112,6 +112,8 @@ def train_dpo(model, tokenizer, chosen: Sequence[Example], rejected: Sequence[Ex
     with torch.no_grad():  # reference log-probs: cached once from the frozen post-w2s student
         ref_c = torch.cat([sequence_logprob_sums(model, [chosen[i] for i in b], pad) for b in batches])
         ref_r = torch.cat([sequence_logprob_sums(model, [rejected[i] for i in b], pad) for b in batches])
+    # Dropout draws from torch's generator: seeded here, a stage rerun after a resume repeats the same draws.
+    torch.manual_seed(config.seed)
     opt = make_optimizer(model, config.lr)
     rng = random.Random(config.seed)
     losses = []

@@ -17,11 +17,13 @@ The misfit view is defined per gold *word* of the held-out test outputs (the wor
 no tokenizer changes): each model gives p(word | prompt, previous gold words); the truth is the gold word, so
 over the two outcomes {gold word, other} the error is the cross-entropy -log p(word) and the misfit is
 KL(Bern(p_student) || Bern(p_teacher)), the teacher being the weak model (``single``) or the weights' mixture of
-the weak models. Records (loss="kl") go through ``weakstrong.theory.bounds.kl_theorem``.
+the weak models. Records (loss="kl") take their terms from ``weakstrong.theory.bounds.kl_theorem`` but state no
+bound: the students are fine-tuned, not projections of their teachers, so no inequality is guaranteed.
 
 Every stage is cached under the output folder (models with ``save_pretrained``, the rest as JSON), so a rerun
 skips finished stages (keeping the seconds they took, for ``timings_s``); the folder is bound to its
-configuration by ``run.json``.
+configuration by ``run.json``, written once the inputs are checked. A stamp of another configuration is
+replaced only while the folder holds no finished stage, so stages of two configurations never mix.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from weakstrong.config import ConfigError
-from weakstrong.io import config_hash, read_json, write_json
+from weakstrong.io import check_output_dir, config_hash, read_json, write_json
 from weakstrong.theory.records import W2SRecord
 
 from .bridge import bayes_token_loss, ensemble_word_probs, piece_confidence, target_token_words, word_logprobs
@@ -45,8 +47,15 @@ from .dpo import select_pairs, train_dpo
 from .generate_config import GenerateConfig, LMFinetuneConfig
 from .lm import causal_lm_source, encode_examples, finetune, load_causal_lm, weighted_xent
 from .metrics import pgr
+from .registry import ModelSpec, max_positions
 from .slu_metric import score_generations
 from .slurp import SlurpSplits, load_slurp, subsample
+
+STAMP = "run.json"  # binds the folder to one configuration
+RESULTS = "results.json"  # written last: its presence marks a finished run
+# Every student here is a fine-tuned LM, so its record carries the terms and no bound, slack or holds.
+STATEMENTS = "none guaranteed: fine-tuned student is not a projection"
+
 
 def word_view(student: list[np.ndarray], teachers: list[list[np.ndarray]], weights: list[float],
               ceiling: list[np.ndarray] | None = None) -> dict:
@@ -65,8 +74,8 @@ def word_view(student: list[np.ndarray], teachers: list[list[np.ndarray]], weigh
 
     teacher = ensemble_word_probs(teachers, weights)
     truth = np.tile([1.0, 0.0], (sum(len(t) for t in teacher), 1))
-    check = kl_theorem(truth, rows(teacher), rows([np.exp(s) for s in student]))
-    out = {**check.terms, "bound": check.bound, "slack": check.slack, "holds": check.holds}
+    # Only the terms: the KL inequality is proved for a reverse-KL projection, which a fine-tuned LM is not.
+    out = dict(kl_theorem(truth, rows(teacher), rows([np.exp(s) for s in student])).terms)
     if ceiling is not None:
         out["strong_error"] = float(-np.log(rows([np.exp(c) for c in ceiling])[:, 0]).mean())
     return out
@@ -77,16 +86,56 @@ class GenerateRun:
 
     def __init__(self, config: GenerateConfig, out: str | Path, log: Callable[[str], None] = print,
                  progress: bool = True):
-        self.cfg, self.out, self.log, self.progress = config.validate(), Path(out), log, progress
+        """Check everything that needs no data or model work: the config, ``out``, the model names and their
+        position limits, the device, and that ``out`` holds no other run. Nothing is written here."""
+        self.cfg, self.log, self.progress = config.validate(), log, progress
+        self.out = check_output_dir(out, "--out")
         for source in (*config.weak, config.strong):  # a bad model name fails here, before any training
-            causal_lm_source(source)
+            limit = max_positions(ModelSpec(source, causal_lm_source(source)))
+            if limit is not None and config.max_new_tokens >= limit:
+                raise ConfigError(f"GenerateConfig.max_new_tokens (--max-new-tokens) must be < {limit}, the "
+                                  f"positions of model {source!r}, got {config.max_new_tokens}")
         self.device = select_device(config.device)
         self.timings: dict[str, float] = {}
-        stamp = self.out / "run.json"
-        ident = {"hash": config_hash(config.identity()), "config": config.identity()}
-        if stamp.exists() and read_json(stamp)["hash"] != ident["hash"]:
-            raise ConfigError(f"out {self.out} holds a run with a different configuration; use a fresh --out")
-        write_json(stamp, ident)
+        self.ident = {"hash": config_hash(config.identity()), "config": config.identity()}
+        self._check_stamp()
+
+    # -- the folder's stamp ------------------------------------------------------------------------------------
+    def _check_stamp(self) -> None:
+        """Refuse a folder that holds another configuration's results or reusable stages.
+
+        A stamp of another configuration with neither (a run that failed before its first stage finished) is
+        replaced by :meth:`_write_stamp`: nothing in the folder would be reused, so nothing can be mixed.
+        """
+        stamp = self.out / STAMP
+        if not stamp.exists():
+            return
+        try:
+            found = read_json(stamp)["hash"]
+        except (ValueError, KeyError, TypeError):
+            found = None  # a damaged stamp binds no configuration
+        if found == self.ident["hash"]:
+            return
+        finished = (self.out / RESULTS).exists()
+        stages = self._finished_stages()
+        if finished or stages:
+            what = "a finished run" if finished else f"an unfinished run with {len(stages)} finished stages"
+            raise ConfigError(f"--out {self.out} holds {what} of a different configuration ({stamp}); use a "
+                              f"fresh --out")
+
+    def _finished_stages(self) -> list[Path]:
+        """What a rerun would reuse: each JSON stage and each saved model's ``stage.json``."""
+        found = []
+        for path in self.out.rglob("*.json"):
+            rel = path.relative_to(self.out)
+            if path.name.startswith(".") or rel.as_posix() in (STAMP, RESULTS):
+                continue
+            if path.name == "stage.json" or "model" not in rel.parts[:-1]:
+                found.append(rel)
+        return found
+
+    def _write_stamp(self) -> None:
+        write_json(self.out / STAMP, self.ident)
 
     # -- caching -------------------------------------------------------------------------------------------
     def _json(self, name: str, fn: Callable[[], dict]) -> dict:
@@ -152,9 +201,15 @@ class GenerateRun:
         cfg = self.cfg
         t_data = time.perf_counter()
         splits, n_malformed = load_slurp(cfg.data_dir, cfg.seed, cfg.n_weak_train, cfg.n_w2s_train, cfg.official)
+        for name, n, split in (("n_test", cfg.n_test, splits.test),
+                               ("dpo_inputs", cfg.dpo_inputs if cfg.dpo else None, splits.w2s_train)):
+            if n is not None and n > len(split):
+                raise ConfigError(f"GenerateConfig.{name} (--{name.replace('_', '-')}) must be <= {len(split)}, "
+                                  f"the utterances there, got {n}")
         self.splits: SlurpSplits = splits
         self.w2s, self.test = splits.w2s_train, subsample(splits.test, cfg.n_test)
         self.timings["data"] = time.perf_counter() - t_data
+        self._write_stamp()  # only now: a run refused for bad input leaves the folder as it was
         w = cfg.ensemble_weights
         weak_prompts = [e.prompt for e in splits.weak_train]
         prompts = [e.prompt for e in self.w2s]
@@ -226,7 +281,7 @@ class GenerateRun:
             "ceiling": ceiling["scores"], "strategies": results, "records": records,
             "timings_s": dict(self.timings), "device": str(self.device),
         }
-        write_json(self.out / "results.json", out)
+        write_json(self.out / RESULTS, out)
         return out
 
     def _dpo(self, name: str, model, tok, models, w) -> dict:
@@ -263,12 +318,12 @@ class GenerateRun:
         view = word_view(student["word_logprobs"], [weak[j]["word_logprobs"] for j in teachers], tw,
                          ceiling["word_logprobs"])
         rec = W2SRecord.from_errors(
-            view["weak_error"], view["w2s_error"], view["misfit"], strong_error=view["strong_error"],
-            bound=view["bound"], slack=view["slack"], holds=bool(view["holds"]), loss="kl",
+            view["weak_error"], view["w2s_error"], view["misfit"], strong_error=view["strong_error"], loss="kl",
             setting="slurp/test-words", task="slurp", weak="+".join(self.cfg.weak[j] for j in teachers),
             strong=self.cfg.strong, method=name, seed=self.cfg.seed,
             sizes={"n_w2s_train": len(self.w2s), "n_test": len(self.test)},
-            extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": "gold word"})
+            extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": "gold word",
+                   "statements": STATEMENTS})
         records.append(rec.to_dict())
         # min_gap=0: any ceiling above the reference defines PGR, as in the committed generation results.
         return {**s, "pgr_slu_f1": pgr(ref["slu_f1"], s["slu_f1"], c["slu_f1"], min_gap=0.0),

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 from weakstrong.config import ConfigError, check_int, check_number
 
+from .device import check_device
+
 METHODS = ("single", "multi", "joint", "bayes")
 OFFICIAL_SPLITS = ("weak_train", "w2s_train", "test")
 
@@ -116,8 +118,8 @@ class GenerateConfig:
         if self.weights is not None and (len(self.weights) != len(self.weak)
                                          or not all(math.isfinite(w) and w >= 0 for w in self.weights)
                                          or sum(self.weights) <= 0):
-            raise ConfigError(f"{owner}.weights must be {len(self.weak)} nonnegative numbers, not all zero, "
-                              f"got {list(self.weights)}")
+            raise ConfigError(f"{owner}.weights must be one nonnegative number per weak model ({len(self.weak)}), "
+                              f"not all zero, got {list(self.weights)}")
         check_int(owner, "seed", self.seed, minimum=0)
         for name in ("n_weak_train", "n_w2s_train", "n_best", "max_new_tokens", "batch_size"):
             check_int(owner, name, getattr(self, name))
@@ -125,6 +127,7 @@ class GenerateConfig:
             if getattr(self, name) is not None:
                 check_int(owner, name, getattr(self, name))
         check_number(owner, "kl_weight", self.kl_weight, minimum=0.0)
+        check_device(f"{owner}.device", self.device)
         self.finetune.validate(f"{owner}.finetune")
         if self.weak_finetune is not None:
             self.weak_finetune.validate(f"{owner}.weak_finetune")

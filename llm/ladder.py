@@ -69,9 +69,14 @@ class LMPretrainConfig:
             check_int(owner, name, getattr(self, name))
         check_int(owner, "warmup_steps", self.warmup_steps, minimum=0)
         check_int(owner, "seed", self.seed, minimum=0)
-        for name in ("seq_len", "max_chars"):
-            if getattr(self, name) is not None:
-                check_int(owner, name, getattr(self, name))
+        if self.seq_len is not None:  # a one-token window has nothing to predict
+            check_int(owner, "seq_len", self.seq_len, minimum=2)
+        if self.max_chars is not None:
+            check_int(owner, "max_chars", self.max_chars)
+        context = PRESETS[self.preset].context
+        if self.seq_len is not None and self.seq_len > context:
+            raise ConfigError(f"{owner}.seq_len must be <= {context}, the context of preset {self.preset!r} "
+                              f"(its position embeddings end there), got {self.seq_len}")
         for name in ("lr", "time_budget"):
             if getattr(self, name) is not None:
                 check_number(owner, name, getattr(self, name), minimum=0.0, strict=True)

@@ -7,15 +7,15 @@ differ in size, architecture *and* tokenizer (each vocabulary size is its own BP
 
 The rungs and the pretraining settings are in ``weakstrong.llm.ladder``, the BPE trainer in
 ``weakstrong.llm.tokenizer_training``. Each model directory is written with ``save_pretrained`` (model and
-tokenizer), so it loads back by path with ``AutoModelForCausalLM`` / ``AutoTokenizer``. Training is resumable:
-``checkpoint.pt`` holds the model, the optimizer, the step and the RNG state, and a rerun continues from it;
-``pretrain.json`` records the run.
+tokenizer), so it loads back by path with ``AutoModelForCausalLM`` / ``AutoTokenizer``. Training is resumable,
+and a resumed run is bit-identical to one never stopped: ``checkpoint.safetensors`` (no pickle; see
+``weakstrong.llm.checkpoint``) holds the model, the optimizer, every random state, the step and the loss
+history, and a rerun of the same settings continues from it; ``pretrain.json`` records the run.
 On CUDA: bf16 autocast, SDPA attention, fused AdamW, and MFU is reported.
 """
 
 from __future__ import annotations
 
-import gzip
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -27,7 +27,9 @@ from weakstrong.config import ConfigError
 from weakstrong.io import read_json, write_json
 
 from .device import autocast_context as autocast
+from .checkpoint import load_checkpoint, read_state, save_checkpoint
 from .device import select_device
+from .files import read_text
 from .ladder import LadderPreset, LMPretrainConfig, get_preset
 from .lm import lr_at, make_optimizer
 from .slurp import read_lm_text
@@ -41,9 +43,10 @@ def read_books(data_dir: str | Path, max_chars: int | None = None) -> list[str]:
     path = Path(data_dir) / "gutenberg" / "books.txt.gz"
     if not path.exists():
         raise ConfigError(f"data_dir {data_dir} has no gutenberg/books.txt.gz")
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        text = fh.read(max_chars) if max_chars else fh.read()
-    return [b.strip() for b in text.split(RECORD_SEPARATOR) if b.strip()]
+    books = [b.strip() for b in read_text(path, max_chars).split(RECORD_SEPARATOR) if b.strip()]
+    if not books:
+        raise ConfigError(f"data file {path} holds no text")
+    return books
 
 
 def build_model(preset: LadderPreset, tokenizer):
@@ -95,12 +98,46 @@ def peak_flops(device: torch.device) -> float | None:
     return None
 
 
+# Settings a rerun may change without changing the run: how long it goes on and how often it checkpoints.
+RUN_LENGTH_FIELDS = ("max_steps", "time_budget", "save_every")
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def run_identity(config: LMPretrainConfig, preset: LadderPreset) -> dict:
+    """The settings a checkpoint or a finished record belongs to (defaults resolved from the preset)."""
+    resolved = asdict(replace(config, lr=config.lr or preset.lr, seq_len=config.seq_len or preset.context))
+    return {k: v for k, v in resolved.items() if k not in RUN_LENGTH_FIELDS}
+
+
+def _check_same_run(found: dict, expected: dict, where: Path) -> None:
+    changed = {k: (found.get(k), v) for k, v in expected.items() if found.get(k) != v}
+    if changed:
+        detail = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+        raise ConfigError(f"{where} belongs to a run with other settings ({detail}); use a fresh --out or the "
+                          f"same settings")
+
+
+def _finished_record(record_path: Path, identity: dict, max_steps: int) -> dict | None:
+    """The record of a finished run of these settings with at least ``max_steps`` steps, else None."""
+    if not record_path.exists():
+        return None
+    try:
+        record = read_json(record_path)
+    except ValueError as exc:
+        raise ConfigError(f"{record_path} is not valid JSON ({exc}); delete it to rerun") from None
+    if record.get("step", 0) < max_steps:
+        return None
+    _check_same_run(record.get("config", {}), identity, record_path)  # its config is stored resolved
+    return record
+
+
 def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig, device: str | None = None,
              tokenizer_cache: str | Path | None = None, log=print) -> dict:
     """Pretrain (or resume) one rung of the ladder into ``out_dir``; returns the run record.
 
-    The record (also written to ``out_dir/pretrain.json``) holds the parameter count, steps, tokens/s, final
-    train loss, held-out loss on SLURP lm text and, on known GPUs, the MFU (6N + 12 L d T FLOPs per token).
+    The record (also written to ``out_dir/pretrain.json``) holds the parameter count, steps, tokens/s, the
+    train loss of every step, held-out loss on SLURP lm text and, on known GPUs, the MFU (6N + 12 L d T FLOPs
+    per token). A run resumed from its checkpoint gives the same weights and losses as one never stopped.
     """
     from transformers import AutoTokenizer
 
@@ -108,13 +145,23 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig
     out_dir, dev = Path(out_dir), select_device(device)
     seq_len = config.seq_len or preset.context
     lr = config.lr or preset.lr
+    identity = run_identity(config, preset)
     record_path = out_dir / "pretrain.json"
-    if record_path.exists() and read_json(record_path).get("step", 0) >= config.max_steps:
+    done = _finished_record(record_path, identity, config.max_steps)
+    if done is not None:
         log(f"{preset.name}: already pretrained for {config.max_steps} steps in {out_dir}")
-        return read_json(record_path)
+        return done
+    ckpt = out_dir / CHECKPOINT
+    if (out_dir / "checkpoint.pt").exists() and not ckpt.exists():
+        raise ConfigError(f"{out_dir / 'checkpoint.pt'} is a pickle checkpoint, which is no longer loaded (loading "
+                          f"a pickle runs code from the file); delete it to pretrain this rung from step 0")
+    if ckpt.exists():  # before any data work: a checkpoint of other settings is refused at once
+        _check_same_run(read_state(ckpt)["identity"], identity, ckpt)
     torch.manual_seed(config.seed)
     books = read_books(data_dir, config.max_chars)
     slurp = read_lm_text(Path(data_dir) / "slurp")
+    if len(slurp) < 2:
+        raise ConfigError(f"{Path(data_dir) / 'slurp'}: lm text needs at least 2 lines (the last 2 % are held out)")
     cache = Path(tokenizer_cache or out_dir) / f"tokenizer-bpe{preset.vocab_size}-{config.max_chars or 'all'}"
     if (cache / "tokenizer.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(cache)
@@ -133,20 +180,14 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig
     opt = make_optimizer(model, lr, config.weight_decay)
     rng = np.random.default_rng(config.seed)
     step, tokens_seen, losses = 0, 0, []
-    ckpt = out_dir / "checkpoint.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, tokens_seen, rng = state["step"], state["tokens_seen"], state["rng"]
+        state, rng = load_checkpoint(ckpt, model, opt)
+        step, tokens_seen, losses = state["step"], state["tokens_seen"], state["losses"]
         log(f"{preset.name}: resumed at step {step}")
 
-    def save_checkpoint():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "tokens_seen": tokens_seen, "rng": rng}, tmp)
-        tmp.replace(ckpt)
+    def checkpoint():
+        save_checkpoint(ckpt, model, opt, rng, {"identity": identity, "step": step, "tokens_seen": tokens_seen,
+                                                "losses": losses})
 
     model.train()
     start, start_step = time.perf_counter(), step
@@ -154,7 +195,7 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig
         if config.time_budget is not None and time.perf_counter() - start > config.time_budget:
             log(f"{preset.name}: time budget spent at step {step}")
             break
-        batch = sample_batch(streams, probs, config.batch_size, seq_len, rng).to(dev)
+        batch = sample_batch(streams, probs, config.batch_size, seq_len, rng).to(dev)  # (B, T)
         for group in opt.param_groups:
             group["lr"] = lr * lr_at(step, config.max_steps, config.warmup_steps)
         with autocast(dev):
@@ -166,12 +207,12 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig
         losses.append(float(loss.detach()))
         step, tokens_seen = step + 1, tokens_seen + batch.numel()
         if step % config.save_every == 0:
-            save_checkpoint()
+            checkpoint()
             log(f"{preset.name}: step {step} loss {np.mean(losses[-50:]):.3f}")
     if dev.type == "cuda":
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
-    save_checkpoint()
+    checkpoint()
     model.eval()
     with torch.no_grad(), autocast(dev):
         windows = [torch.from_numpy(val[i:i + seq_len].astype(np.int64)) for i in
@@ -188,7 +229,7 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig
         "n_params": n_params, "step": step, "tokens_seen": tokens_seen, "seconds_this_run": elapsed,
         "tokens_per_s": tps, "mfu": tps * flops_per_token / peak if peak else None,
         "train_loss": float(np.mean(losses[-50:])) if losses else None, "val_loss_slurp": val_loss,
-        "device": str(dev),
+        "losses": losses, "device": str(dev),
     }
     write_json(record_path, record)
     log(f"{preset.name}: {n_params / 1e6:.2f}M params, step {step}, {tps:,.0f} tok/s, "

@@ -16,8 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from weakstrong.config import ConfigError, add_config_arguments, config_from_args
+from weakstrong.io import check_output_dir
 
 from .cli import check_threads, split_commas
+from .device import check_device
 from .ladder import PRESETS, LMPretrainConfig
 
 HELP = "pretrain the offline decoder ladder and its tokenizer"
@@ -45,16 +47,38 @@ def configs_from_namespace(args: argparse.Namespace) -> list[LMPretrainConfig]:
     names = split_commas(args.presets)
     if not names:
         raise ConfigError(f"--presets must name at least one of {sorted(PRESETS)}")
-    base = config_from_args(LMPretrainConfig, args)
-    return [replace(base, preset=name).validate() for name in names]
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise ConfigError(f"--presets: each preset must be one of {sorted(PRESETS)}, got {unknown}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--presets must be distinct (each rung is written to OUT/<preset>), got {list(names)}")
+    # The first rung stands in while the shared options are read, so they are checked against a real rung.
+    base = config_from_args(LMPretrainConfig, args, preset=names[0])
+    configs = []
+    for name in names:
+        try:
+            configs.append(replace(base, preset=name).validate())
+        except ConfigError as exc:
+            raise ConfigError(f"--presets {name}: {exc}") from None
+    return configs
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """The run options, checked before any data or model work (:class:`ConfigError` naming the option)."""
+    check_device("--device", args.device)
+    check_threads(args.threads)
+    if not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir {args.data_dir} is not a folder (expected gutenberg/ and slurp/ in it)")
+    check_output_dir(args.out, "--out")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .device import torch_threads
+    from .device import select_device, torch_threads
     from .pretrain import pretrain
 
     configs = configs_from_namespace(args)
-    check_threads(args.threads)
+    check_run_options(args)
+    select_device(args.device)  # a device this machine lacks fails here, before the first rung
     with torch_threads(args.threads):
         for config in configs:
             pretrain(args.data_dir, Path(args.out) / config.preset, config, args.device, tokenizer_cache=args.out)

@@ -89,6 +89,26 @@ def resolve_model(name: str) -> ModelSpec:
     return ModelSpec(name, name)
 
 
+def max_positions(spec: ModelSpec) -> int | None:
+    """The longest input ``spec``'s position embeddings cover, from its config alone (None: no fixed limit,
+    e.g. rotary positions). Reads no weights, so a limit is checked before any model work."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(spec.source)
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(f"cannot read the config of model {spec.name!r} from {spec.source!r}: "
+                                     f"{exc}") from exc
+    if getattr(config, "position_embedding_type", "absolute") != "absolute" or hasattr(config, "rope_theta"):
+        return None
+    for name in ("max_position_embeddings", "n_positions"):
+        if isinstance(getattr(config, name, None), int):
+            # RoBERTa-style models offset positions past the pad id, so the usable length is shorter.
+            offset = config.pad_token_id + 1 if config.model_type in ("roberta", "xlm-roberta", "camembert") else 0
+            return getattr(config, name) - offset
+    return None
+
+
 def model_kind(config) -> str:
     """``"decoder"`` for causal LMs (GPT-2, Llama, ...), else ``"encoder"`` (BERT-like, mean pooled)."""
     from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,

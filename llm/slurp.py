@@ -13,7 +13,6 @@ files are used instead when the user supplies them.
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import re
@@ -23,12 +22,16 @@ from typing import Iterable, Sequence
 
 from weakstrong.config import ConfigError
 
+from .files import read_lines, read_text
+
 # The fixed prompt template: utterance -> JSON list of {slot: value}. The target follows the prompt directly.
 PROMPT_TEMPLATE = "utterance: {sentence}\nslots: "
 
 _SPAN = re.compile(r"\[([^\[\]]*)\]")
 
 Slot = tuple[str, str]
+# The fields every row of an official SLURP file has; a file without them is not a SLURP file.
+SLURP_FIELDS = ("slurp_id", "sentence", "sentence_annotation")
 
 
 @dataclass(frozen=True)
@@ -145,28 +148,46 @@ def read_slurp_jsonl(path: str | Path) -> tuple[list[SlurpExample], int]:
 
     Returns
     -------
-    (examples, n_malformed) : rows whose annotation does not parse (or that miss fields) are skipped and
-    counted, so a damaged file degrades the data set instead of stopping the run.
+    (examples, n_malformed) : rows whose annotation does not parse (or whose sentence is empty) are skipped
+    and counted, so a few damaged annotations degrade the data set instead of stopping the run.
+
+    Raises
+    ------
+    ConfigError : naming the file, when it is missing, damaged (truncated or non-gzip ``.gz``, not UTF-8),
+        has a line that is not a JSON object with ``slurp_id``, ``sentence`` and ``sentence_annotation`` (not
+        a SLURP file), or has no usable row at all.
     """
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"SLURP file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
     examples, n_malformed = [], 0
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                slots = parse_annotation(row["sentence_annotation"])
-                sentence = " ".join(str(row["sentence"]).split())
-                if not sentence:
-                    raise ValueError("empty sentence")
-                examples.append(SlurpExample(int(row["slurp_id"]), sentence, canonical_slots(slots),
-                                             str(row.get("intent", ""))))
-            except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-                n_malformed += 1
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise ConfigError(f"{path}: line {number} is not valid JSON; expected SLURP's jsonl rows") from None
+        missing = [k for k in SLURP_FIELDS if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise ConfigError(f"{path}: line {number} lacks {missing}; expected SLURP rows with fields "
+                              f"{list(SLURP_FIELDS)}")
+        try:
+            slurp_id = int(row["slurp_id"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: line {number}: slurp_id must be an integer, got "
+                              f"{row['slurp_id']!r}") from None
+        try:
+            slots = parse_annotation(row["sentence_annotation"])
+            sentence = " ".join(str(row["sentence"]).split())
+            if not sentence:
+                raise ValueError("empty sentence")
+        except ValueError:
+            n_malformed += 1
+            continue
+        examples.append(SlurpExample(slurp_id, sentence, canonical_slots(slots), str(row.get("intent", ""))))
+    if not examples:
+        raise ConfigError(f"{path}: no usable SLURP rows ({n_malformed} malformed annotations)")
     return examples, n_malformed
 
 
@@ -224,10 +245,12 @@ def subsample(examples: Sequence[SlurpExample], n: int | None) -> list[SlurpExam
 
 
 def read_lm_text(data_dir: str | Path) -> list[str]:
-    """SLURP's language-model text (``lm.txt(.gz)``, unlabelled utterances), one line per utterance."""
+    """SLURP's language-model text (``lm.txt(.gz)``, unlabelled utterances), one line per utterance.
+
+    ``ConfigError`` naming the file when it is missing, damaged or empty.
+    """
     data_dir = Path(data_dir)
-    for name, opener in (("lm.txt.gz", gzip.open), ("lm.txt", open)):
+    for name in ("lm.txt.gz", "lm.txt"):
         if (data_dir / name).exists():
-            with opener(data_dir / name, "rt", encoding="utf-8") as fh:
-                return [line.strip() for line in fh if line.strip()]
+            return read_lines(data_dir / name)
     raise ConfigError(f"data_dir {data_dir} has no lm.txt(.gz)")

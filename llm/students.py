@@ -165,6 +165,21 @@ def fit_probe(method: str, features: np.ndarray, teacher: np.ndarray, confidence
     return head
 
 
+def student_kind(student: str, method: str, probe: ProbeConfig) -> tuple[str, str | None]:
+    """What the fitted student is, as a key of ``weakstrong.llm.metrics.STUDENT_KINDS``, and the reason when no
+    statement applies to it: a record then states only what is proved for that student."""
+    if student == "finetune":
+        return "none", "none guaranteed: fine-tuned student is not a projection"
+    if LOSSES[method] == "logconf":
+        return "none", ("none guaranteed: the logconf probe projects a mix of the teacher and its own hardened "
+                        "labels, not the teacher")
+    if LOSSES[method] == "evidential":
+        return "none", "none guaranteed: the bayes probe minimises the evidential loss, it is not a projection"
+    if probe.radius is not None:
+        return "ball", None
+    return ("ridge", None) if probe.ridge else ("subspace", None)
+
+
 def predict_probes(methods: list[str], train_features: np.ndarray, teachers: np.ndarray, confidence: np.ndarray,
                    eval_features: dict[str, np.ndarray], config: ProbeConfig | None = None) -> dict[str, np.ndarray]:
     """Fit one probe per teacher row and predict on each split: {split: (k, n_split)}.

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from weakstrong.llm.ensemble import (aggregate, balanced_threshold, confidence_weights, logconf_target,
                                      make_teachers)
 from weakstrong.llm.metrics import (accuracy, auroc, bootstrap_pgr, pgr, theory_check_kl, theory_check_sq)
-from weakstrong.llm.students import EvidentialProbe, ProbeConfig, ProbeStudent, fit_probe, predict_probes
+from weakstrong.llm.students import (EvidentialProbe, ProbeConfig, ProbeStudent, fit_probe, predict_probes,
+                                     student_kind)
 from weakstrong.theory.distances import sq_distance
 from weakstrong.theory.records import W2SRecord
 
@@ -86,7 +87,7 @@ def test_probe_student_is_the_projection_so_theorem1_is_an_equality_in_sample(rn
     w2s = ProbeStudent().fit(x, weak).predict(x)
     misfit, gain = sq_distance(w2s, weak), sq_distance(weak, truth) - sq_distance(w2s, truth)
     assert gain == pytest.approx(misfit, rel=1e-9)
-    record = theory_check_sq(truth, weak, w2s, truth, task="synthetic")
+    record = theory_check_sq(truth, weak, w2s, truth, "subspace", task="synthetic")
     assert record.holds and record.slack == pytest.approx(0.0, abs=1e-9)
     assert record.extra["nonrealizable_identity"]["holds"]
     W2SRecord.from_dict(record.to_dict())
@@ -97,7 +98,7 @@ def test_nonrealizable_identity_is_exact_in_sample_for_the_projection(rng):
     truth = (rng.random(x.shape[0]) < 0.5).astype(float)  # labels far from the linear span
     ceiling = ProbeStudent().fit(x, truth).predict(x)
     w2s = ProbeStudent().fit(x, weak).predict(x)
-    record = theory_check_sq(truth, weak, w2s, ceiling)
+    record = theory_check_sq(truth, weak, w2s, ceiling, "subspace")
     ident = record.extra["nonrealizable_identity"]
     assert ident["holds"], ident
     assert record.gain == pytest.approx(record.misfit - 2 * ident["terms"]["cross"], abs=1e-9)
@@ -149,10 +150,10 @@ def test_kl_check_clips_least_squares_outputs(rng):
     truth = rng.integers(0, 2, 50).astype(float)
     teacher = rng.random(50)
     student = teacher * 1.4 - 0.2  # leaves [0, 1], as a least-squares head can
-    record = theory_check_kl(truth, teacher, student, truth)
+    record = theory_check_kl(truth, teacher, student, truth, "subspace")
     assert record.loss == "kl" and np.isfinite(record.misfit) and record.misfit > 0
     with pytest.raises(ValueError, match="one length"):
-        theory_check_kl(truth, teacher[:3], student, truth)
+        theory_check_kl(truth, teacher[:3], student, truth, "subspace")
 
 
 def test_ball_probe_obeys_theorem1_in_sample_when_realizable(rng):
@@ -162,10 +163,57 @@ def test_ball_probe_obeys_theorem1_in_sample_when_realizable(rng):
     assert np.linalg.norm(head.coef_) <= 0.1 + 1e-9
     weak = truth + 0.3 * rng.normal(size=200)
     w2s = ProbeStudent(radius=0.1).fit(x, weak).predict(x)
-    record = theory_check_sq(truth, weak, w2s, truth)
+    record = theory_check_sq(truth, weak, w2s, truth, "ball")
     assert record.holds and record.slack >= -1e-9 and record.gain >= record.misfit - 1e-9
     with pytest.raises(ValueError, match="either ridge or radius"):
         ProbeStudent(ridge=1.0, radius=0.1)
+
+
+def test_each_student_kind_carries_only_its_own_statements(rng):
+    x, _, weak = _linear_problem(rng)
+    truth = (rng.random(x.shape[0]) < 0.5).astype(float)  # labels far from the class: not realizable
+    roundtrip = lambda r: W2SRecord.from_dict(r.to_dict())  # noqa: E731
+
+    # ball-constrained probe: the convex non-realizable bound, and no subspace identity or cross term
+    ceiling = ProbeStudent(radius=0.2).fit(x, truth).predict(x)
+    w2s = ProbeStudent(radius=0.2).fit(x, weak).predict(x)
+    ball = roundtrip(theory_check_sq(truth, weak, w2s, ceiling, "ball"))
+    assert ball.cross is None and "nonrealizable_identity" not in ball.extra
+    assert ball.extra["convex_nonrealizable_bound"]["name"] == "convex_nonrealizable_bound"
+    assert ball.nonrealizable.holds and ball.nonrealizable.bound == ball.extra["convex_nonrealizable_bound"]["bound"]
+    assert ball.epsilon == pytest.approx(sq_distance(ceiling, truth)) and ball.bound is not None
+
+    # least-squares probe: the subspace identity's cross term and the two-sided non-realizable bound
+    ceiling = ProbeStudent().fit(x, truth).predict(x)
+    w2s = ProbeStudent().fit(x, weak).predict(x)
+    sub = roundtrip(theory_check_sq(truth, weak, w2s, ceiling, "subspace"))
+    assert sub.cross == pytest.approx(sub.extra["nonrealizable_identity"]["terms"]["cross"])
+    assert sub.gain == pytest.approx(sub.misfit - 2 * sub.cross, abs=1e-9) and sub.nonrealizable.holds
+
+    # fine-tuned student: no guaranteed statement, and the record says so
+    kind, note = student_kind("finetune", "average", ProbeConfig())
+    for check in (theory_check_sq, theory_check_kl):
+        rec = roundtrip(check(truth, weak, w2s, ceiling, kind, note))
+        assert (rec.bound, rec.slack, rec.holds, rec.nonrealizable, rec.cross, rec.epsilon) == (None,) * 6
+        assert rec.extra["statements"] == "none guaranteed: fine-tuned student is not a projection"
+        assert rec.misfit > 0 and rec.strong_error is not None  # the terms are still measured
+    # the KL inequality is proved for none of the pipeline's students
+    assert roundtrip(theory_check_kl(truth, weak, w2s, ceiling, "subspace")).holds is None
+    with pytest.raises(ValueError, match="kind must be one of"):
+        theory_check_sq(truth, weak, w2s, ceiling, "projection")
+
+
+@pytest.mark.parametrize("student, method, probe, kind", [
+    ("probe", "average", ProbeConfig(), "subspace"),
+    ("probe", "vote", ProbeConfig(radius=1.0), "ball"),
+    ("probe", "single", ProbeConfig(ridge=0.5), "ridge"),
+    ("probe", "logconf", ProbeConfig(), "none"),
+    ("probe", "bayes", ProbeConfig(radius=1.0), "none"),
+    ("finetune", "single", ProbeConfig(radius=1.0), "none"),
+])
+def test_student_kind_follows_what_was_fitted(student, method, probe, kind):
+    got, note = student_kind(student, method, probe)
+    assert got == kind and (note is None) == (kind != "none")
 
 
 def test_timer_counts_reused_cache_stages_at_their_compute_cost():

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from weakstrong.config import ConfigError
 from weakstrong.llm.slu_metric import char_distance, score_generations, slu_scores, word_distance
 from weakstrong.llm.slurp import (load_slurp, parse_annotation, parse_slots, read_slurp_jsonl, serialise_slots)
 
@@ -31,17 +32,45 @@ def test_parse_annotation_rejects_malformed(bad):
         parse_annotation(bad)
 
 
-def test_loader_skips_and_counts_malformed_rows(tmp_path):
+def test_loader_skips_and_counts_malformed_annotations(tmp_path):
     rows = [{"slurp_id": 1, "sentence": "wake me at five am", "sentence_annotation": "wake me at [time : five am]"},
             {"slurp_id": 2, "sentence": "broken", "sentence_annotation": "[time : five am"},
-            {"slurp_id": 3, "sentence": "no annotation field"}]
+            {"slurp_id": 3, "sentence": " ", "sentence_annotation": "no sentence"}]
     path = tmp_path / "devel.jsonl.gz"
     with gzip.open(path, "wt") as fh:
-        fh.write("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+        fh.write("\n".join(json.dumps(r) for r in rows) + "\n\n")
     examples, n_bad = read_slurp_jsonl(path)
-    assert [e.slurp_id for e in examples] == [1] and n_bad == 3
+    assert [e.slurp_id for e in examples] == [1] and n_bad == 2
     assert examples[0].target == '[{"time":"five am"}]'
     assert examples[0].prompt.endswith("wake me at five am\nslots: ")
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"slurp_id": 1, "sentence": "hi", "sentence_annotation": "hi"}\nnot json\n', "line 2 is not valid JSON"),
+    ('{"slurp_id": 1, "sentence": "hi"}\n', r"line 1 lacks \['sentence_annotation'\]"),
+    ('["slurp_id", "sentence"]\n', "line 1 lacks"),
+    ('{"slurp_id": "x1", "sentence": "hi", "sentence_annotation": "hi"}\n', "slurp_id must be an integer"),
+    ('{"slurp_id": 1, "sentence": "hi", "sentence_annotation": "[a : b"}\n', "no usable SLURP rows"),
+    ("", "no usable SLURP rows"),
+])
+def test_a_file_that_is_not_slurp_is_an_error_naming_it(tmp_path, content, message):
+    path = tmp_path / "test.jsonl"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as exc:
+        read_slurp_jsonl(path)
+    assert str(path) in str(exc.value)
+
+
+@pytest.mark.parametrize("name, payload", [
+    ("devel.jsonl.gz", b"plain text, not gzip"),
+    ("devel.jsonl.gz", gzip.compress(b'{"slurp_id": 1}\n' * 200)[:40]),  # truncated
+    ("devel.jsonl", bytes(range(128, 256)) * 4),  # not UTF-8
+])
+def test_damaged_files_are_errors_naming_them(tmp_path, name, payload):
+    (tmp_path / name).write_bytes(payload)
+    with pytest.raises(ConfigError, match="is damaged") as exc:
+        read_slurp_jsonl(tmp_path / name)
+    assert str(tmp_path / name) in str(exc.value)
 
 
 def test_serialisation_is_canonical():

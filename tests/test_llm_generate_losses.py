@@ -173,3 +173,25 @@ def test_conservative_dpo_loss_limits_and_gradient():
     assert (pc.grad < 0).all() and (pr.grad > 0).all()
     with pytest.raises(ValueError, match="shape"):
         conservative_dpo_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2), torch.zeros(2))
+
+
+def test_dpo_stage_does_not_depend_on_what_ran_before(two_models):
+    """A stage rerun after a resume starts from other random states than in the uninterrupted run: the stage
+    must seed what it draws (dropout) itself."""
+    import copy
+
+    from weakstrong.llm.dpo import train_dpo
+    from weakstrong.llm.generate_config import DPOConfig
+
+    model, tok = two_models[0]  # GPT-2: dropout is on while training
+    prompts = ["utterance: wake me\nslots: "] * 3
+    chosen = encode_examples(tok, prompts, TEXTS[:3])
+    rejected = encode_examples(tok, prompts, TEXTS[1:4])
+    runs = []
+    for earlier in (1, 2):
+        torch.manual_seed(earlier)  # whatever the stages before left in torch's generator
+        policy = copy.deepcopy(model)
+        info = train_dpo(policy, tok, chosen, rejected, DPOConfig(lr=1e-3, epochs=2, batch_size=2))
+        runs.append((info["losses"], policy.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])

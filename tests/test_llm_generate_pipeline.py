@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from weakstrong.cli import main
-from weakstrong.io import read_json
+from weakstrong.io import read_json, write_json
 from weakstrong.llm.decoding import DecodeConfig, decode, greedy
 from weakstrong.llm.lm import load_causal_lm
 from weakstrong.llm.ladder import LMPretrainConfig
@@ -99,6 +99,26 @@ def test_same_seed_reproduces_a_fresh_run(setup):
     assert ra["strategies"] == rb["strategies"]
 
 
+def test_a_refused_run_leaves_no_stamp_and_an_unfinished_stamp_gives_way(setup, capsys):
+    root, data, models = setup
+    out = root / "stamp"
+    damaged = root / "damaged"
+    damaged.mkdir()
+    (damaged / "devel.jsonl.gz").write_bytes(b"not gzip at all")
+    (damaged / "test.jsonl.gz").write_bytes((data / "test.jsonl.gz").read_bytes())
+    assert main(_argv(damaged, models, out, "--methods", "joint")) == 2
+    assert "devel.jsonl.gz is damaged" in capsys.readouterr().err and not (out / "run.json").exists()
+    # The stamp an earlier failed run left (another configuration, no stage finished) gives way to a good run.
+    write_json(out / "run.json", {"hash": "0" * 12, "config": {"seed": 99}})
+    assert main(_argv(data, models, out, "--methods", "joint")) == 0
+    assert read_json(out / "run.json")["config"]["seed"] == 0
+    # Once stages are finished, another configuration is refused, finished or not, and nothing is touched.
+    (out / "results.json").unlink()
+    stamp = (out / "run.json").read_bytes()
+    assert main(_argv(data, models, out, "--methods", "joint", "--seed", "1")) == 2
+    assert "unfinished run with" in capsys.readouterr().err and (out / "run.json").read_bytes() == stamp
+
+
 def test_unknown_model_offline_is_a_clear_error(setup, capsys, monkeypatch):
     root, data, models = setup
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -134,7 +154,7 @@ def test_pretrain_is_resumable_and_loads_back_by_path(tmp_path):
     logs = []
     cfg = dict(preset="gpt-0.3m", batch_size=2, seq_len=16, warmup_steps=1, save_every=2)
     first = pretrain(data, out, LMPretrainConfig(max_steps=3, **cfg), "cpu", log=logs.append)
-    assert first["step"] == 3 and (out / "checkpoint.pt").exists()
+    assert first["step"] == 3 and (out / "checkpoint.safetensors").exists()
     second = pretrain(data, out, LMPretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
     assert any("resumed at step 3" in line for line in logs)
     assert second["step"] == 5 and second["tokens_seen"] == 5 * 2 * 16 and second["tokens_per_s"] > 0

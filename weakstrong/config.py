@@ -273,8 +273,11 @@ def config_from_args(cls: type, args: argparse.Namespace, dest: str = "", **over
         config = cls(**values)
         return config.validate() if hasattr(config, "validate") else config
     except ConfigError as exc:
-        raise ConfigError(option_names(str(exc), {f"{owner.__name__}.{f.name}": flag
-                                                  for flag, _, f, _, owner in _walk(cls)})) from None
+        names = {}
+        for flag, path, f, _, owner in _walk(cls):
+            names[f"{owner.__name__}.{f.name}"] = flag                       # WorldConfig.seed
+            names[f"{cls.__name__}.{path.replace('__', '.')}"] = flag         # CharikarConfig.world.seed
+        raise ConfigError(option_names(str(exc), names)) from None
 
 
 def option_names(message: str, names: dict[str, str]) -> str:
