@@ -15,17 +15,17 @@ The student never sees w2s-train gold labels; only the ceiling and the post-hoc 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int
-from weakstrong.io import atomic_path, check_output_dir, config_hash, write_json
+from weakstrong.io import atomic_path, check_output_dir, config_hash, output_lock, write_json
 
 from .data import REGRESSION_TASKS, TASKS, SplitConfig, TaskData, load_task
-from .device import check_device, select_device
+from .device import check_device, dist_info, select_device
 from .ensemble import METHODS, Teacher, make_teachers
 from .features import FeatureExtractor
 from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
@@ -277,6 +277,15 @@ def run_classify(cfg: ClassifyConfig) -> dict:
         data = load_task(cfg.task, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
                                                              cfg.seed))
 
+    # Only now, every check passed, does the run take its output folder (a second run into it is refused).
+    # Under torchrun every rank writes the same results; rank 0 holds the lock for all of them.
+    with output_lock(out, "--out") if dist_info()[0] == 0 else nullcontext():
+        return _run_checked(cfg, data, weak_models, strong, device, out, cache_dir, timer)
+
+
+def _run_checked(cfg: ClassifyConfig, data, weak_models, strong, device, out: Path, cache_dir: Path,
+                 timer: Timer) -> dict:
+    """The stages of :func:`run_classify` after its checks: weak labels, students, metrics, results.json."""
     weak_out = run_weak(cfg, data, weak_models, cache_dir, timer)
     teachers: list[Teacher] = [t for m in cfg.methods
                                for t in make_teachers(list(cfg.weak), weak_out, m, data.regression)]

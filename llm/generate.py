@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from weakstrong.config import ConfigError
-from weakstrong.io import check_output_dir, config_hash, read_json, write_json
+from weakstrong.io import check_output_dir, config_hash, output_lock, read_json, write_json
 from weakstrong.theory.records import W2SRecord
 
 from .bridge import bayes_token_loss, ensemble_word_probs, piece_confidence, target_token_words, word_logprobs
@@ -209,7 +209,15 @@ class GenerateRun:
         self.splits: SlurpSplits = splits
         self.w2s, self.test = splits.w2s_train, subsample(splits.test, cfg.n_test)
         self.timings["data"] = time.perf_counter() - t_data
-        self._write_stamp()  # only now: a run refused for bad input leaves the folder as it was
+        # Only now, every check passed, does the run take its output folder: a run refused for bad input
+        # leaves the folder as it was, and a second run into it is refused.
+        with output_lock(self.out, "--out"):
+            self._write_stamp()
+            return self._run_stages(splits, n_malformed)
+
+    def _run_stages(self, splits: SlurpSplits, n_malformed: int) -> dict:
+        """Every stage after the data checks: weak models, ceiling, strategies, DPO, results.json."""
+        cfg = self.cfg
         w = cfg.ensemble_weights
         weak_prompts = [e.prompt for e in splits.weak_train]
         prompts = [e.prompt for e in self.w2s]

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from weakstrong.config import ConfigError
-from weakstrong.io import read_json, write_json
+from weakstrong.io import output_lock, read_json, write_json
 
 from .device import autocast_context as autocast
 from .checkpoint import load_checkpoint, read_state, save_checkpoint
@@ -162,79 +162,81 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig
     slurp = read_lm_text(Path(data_dir) / "slurp")
     if len(slurp) < 2:
         raise ConfigError(f"{Path(data_dir) / 'slurp'}: lm text needs at least 2 lines (the last 2 % are held out)")
-    cache = Path(tokenizer_cache or out_dir) / f"tokenizer-bpe{preset.vocab_size}-{config.max_chars or 'all'}"
-    if (cache / "tokenizer.json").exists():
-        tokenizer = AutoTokenizer.from_pretrained(cache)
-    else:
-        t0 = time.perf_counter()
-        tokenizer = train_bpe_tokenizer(books + slurp, preset.vocab_size)
-        tokenizer.save_pretrained(cache)
-        log(f"{preset.name}: trained BPE-{preset.vocab_size} in {time.perf_counter() - t0:.1f}s")
-    n_val = max(1, len(slurp) // 50)  # the last 2 % of SLURP lm text is held out
-    streams = [token_stream(tokenizer, books), token_stream(tokenizer, slurp[:-n_val])]
-    val = token_stream(tokenizer, slurp[-n_val:])
-    probs = [1.0 - config.slurp_fraction, config.slurp_fraction]
+    # Every check passed: only now does the run take its folder (a second run into it is refused).
+    with output_lock(out_dir, "--out"):
+        cache = Path(tokenizer_cache or out_dir) / f"tokenizer-bpe{preset.vocab_size}-{config.max_chars or 'all'}"
+        if (cache / "tokenizer.json").exists():
+            tokenizer = AutoTokenizer.from_pretrained(cache)
+        else:
+            t0 = time.perf_counter()
+            tokenizer = train_bpe_tokenizer(books + slurp, preset.vocab_size)
+            tokenizer.save_pretrained(cache)
+            log(f"{preset.name}: trained BPE-{preset.vocab_size} in {time.perf_counter() - t0:.1f}s")
+        n_val = max(1, len(slurp) // 50)  # the last 2 % of SLURP lm text is held out
+        streams = [token_stream(tokenizer, books), token_stream(tokenizer, slurp[:-n_val])]
+        val = token_stream(tokenizer, slurp[-n_val:])
+        probs = [1.0 - config.slurp_fraction, config.slurp_fraction]
 
-    model = build_model(preset, tokenizer).to(dev)
-    n_params = sum(p.numel() for p in model.parameters())
-    opt = make_optimizer(model, lr, config.weight_decay)
-    rng = np.random.default_rng(config.seed)
-    step, tokens_seen, losses = 0, 0, []
-    if ckpt.exists():
-        state, rng = load_checkpoint(ckpt, model, opt)
-        step, tokens_seen, losses = state["step"], state["tokens_seen"], state["losses"]
-        log(f"{preset.name}: resumed at step {step}")
+        model = build_model(preset, tokenizer).to(dev)
+        n_params = sum(p.numel() for p in model.parameters())
+        opt = make_optimizer(model, lr, config.weight_decay)
+        rng = np.random.default_rng(config.seed)
+        step, tokens_seen, losses = 0, 0, []
+        if ckpt.exists():
+            state, rng = load_checkpoint(ckpt, model, opt)
+            step, tokens_seen, losses = state["step"], state["tokens_seen"], state["losses"]
+            log(f"{preset.name}: resumed at step {step}")
 
-    def checkpoint():
-        save_checkpoint(ckpt, model, opt, rng, {"identity": identity, "step": step, "tokens_seen": tokens_seen,
-                                                "losses": losses})
+        def checkpoint():
+            save_checkpoint(ckpt, model, opt, rng, {"identity": identity, "step": step, "tokens_seen": tokens_seen,
+                                                    "losses": losses})
 
-    model.train()
-    start, start_step = time.perf_counter(), step
-    while step < config.max_steps:
-        if config.time_budget is not None and time.perf_counter() - start > config.time_budget:
-            log(f"{preset.name}: time budget spent at step {step}")
-            break
-        batch = sample_batch(streams, probs, config.batch_size, seq_len, rng).to(dev)  # (B, T)
-        for group in opt.param_groups:
-            group["lr"] = lr * lr_at(step, config.max_steps, config.warmup_steps)
-        with autocast(dev):
-            loss = model(input_ids=batch, labels=batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
-        step, tokens_seen = step + 1, tokens_seen + batch.numel()
-        if step % config.save_every == 0:
-            checkpoint()
-            log(f"{preset.name}: step {step} loss {np.mean(losses[-50:]):.3f}")
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - start
-    checkpoint()
-    model.eval()
-    with torch.no_grad(), autocast(dev):
-        windows = [torch.from_numpy(val[i:i + seq_len].astype(np.int64)) for i in
-                   range(0, max(1, len(val) - seq_len), seq_len)][:64]
-        val_loss = float(np.mean([float(model(input_ids=w[None].to(dev), labels=w[None].to(dev)).loss)
-                                  for w in windows]))
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    tps = (step - start_step) * config.batch_size * seq_len / max(elapsed, 1e-9)
-    flops_per_token = 6 * n_params + 12 * preset.n_layer * preset.d_model * seq_len
-    peak = peak_flops(dev)
-    record = {
-        "preset": asdict(preset), "config": asdict(replace(config, lr=lr, seq_len=seq_len)),
-        "n_params": n_params, "step": step, "tokens_seen": tokens_seen, "seconds_this_run": elapsed,
-        "tokens_per_s": tps, "mfu": tps * flops_per_token / peak if peak else None,
-        "train_loss": float(np.mean(losses[-50:])) if losses else None, "val_loss_slurp": val_loss,
-        "losses": losses, "device": str(dev),
-    }
-    write_json(record_path, record)
-    log(f"{preset.name}: {n_params / 1e6:.2f}M params, step {step}, {tps:,.0f} tok/s, "
-        f"val loss {val_loss:.3f}" + (f", MFU {record['mfu']:.1%}" if record["mfu"] else ""))
-    return record
+        model.train()
+        start, start_step = time.perf_counter(), step
+        while step < config.max_steps:
+            if config.time_budget is not None and time.perf_counter() - start > config.time_budget:
+                log(f"{preset.name}: time budget spent at step {step}")
+                break
+            batch = sample_batch(streams, probs, config.batch_size, seq_len, rng).to(dev)  # (B, T)
+            for group in opt.param_groups:
+                group["lr"] = lr * lr_at(step, config.max_steps, config.warmup_steps)
+            with autocast(dev):
+                loss = model(input_ids=batch, labels=batch).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+            step, tokens_seen = step + 1, tokens_seen + batch.numel()
+            if step % config.save_every == 0:
+                checkpoint()
+                log(f"{preset.name}: step {step} loss {np.mean(losses[-50:]):.3f}")
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        checkpoint()
+        model.eval()
+        with torch.no_grad(), autocast(dev):
+            windows = [torch.from_numpy(val[i:i + seq_len].astype(np.int64)) for i in
+                       range(0, max(1, len(val) - seq_len), seq_len)][:64]
+            val_loss = float(np.mean([float(model(input_ids=w[None].to(dev), labels=w[None].to(dev)).loss)
+                                      for w in windows]))
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+        tps = (step - start_step) * config.batch_size * seq_len / max(elapsed, 1e-9)
+        flops_per_token = 6 * n_params + 12 * preset.n_layer * preset.d_model * seq_len
+        peak = peak_flops(dev)
+        record = {
+            "preset": asdict(preset), "config": asdict(replace(config, lr=lr, seq_len=seq_len)),
+            "n_params": n_params, "step": step, "tokens_seen": tokens_seen, "seconds_this_run": elapsed,
+            "tokens_per_s": tps, "mfu": tps * flops_per_token / peak if peak else None,
+            "train_loss": float(np.mean(losses[-50:])) if losses else None, "val_loss_slurp": val_loss,
+            "losses": losses, "device": str(dev),
+        }
+        write_json(record_path, record)
+        log(f"{preset.name}: {n_params / 1e6:.2f}M params, step {step}, {tps:,.0f} tok/s, "
+            f"val loss {val_loss:.3f}" + (f", MFU {record['mfu']:.1%}" if record["mfu"] else ""))
+        return record
 
 
 def count_params(preset: LadderPreset) -> int:

@@ -104,7 +104,7 @@ def test_finetune_batch_size_is_its_own_option_never_clamped(capsys, tmp_path):
     assert cfg.batch_size == 64 and cfg.finetune.batch_size == ClassifierFinetuneConfig().batch_size == 32
     cfg = _classify_config("--students", "finetune", "--batch-size", "64", "--finetune-batch-size", "64")
     assert cfg.finetune.batch_size == 64
-    with pytest.raises(ConfigError, match=r"finetune\.batch_size"):
+    with pytest.raises(ConfigError, match="--finetune-batch-size"):
         _classify_config("--finetune-batch-size", "0")
     out = tmp_path / "out"
     assert main(["llm", "classify", "--students", "finetune", "--finetune-batch-size", "0", "--out", str(out)]) == 2
