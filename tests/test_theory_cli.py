@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 
 from weakstrong.cli import main
+from weakstrong.config import ConfigError
 from weakstrong.io import read_json
 from weakstrong.theory import check
 from weakstrong.theory.boundcheck import make_check
@@ -40,7 +44,20 @@ def test_high_probability_statements_do_not_fail_the_check(monkeypatch):
 
 def test_bad_instance_count_is_a_clear_error(capsys):
     assert main(["theory", "check", "--instances", "0"]) == 2
-    assert "CheckConfig.instances must be an integer >= 1" in capsys.readouterr().err
+    assert "--instances must be an integer >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(check.CheckConfig)])
+def test_every_check_option_is_validated_and_named(field, capsys):
+    flag = "--" + field.replace("_", "-")
+    bad = check.CheckConfig.MINIMUMS[field] - 1  # -1 for --seed
+    assert main(["theory", "check", flag, str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{flag} must be an integer >= {bad + 1}, got {bad}" in err
+    with pytest.raises(ConfigError, match=rf"CheckConfig\.{field} must be an integer"):
+        check.CheckConfig(**{field: bad})
+    with pytest.raises(ConfigError, match=rf"CheckConfig\.{field} must be an integer"):
+        check.CheckConfig(**{field: 2.5})
 
 
 def test_rows_do_not_depend_on_which_statements_ran():

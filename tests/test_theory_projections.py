@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -220,3 +221,79 @@ def test_kl_hull_recovers_a_teacher_inside_the_hull():
 def test_simplex_least_squares_handles_a_target_equal_to_every_predictor():
     w = P.simplex_least_squares(np.ones((4, 3)), np.ones(4))
     assert w.sum() == pytest.approx(1.0) and np.all(w >= 0)
+
+
+# ----------------------------------------------------------------- KL hull: exact zeros, tiny teacher mass
+def _kl_certificate(comps, teacher, w, weights):
+    """An independent optimality test in long double: the mixture keeps every class some component
+    reaches (else the slope towards it is -inf), and the Frank-Wolfe gap max_j <grad, w - e_j>, an upper
+    bound on F(w) - min F, with its rounding scale."""
+    ld = np.longdouble
+    p, t, v = comps.astype(ld), teacher.astype(ld), (w / w.sum()).astype(ld)
+    mix = np.tensordot(weights.astype(ld), p, axes=1)
+    support = (comps.max(axis=0) > 0) & (w > 0)[:, None]
+    assert np.all(mix[support] > 0), "the projection lost a class that some component carries"
+    log_ratio = np.zeros_like(mix)
+    log_ratio[support] = np.log(mix[support]) - np.log(t[support]) + 1
+    grad = np.einsum("knc,nc->k", p, v[:, None] * log_ratio)
+    scale = float(np.max(np.einsum("knc,nc->k", p, v[:, None] * np.abs(log_ratio))))
+    return float(grad @ weights.astype(ld) - grad.min()), max(1.0, scale)
+
+
+def test_kl_hull_leaves_the_vertex_where_a_class_has_no_mass():
+    # p_0 = (1, 0, 0), p_1 = (0, .5, .5), teacher (.98, .01, .01) = .98 p_0 + .02 p_1: objective 0 there.
+    # At the vertex w = (1, 0) the mixture has no mass on classes 2 and 3, where p_1 has: slope -inf.
+    comps = np.array([[[1.0, 0.0, 0.0]], [[0.0, 0.5, 0.5]]])
+    teacher = np.array([[0.98, 0.01, 0.01]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proj = P.kl_project_onto_hull(comps, teacher)
+    np.testing.assert_allclose(proj.weights, [0.98, 0.02], atol=1e-12)
+    np.testing.assert_allclose(proj.fitted, teacher, atol=1e-12)
+    assert proj.converged and proj.optimality_gap <= 1e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(seeds, st.integers(1, 5), st.integers(1, 10), st.integers(2, 5), st.sampled_from([0.0, 0.3, 0.6]),
+       st.sampled_from([0.0, 0.3]), st.floats(5.0, 300.0))
+def test_kl_hull_with_exact_zeros_and_tiny_teacher_mass_is_optimal(seed, k, n, c, zeros, tiny, exponent):
+    rng = np.random.default_rng(seed)
+    comps = rng.dirichlet(np.full(c, rng.uniform(0.3, 3.0)), size=(k, n))
+    comps[rng.random(comps.shape) < zeros] = 0.0
+    comps[comps.sum(axis=-1) == 0, rng.integers(c)] = 1.0
+    comps /= comps.sum(axis=-1, keepdims=True)
+    teacher = rng.dirichlet(np.ones(c), size=n)
+    teacher[rng.random(teacher.shape) < tiny] *= 10.0 ** -rng.uniform(5.0, exponent)
+    teacher /= teacher.sum(axis=-1, keepdims=True)
+    w = _weights(rng, n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        proj = P.kl_project_onto_hull(comps, teacher, w)
+    # a stop above tol is never silent, and the solver raises no other warning (overflow, 0 * inf, ...)
+    assert [str(x.message).split(" ")[0] for x in caught] == ([] if proj.converged else ["kl_project_onto_hull"])
+    gap, scale = _kl_certificate(comps, teacher, w, proj.weights)
+    assert gap <= (1e-13 if proj.converged else 1e-9) * scale
+    assert proj.optimality_gap == pytest.approx(gap, abs=1e-12 * scale)
+    value = float(w @ special.rel_entr(proj.fitted, teacher).sum(1))
+    assert value <= _kl_hull_reference(comps, teacher, w) + 1e-10 * (1 + abs(value))
+
+
+def test_kl_hull_flags_a_stop_above_tol():
+    rng = np.random.default_rng(2)
+    comps, teacher = rng.dirichlet(np.ones(3), size=(3, 8)), rng.dirichlet(np.ones(3), size=8)
+    with pytest.warns(RuntimeWarning, match="gap"):
+        proj = P.kl_project_onto_hull(comps, teacher, max_iter=0)
+    assert not proj.converged and proj.optimality_gap > 1e-14
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert P.kl_project_onto_hull(comps, teacher).converged
+
+
+def test_kl_hull_ignores_a_teacher_zero_on_a_sample_of_zero_weight():
+    comps = np.array([[[0.5, 0.5], [0.5, 0.5]], [[0.9, 0.1], [0.2, 0.8]]])
+    teacher = np.array([[0.6, 0.4], [1.0, 0.0]])  # KL(any mixture || teacher) is infinite on sample 2
+    with pytest.raises(ValueError, match="teacher must be > 0"):
+        P.kl_project_onto_hull(comps, teacher)
+    proj = P.kl_project_onto_hull(comps, teacher, [1.0, 0.0])
+    alone = P.kl_project_onto_hull(comps[:, :1], teacher[:1])
+    np.testing.assert_allclose(proj.weights, alone.weights, atol=1e-10)

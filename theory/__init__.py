@@ -3,11 +3,14 @@
 Modules (import from them directly; nothing is re-exported here):
 
 - ``distances``: sq_distance, inner_product, kl_divergence, pointwise_kl, bregman_divergence.
-- ``projections``: project_onto_subspace / _ball / _hull / _box / _cone, kl_project_onto_hull -> Projection.
+- ``projections``: project_onto_subspace / _ball / _hull / _box / _cone, kl_project_onto_hull -> Projection;
+  simplex_least_squares, condition_number.
 - ``bounds``: theorem1, subspace_equality, nonrealizable_identity, nonrealizable_bound,
   convex_nonrealizable_bound, kl_theorem, plus (re-exported) the ensemble statements of ``ensembles`` and
   the finite-sample bound of ``finite_sample``; each returns a ``BoundCheck``.
 - ``symbolic``: sympy derivations of the identities and ``statement_latex()`` for the paper.
 - ``check``: random instances of every statement, behind ``weakstrong theory check``.
 - ``records``: W2SRecord, the record every experiment writes; ``dirichlet``: KL(Dir(alpha) || Dir(1)).
+- ``validation``: the input checks shared by all of the above (every bad input is a ValueError naming the
+  argument) and the documented range of values, VALUE_RANGE and MAX_SQUARED.
 """

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .distances import weighted_sq_distance
-from .validation import as_predictions, check_positive, check_same_shape, normalized_weights
+from .validation import as_predictions, check_positive, check_same_shape, check_scale, normalized_weights
 
 # Default relative tolerances, applied to the scale of the statement (the sum of |terms| it combines).
 # Equalities: every solver in ``projections`` that they rely on is exact up to rounding.
@@ -64,14 +64,24 @@ def make_check(
     equality: bool = False,
     scale: float | None = None,
 ) -> BoundCheck:
-    """Assemble a :class:`BoundCheck`; ``scale`` defaults to the sum of |terms|."""
+    """Assemble a :class:`BoundCheck`; ``scale`` defaults to the sum of the finite |terms|.
+
+    An infinite side is a verdict (an infinite lhs violates a finite bound, as a KL error can), but a
+    NaN side or slack, or an infinite scale, means the terms overflowed: that is an error, never a verdict.
+    """
     rtol = check_positive(rtol, "rtol", allow_zero=True)
     atol = check_positive(atol, "atol", allow_zero=True)
     terms = {k: float(v) for k, v in terms.items()}
-    scale = float(sum(abs(v) for v in terms.values()) if scale is None else scale)
-    lhs, bound = float(lhs), float(bound)
+    if scale is None:
+        scale = sum(abs(v) for v in terms.values() if np.isfinite(v))
+    scale, lhs, bound = float(scale), float(lhs), float(bound)
     slack = bound - lhs
     tol = rtol * scale + atol
+    if np.isnan(slack) or not np.isfinite(tol):
+        raise ValueError(
+            f"{name}: the terms overflow float64 (lhs {lhs!r}, bound {bound!r}, scale {scale!r}; terms {terms}); "
+            "rescale the inputs"
+        )
     holds = abs(slack) <= tol if equality else slack >= -tol
     return BoundCheck(
         name, terms, lhs, bound, slack, bool(holds and np.isfinite(slack)), tol, equality, rtol, scale
@@ -83,7 +93,8 @@ def misfit_terms(truth: Any, weak: Any, w2s: Any, sample_weight: Any = None) -> 
 
     Parameters
     ----------
-    truth, weak, w2s : predictions of f*, f_w, f_sw on the sample, shape (n,) or (n, k), all the same.
+    truth, weak, w2s : predictions of f*, f_w, f_sw on the sample, shape (n,) or (n, k), all the same;
+        their largest magnitude must be 0 or inside ``validation.VALUE_RANGE`` (squares must not overflow).
     sample_weight : (n,) nonnegative weights, not all zero, or None.
     """
     arrays = {
@@ -92,6 +103,7 @@ def misfit_terms(truth: Any, weak: Any, w2s: Any, sample_weight: Any = None) -> 
         "w2s": as_predictions(w2s, "w2s"),
     }
     check_same_shape(arrays)
+    check_scale(arrays)
     t, f_w, f_sw = arrays.values()
     w = normalized_weights(sample_weight, t.shape[0])
     weak_error = weighted_sq_distance(f_w, t, w)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -55,13 +55,19 @@ class CheckConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    # The smallest valid value of each field; validate() checks every field against it.
+    MINIMUMS: ClassVar[dict[str, int]] = {
+        "instances": 1, "seed": 0, "max_samples": 2, "max_dim": 1, "max_predictors": 1, "max_classes": 2,
+    }
+
     def validate(self) -> "CheckConfig":
         """Raise :class:`~weakstrong.config.ConfigError` naming the first bad field. Returns self."""
+        from dataclasses import fields
+
         from weakstrong.config import check_int
 
-        for name, low in (("instances", 1), ("seed", 0), ("max_samples", 2), ("max_dim", 1),
-                          ("max_predictors", 1), ("max_classes", 2)):
-            check_int("CheckConfig", name, getattr(self, name), minimum=low)
+        for f in fields(self):
+            check_int("CheckConfig", f.name, getattr(self, f.name), minimum=self.MINIMUMS[f.name])
         return self
 
     def draw_size(self, rng: np.random.Generator) -> InstanceSize:
@@ -123,7 +129,9 @@ def theorem1_subspace(rng: np.random.Generator, size: InstanceSize, equality: bo
     truth = s * (x @ rng.normal(size=size.d) + (rng.normal() if intercept else 0.0))
     weak = truth + s * rng.normal(size=size.n) * rng.uniform(0.1, 3.0)
     w2s = project_onto_subspace(x, weak, w, fit_intercept=intercept).fitted
-    return (bounds.subspace_equality if equality else bounds.theorem1)(truth, weak, w2s, w)
+    if equality:
+        return bounds.subspace_equality(truth, weak, w2s, w, features=x, fit_intercept=intercept)
+    return bounds.theorem1(truth, weak, w2s, w)
 
 
 def theorem1_ball(rng: np.random.Generator, size: InstanceSize) -> BoundCheck:
@@ -166,15 +174,17 @@ def _nonrealizable_subspace(rng: np.random.Generator, size: InstanceSize):
     weak = truth + s * rng.normal(size=size.n) * rng.uniform(0.1, 3.0)
     truth_projection = project_onto_subspace(x, truth, w, fit_intercept=intercept).fitted
     w2s = project_onto_subspace(x, weak, w, fit_intercept=intercept).fitted
-    return truth, weak, w2s, truth_projection, w
+    return truth, weak, w2s, truth_projection, w, x, intercept
 
 
 def nonrealizable_identity(rng: np.random.Generator, size: InstanceSize) -> BoundCheck:
-    return bounds.nonrealizable_identity(*_nonrealizable_subspace(rng, size))
+    truth, weak, w2s, truth_projection, w, x, intercept = _nonrealizable_subspace(rng, size)
+    return bounds.nonrealizable_identity(truth, weak, w2s, truth_projection, w, features=x,
+                                         fit_intercept=intercept)
 
 
 def nonrealizable_bound(rng: np.random.Generator, size: InstanceSize) -> BoundCheck:
-    truth, weak, w2s, truth_projection, w = _nonrealizable_subspace(rng, size)
+    truth, weak, w2s, truth_projection, w, _, _ = _nonrealizable_subspace(rng, size)
     return bounds.nonrealizable_bound(truth, weak, w2s, sq_distance(truth_projection, truth, w), w)
 
 

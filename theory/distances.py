@@ -14,13 +14,25 @@ from typing import Any, Callable
 import numpy as np
 from scipy import special
 
-from .validation import as_predictions, as_probabilities, check_same_shape, normalized_weights
+from .validation import as_predictions, as_probabilities, check_same_shape, check_scale, normalized_weights
 
 
-def _pair(f: Any, g: Any, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(f: Any, g: Any, names: tuple[str, str], scaled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Two validated predictors of one shape; ``scaled`` also checks their magnitude (see ``check_scale``)."""
     a, b = as_predictions(f, names[0]), as_predictions(g, names[1])
     check_same_shape({names[0]: a, names[1]: b})
+    if scaled:
+        check_scale({names[0]: a, names[1]: b})
     return a, b
+
+
+def weighted_mean(values: np.ndarray, w: np.ndarray) -> float:
+    """sum_i w_i values_i over the samples of positive weight only.
+
+    A sample of zero weight is outside the support of P, so it contributes 0 even where its value is
+    infinite (a KL with q_ic = 0 < p_ic) or undefined: 0 * inf would otherwise make the mean NaN.
+    """
+    return float(w @ np.where(w > 0, values, 0.0))
 
 
 def _rowwise(values: np.ndarray) -> np.ndarray:
@@ -104,11 +116,11 @@ def kl_divergence(p: Any, q: Any, sample_weight: Any = None) -> float:
 
     Returns
     -------
-    float : >= 0, possibly +inf if q puts zero mass where p does not.
+    float : >= 0, possibly +inf if q puts zero mass where p does not on a sample of positive weight
+    (samples of zero weight never count, even with an infinite divergence).
     """
     d = pointwise_kl(p, q)
-    w = normalized_weights(sample_weight, d.shape[0])
-    return float(w @ d)
+    return weighted_mean(d, normalized_weights(sample_weight, d.shape[0]))
 
 
 def bregman_divergence(
@@ -136,7 +148,10 @@ def bregman_divergence(
     ----------
     Bregman (1967); Mulgund & Pabbaraju (2025) for the misfit inequality in this generality.
     """
-    a, b = _pair(p, q, ("p", "q"))
+    for name, func in (("phi", phi), ("grad_phi", grad_phi)):
+        if not callable(func):
+            raise ValueError(f"{name} must be a function of an (n, k) array, got {type(func).__name__}")
+    a, b = _pair(p, q, ("p", "q"), scaled=False)
     a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
     w = normalized_weights(sample_weight, a.shape[0])
     phi_a, phi_b = np.asarray(phi(a), dtype=float), np.asarray(phi(b), dtype=float)
@@ -145,7 +160,11 @@ def bregman_divergence(
         raise ValueError(f"phi must map an (n, k) array to shape ({a.shape[0]},), got {phi_a.shape}")
     if grad_b.shape != b.shape:
         raise ValueError(f"grad_phi must map an (n, k) array to the same shape {b.shape}, got {grad_b.shape}")
-    return float(w @ (phi_a - phi_b - np.sum(grad_b * (a - b), axis=1)))
+    # A coordinate where p = q adds 0 to <grad phi(q), p - q>, even where the gradient is infinite (log 0
+    # for the negative entropy): the KL convention 0 log 0 = 0. A sample of zero weight adds 0 in any case.
+    with np.errstate(invalid="ignore"):
+        rows = phi_a - phi_b - np.sum(np.where(a == b, 0.0, grad_b * (a - b)), axis=1)
+    return weighted_mean(rows, w)
 
 
 def squared_norm(u: np.ndarray) -> np.ndarray:
@@ -164,5 +183,6 @@ def negative_entropy(u: np.ndarray) -> np.ndarray:
 
 
 def grad_negative_entropy(u: np.ndarray) -> np.ndarray:
-    """Gradient of :func:`negative_entropy`: log u + 1 (requires u > 0)."""
-    return np.log(u) + 1.0
+    """Gradient of :func:`negative_entropy`: log u + 1 (-inf where u = 0)."""
+    with np.errstate(divide="ignore"):
+        return np.log(u) + 1.0

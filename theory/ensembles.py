@@ -14,17 +14,25 @@ from typing import Any
 import numpy as np
 
 from .boundcheck import EQUALITY_RTOL, INEQUALITY_RTOL, BoundCheck, make_check, misfit_terms
-from .distances import sq_distance
-from .validation import as_finite_array, as_predictions, as_simplex_weights
+from .distances import weighted_sq_distance
+from .validation import (
+    as_finite_array,
+    as_nonnegative_array,
+    as_predictions,
+    as_simplex_weights,
+    check_scale,
+    normalized_weights,
+)
 
 
-def _ensemble(members: Any, weights: Any, truth: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ensemble(members: Any, weights: Any, truth: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     t = as_predictions(truth, "truth")
     m = as_finite_array(members, "members", ndim=t.ndim + 1)
     if m.shape[1:] != t.shape:
         raise ValueError(f"members must have shape (k,) + {t.shape} to match truth, got {m.shape}")
+    check_scale({"members": m, "truth": t})
     alpha = as_simplex_weights(weights, "weights", k=m.shape[0])
-    return m, alpha, np.tensordot(alpha, m, axes=1)
+    return m, alpha, np.tensordot(alpha, m, axes=1), t
 
 
 def ambiguity_decomposition(
@@ -50,12 +58,12 @@ def ambiguity_decomposition(
     ----------
     Krogh & Vedelsby (1995), "Neural network ensembles, cross validation, and active learning".
     """
-    m, alpha, f_bar = _ensemble(members, weights, truth)
-    t = as_predictions(truth, "truth")
-    member_errors = np.array([sq_distance(f, t, sample_weight) for f in m])
-    spreads = np.array([sq_distance(f, f_bar, sample_weight) for f in m])
+    m, alpha, f_bar, t = _ensemble(members, weights, truth)
+    w = normalized_weights(sample_weight, t.shape[0])
+    member_errors = np.array([weighted_sq_distance(f, t, w) for f in m])
+    spreads = np.array([weighted_sq_distance(f, f_bar, w) for f in m])
     terms = {
-        "ensemble_error": sq_distance(f_bar, t, sample_weight),
+        "ensemble_error": weighted_sq_distance(f_bar, t, w),
         "mean_member_error": float(alpha @ member_errors),
         "ambiguity": float(alpha @ spreads),
     }
@@ -86,7 +94,7 @@ def ensemble_theorem1(
     ----------
     Charikar, Pabbaraju & Shiragur (2024), Theorem 1, applied to a convex combination of weak models.
     """
-    m, alpha, f_bar = _ensemble(members, weights, truth)
+    m, alpha, f_bar, _ = _ensemble(members, weights, truth)
     ambiguity = ambiguity_decomposition(m, alpha, truth, sample_weight)
     terms = misfit_terms(truth, f_bar, w2s, sample_weight)
     terms = {
@@ -138,12 +146,10 @@ def rank_weak_models(weak_errors: Any, misfits: Any) -> WeakModelRanking:
     ----------
     Charikar, Pabbaraju & Shiragur (2024), the weak-model selection experiment.
     """
-    errors = as_finite_array(weak_errors, "weak_errors", ndim=1)
-    fits = as_finite_array(misfits, "misfits", ndim=1)
+    errors = as_nonnegative_array(weak_errors, "weak_errors")
+    fits = as_nonnegative_array(misfits, "misfits")
     if errors.shape != fits.shape:
         raise ValueError(f"weak_errors and misfits must have the same length, got {errors.shape} and {fits.shape}")
-    if np.any(errors < 0) or np.any(fits < 0):
-        raise ValueError("weak_errors and misfits must be nonnegative (they are squared distances)")
     scores = errors - fits
     return WeakModelRanking(order=np.argsort(scores, kind="stable"), scores=scores)
 
@@ -166,15 +172,15 @@ def selection_bound(
     BoundCheck with lhs = w2s_error of the chosen teacher, bound = its score (the smallest).
     """
     ranking = rank_weak_models(weak_errors, misfits)
-    w2s = as_finite_array(w2s_errors, "w2s_errors", ndim=1)
+    w2s = as_nonnegative_array(w2s_errors, "w2s_errors")
     if w2s.shape != ranking.scores.shape:
         raise ValueError(f"w2s_errors must have length {ranking.scores.size}, got {w2s.shape}")
     best = ranking.best
-    errors = np.asarray(weak_errors, dtype=float)
+    errors, fits = as_finite_array(weak_errors, "weak_errors"), as_finite_array(misfits, "misfits")
     terms = {
         "chosen": best,
-        "weak_error": errors[best],
-        "misfit": float(np.asarray(misfits, dtype=float)[best]),
+        "weak_error": float(errors[best]),
+        "misfit": float(fits[best]),
         "w2s_error": w2s[best],
         "best_possible_w2s_error": float(w2s.min()),
     }

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .boundcheck import INEQUALITY_RTOL, BoundCheck, make_check
-from .validation import check_positive
+from .validation import MAX_SQUARED, check_integer, check_positive
 
 
 @dataclass(frozen=True)
@@ -82,33 +82,43 @@ def finite_sample_terms(
 
     Parameters
     ----------
-    n : number of weak-labelled training samples, >= 1.
-    radius : B, the bound on ||theta||.
-    feature_bound : R, with ||h(x)|| <= R almost surely.
-    label_bound : M, with |f_w(x)| <= M almost surely.
+    n : number of weak-labelled training samples, an integer in [1, 2**53].
+    radius : B >= 0, the bound on ||theta||.
+    feature_bound : R >= 0, with ||h(x)|| <= R almost surely.
+    label_bound : M >= 0, with |f_w(x)| <= M almost surely.
     delta : failure probability, in (0, 1).
-    epsilon : >= inf_{p in V} d(p, f*), the realizability gap of the class.
+    epsilon : >= inf_{p in V} d(p, f*), the realizability gap of the class (at most MAX_SQUARED).
     misfit : the population misfit d(f_hat, f_w), if known; otherwise its bound (BR + M)^2 is used.
+
+    Every term is a square of the label scale BR + M, so that scale must stay below ~1e150: beyond it
+    the terms overflow float64 and the call is rejected (rescale the units).
     """
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer (the sample size), got {n!r}")
+    n = check_integer(n, "n", minimum=1)
     b = check_positive(radius, "radius", allow_zero=True)
     r = check_positive(feature_bound, "feature_bound", allow_zero=True)
     m = check_positive(label_bound, "label_bound", allow_zero=True)
     delta = check_positive(delta, "delta")
     if delta >= 1:
         raise ValueError(f"delta must be in (0, 1), got {delta!r}")
-    eps = check_positive(epsilon, "epsilon", allow_zero=True)
+    eps = check_positive(epsilon, "epsilon", allow_zero=True, maximum=MAX_SQUARED)
+    if misfit is not None:
+        misfit = check_positive(misfit, "misfit", allow_zero=True, maximum=MAX_SQUARED)
     br = b * r
     rademacher = 4.0 * br * (br + m) / math.sqrt(n)
-    concentration = (br + m) ** 2 * math.sqrt(2.0 * math.log(2.0 / delta) / n)
+    concentration = (br + m) * (br + m) * math.sqrt(2.0 * math.log(2.0 / delta) / n)
     excess = rademacher + concentration
     estimation = 2.0 * math.sqrt(excess) * (m + 2.0 * br)
     if misfit is None:
         nonrealizable = 2.0 * math.sqrt(eps) * (br + m)
     else:
-        nonrealizable = 2.0 * math.sqrt(eps * check_positive(misfit, "misfit", allow_zero=True))
-    return FiniteSampleTerms(rademacher, concentration, excess, estimation, nonrealizable, estimation + nonrealizable)
+        nonrealizable = 2.0 * math.sqrt(eps * misfit)
+    terms = (rademacher, concentration, excess, estimation, nonrealizable, estimation + nonrealizable)
+    if not all(math.isfinite(t) and t <= MAX_SQUARED for t in terms):
+        raise ValueError(
+            f"radius, feature_bound and label_bound give terms beyond float64's range (B R = {br:.3g}, "
+            f"M = {m:.3g}); they must keep (B R + M)^2 below {MAX_SQUARED:g}: rescale the units"
+        )
+    return FiniteSampleTerms(*terms)
 
 
 def finite_sample_bound(
@@ -143,11 +153,8 @@ def finite_sample_bound(
     ----------
     Charikar, Pabbaraju & Shiragur (2024), Theorem 2, with the constants derived in this module.
     """
-    values = {
-        "weak_error": check_positive(weak_error, "weak_error", allow_zero=True),
-        "w2s_error": check_positive(w2s_error, "w2s_error", allow_zero=True),
-        "misfit": check_positive(misfit, "misfit", allow_zero=True),
-    }
+    values = {name: check_positive(value, name, allow_zero=True, maximum=MAX_SQUARED) for name, value in
+              (("weak_error", weak_error), ("w2s_error", w2s_error), ("misfit", misfit))}
     extra = finite_sample_terms(n, radius, feature_bound, label_bound, delta, epsilon, misfit=values["misfit"])
     terms = {**values, "gain": values["weak_error"] - values["w2s_error"], "epsilon": float(epsilon),
              **extra.to_dict()}

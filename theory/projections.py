@@ -6,7 +6,9 @@ iterates to a tight optimality test, because the slack of Theorem 1 is exactly t
 inequality <f_w - f_sw, f_sw - f*>_P >= 0 of the projection: a sloppy solver shows up as a fake violation.
 
 P is the empirical measure reweighted by ``sample_weight`` (normalised to sum to one). Solvers work on
-sqrt(w)-scaled rows, so that E_P (y - X theta)^2 = ||sqrt(w) (y - X theta)||^2.
+sqrt(w)-scaled rows, so that E_P (y - X theta)^2 = ||sqrt(w) (y - X theta)||^2. Features and targets are
+divided by powers of two (exact) to magnitude ~1 before solving, so any finite scale works: data scaled
+by 1e100 gives the same weights and fitted values scaled by 1e100.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import linalg, optimize, special
+from scipy import linalg, optimize
 
 from .validation import (
     as_finite_array,
     as_predictions,
-    as_probabilities,
+    as_real_array,
     check_positive,
     normalized_weights,
 )
 
 _EPS = np.finfo(float).eps
+# Steps without a resolvable decrease of F or a new smallest gap before an iterative solver gives up.
+_PATIENCE = 5
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Projection:
     weights : simplex weights over the k predictors (hull projections).
     optimality_gap : for iterative or active-set solvers, the Frank-Wolfe gap max_j <grad, w - e_j>, an
         upper bound on the objective's distance to its minimum; None for closed forms.
+    converged : for iterative solvers, whether ``optimality_gap`` reached the requested tolerance.
     """
 
     fitted: np.ndarray
@@ -47,6 +52,7 @@ class Projection:
     intercept: float | np.ndarray | None = None
     weights: np.ndarray | None = None
     optimality_gap: float | None = None
+    converged: bool | None = None
 
 
 def _design(features: Any, target: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,9 +65,49 @@ def _design(features: Any, target: Any, sample_weight: Any) -> tuple[np.ndarray,
     return x, y, normalized_weights(sample_weight, x.shape[0])
 
 
+def _exponent(a: np.ndarray) -> int:
+    """e with max|a| / 2**e in [0.5, 1) (0 for a zero array): dividing by 2**e is exact and ends near 1."""
+    top = float(np.max(np.abs(a))) if a.size else 0.0
+    return int(np.frexp(top)[1]) if top > 0 else 0
+
+
 def _row_scale(w: np.ndarray, a: np.ndarray) -> np.ndarray:
     sw = np.sqrt(w)
     return sw[:, None] * a if a.ndim == 2 else sw * a
+
+
+def _rank_cutoff(s: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Singular values kept as the numerical range; below it directions are the exact null space.
+
+    LAPACK's default (eps * s_max) keeps round-off directions of a collinear design, whose huge
+    coefficients wreck the fitted values.
+    """
+    return s > (s[0] if s.size else 0.0) * max(shape) * _EPS
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def condition_number(features: Any, sample_weight: Any = None, fit_intercept: bool = True) -> float:
+    """cond(sqrt(w) X) on the numerical range of the design that :func:`project_onto_subspace` solves.
+
+    X is the (weighted-mean-centred, with ``fit_intercept``) design; singular values below the solvers'
+    rank cutoff are the null space and do not count, so a collinear design has a finite condition number.
+    1.0 for a zero design. The relative rounding error of the projection is ~ eps * this number.
+    """
+    x = as_finite_array(features, "features", ndim=2)
+    w = normalized_weights(sample_weight, x.shape[0])
+    fit_intercept = _check_flag(fit_intercept, "fit_intercept")
+    x = np.ldexp(x, -_exponent(x))
+    if fit_intercept:
+        x = x - w @ x
+    s = np.linalg.svd(_row_scale(w, x), compute_uv=False)
+    if not s.size or s[0] == 0:
+        return 1.0
+    return float(s[0] / s[_rank_cutoff(s, x.shape)].min())
 
 
 def project_onto_subspace(
@@ -92,23 +138,30 @@ def project_onto_subspace(
     """
     x, y, w = _design(features, target, sample_weight)
     ridge = check_positive(ridge, "ridge", allow_zero=True)
+    fit_intercept = _check_flag(fit_intercept, "fit_intercept")
+    ex, ey = _exponent(x), _exponent(y)
+    xs, ys = np.ldexp(x, -ex), np.ldexp(y, -ey)  # theta = 2**(ey - ex) theta_s, ridge_s = ridge / 4**ex
     if fit_intercept:
-        x_mean, y_mean = w @ x, w @ y
-        xc, yc = x - x_mean, y - y_mean
+        x_mean, y_mean = w @ xs, w @ ys
+        xc, yc = xs - x_mean, ys - y_mean
     else:
-        xc, yc = x, y
+        xc, yc = xs, ys
     a, b = _row_scale(w, xc), _row_scale(w, yc)
-    if ridge > 0:
+    with np.errstate(over="ignore", under="ignore"):  # a ridge beyond the float range shrinks theta to 0
+        ridge_s = min(float(np.ldexp(ridge, -2 * ex)), np.finfo(float).max)
+    if ridge_s > 0:
         d = x.shape[1]
-        a = np.vstack([a, np.sqrt(ridge) * np.eye(d)])
+        a = np.vstack([a, np.sqrt(ridge_s) * np.eye(d)])
         b = np.concatenate([b, np.zeros((d,) + b.shape[1:])])
-    # The rank cutoff of the ball solver: LAPACK's default (eps * s_max) keeps round-off directions of a
-    # collinear design, whose huge coefficients wreck the fitted values. gelsy (QR with column pivoting)
-    # is rank-revealing like the SVD driver and about 3x faster on tall designs (5000 x 1537: 6 s vs 18 s).
+    # gelsy (QR with column pivoting) is rank-revealing like the SVD driver and about 3x faster on tall
+    # designs (5000 x 1537: 6 s vs 18 s); its cutoff is the one of _rank_cutoff.
     coef = linalg.lstsq(a, b, cond=max(a.shape) * _EPS, lapack_driver="gelsy")[0]  # (d,) or (d, k)
-    intercept = (y_mean - x_mean @ coef) if fit_intercept else None
-    fitted = x @ coef + (intercept if fit_intercept else 0.0)
-    return Projection(fitted=fitted, coef=coef, intercept=intercept)
+    fitted = xs @ coef
+    intercept = None
+    if fit_intercept:
+        intercept = np.ldexp(y_mean - x_mean @ coef, ey)
+        fitted = fitted + (y_mean - x_mean @ coef)
+    return Projection(fitted=np.ldexp(fitted, ey), coef=np.ldexp(coef, ey - ex), intercept=intercept)
 
 
 def _secular_root(s2: np.ndarray, c_sq: np.ndarray, radius: float, mu_hi: float) -> float:
@@ -145,7 +198,9 @@ def project_onto_ball(features: Any, target: Any, radius: float, sample_weight: 
     otherwise the unique mu > 0 solving the secular equation ||theta(mu)|| = radius, found by safeguarded
     Newton (||theta(mu)|| decreases in mu and is <= ||X^T W y|| / mu, which brackets the root). This is the
     eigendecomposition of the weighted Gram matrix X^T W X = V diag(s^2) V^T, computed without squaring the
-    condition number.
+    condition number. X and y are first scaled to magnitude ~1 (the radius with them), so neither the
+    data's scale nor a tiny radius over- or underflows; once mu exceeds s_max^2 / eps the head is
+    radius * X^T W y / ||X^T W y|| to rounding, and that limit is returned directly.
 
     Parameters
     ----------
@@ -161,33 +216,59 @@ def project_onto_ball(features: Any, target: Any, radius: float, sample_weight: 
     """
     x, y, w = _design(features, target, sample_weight)
     radius = check_positive(radius, "radius", allow_zero=True)
-    u, s, vt = np.linalg.svd(_row_scale(w, x), full_matrices=False)
-    c = u.T @ _row_scale(w, y)  # (r,) or (r, k)
-    # Directions below the rank cutoff are treated as the exact null space of the design.
-    keep = s > (s[0] if s.size else 0.0) * max(x.shape) * _EPS
+    zero = np.zeros((x.shape[1],) + y.shape[1:])
+    ex, ey = _exponent(x), _exponent(y)
+    if radius == 0 or not x.any() or not y.any():
+        return Projection(fitted=x @ zero, coef=zero)
+    # theta = 2**(ey - ex) theta_s for the scaled data, whose ball has radius r = radius * 2**(ex - ey).
+    xs, ys = np.ldexp(x, -ex), np.ldexp(y, -ey)
+    with np.errstate(over="ignore", under="ignore"):  # r = inf: least squares; r = 0: the limit direction
+        r = float(np.ldexp(radius, ex - ey))
+    u, s, vt = np.linalg.svd(_row_scale(w, xs), full_matrices=False)
+    c = u.T @ _row_scale(w, ys)  # (r,) or (r, k)
+    keep = _rank_cutoff(s, x.shape)
     s, c, vt = s[keep], c[keep], vt[keep]
     c_sq = c**2 if c.ndim == 1 else np.sum(c**2, axis=1)
-    zero = np.zeros((x.shape[1],) + y.shape[1:])
-    if s.size == 0 or radius == 0:
+    if s.size == 0:
         return Projection(fitted=x @ zero, coef=zero)
     mu = 0.0
-    if np.sum(c_sq / s**2) > radius**2:  # the least-squares head lies outside the ball
-        mu_hi = float(np.sqrt(np.sum(c_sq * s**2))) / radius
-        if not np.isfinite(mu_hi):
-            # A radius so small that the multiplier overflows: theta(mu) -> X^T W y / mu, rescaled to it.
-            direction = vt.T @ (s * c if c.ndim == 1 else s[:, None] * c)
-            coef = direction * (radius / np.linalg.norm(direction))
+    if np.sum(c_sq / s**2) > r**2:  # the least-squares head lies outside the ball
+        direction = vt.T @ (s * c if c.ndim == 1 else s[:, None] * c)  # X^T W y, scaled
+        size = float(np.linalg.norm(direction))
+        if r * s[0] ** 2 <= _EPS * size:  # mu >= size / r - s_max^2 > s_max^2 / eps: the limit direction
+            coef = direction * (radius / size)
             return Projection(fitted=x @ coef, coef=coef)
-        mu = _secular_root(s**2, c_sq, radius, mu_hi)
+        mu = _secular_root(s**2, c_sq, r, size / r)
     scale = s / (s**2 + mu)
     coef = vt.T @ (scale * c if c.ndim == 1 else scale[:, None] * c)
     norm = np.linalg.norm(coef)
-    if norm > radius:  # rounding only: keep the returned head feasible
-        coef = coef * (radius / norm)
+    if norm > r:  # rounding only: keep the returned head feasible
+        coef = coef * (r / norm)
+    coef = np.ldexp(coef, ey - ex)
     return Projection(fitted=x @ coef, coef=coef)
 
 
-def simplex_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _simplex_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The kernel of :func:`simplex_least_squares`, for validated arrays of magnitude ~1 or less."""
+    k = a.shape[1]
+    cmat = a - b[:, None]
+    if cmat.shape[0] > k:
+        cmat = linalg.qr(cmat, mode="r")[0][:k]
+    scale = float(np.max(np.linalg.norm(cmat, axis=0)))
+    if scale == 0.0:  # every predictor equals the target: any weights are optimal
+        return np.full(k, 1.0 / k)
+    system = np.vstack([cmat / scale, np.ones((1, k))])
+    # Unit columns (u_j = v_j / norm_j, an exact change of variables): a column far longer than the rest,
+    # as the Newton model of the KL projection has for a nearly vanishing weight, would otherwise set the
+    # rounding level of every other weight.
+    norms = np.linalg.norm(system, axis=0)
+    rhs = np.zeros(system.shape[0])
+    rhs[-1] = 1.0
+    u = optimize.nnls(system / norms, rhs, maxiter=50 * k + 100)[0] / norms
+    return u / u.sum()
+
+
+def simplex_least_squares(a: Any, b: Any) -> np.ndarray:
     """argmin_{w in simplex} ||a w - b||^2 (exact active-set solution).
 
     Since sum(w) = 1, a w - b = C w with C = a - b 1^T, so this is the minimum-norm point of the convex hull
@@ -205,23 +286,21 @@ def simplex_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     -------
     (k,) simplex weights.
     """
-    k = a.shape[1]
-    cmat = a - b[:, None]
-    if cmat.shape[0] > k:
-        cmat = linalg.qr(cmat, mode="r")[0][:k]
-    scale = float(np.max(np.linalg.norm(cmat, axis=0)))
-    if scale == 0.0:  # every predictor equals the target: any weights are optimal
-        return np.full(k, 1.0 / k)
-    system = np.vstack([cmat / scale, np.ones((1, k))])
-    rhs = np.zeros(system.shape[0])
-    rhs[-1] = 1.0
-    u = optimize.nnls(system, rhs, maxiter=50 * k + 100)[0]
-    return u / u.sum()
+    a = as_finite_array(a, "a", ndim=2)
+    b = as_finite_array(b, "b", ndim=1)
+    if b.shape[0] != a.shape[0]:
+        raise ValueError(f"b must have one entry per row of a ({a.shape[0]}), got shape {b.shape}")
+    e = max(_exponent(a), _exponent(b))
+    return _simplex_least_squares(np.ldexp(a, -e), np.ldexp(b, -e))
 
 
 def _frank_wolfe_gap(grad: np.ndarray, weights: np.ndarray) -> float:
-    """max_j <grad, w - e_j> >= f(w) - min f for convex f on the simplex; zero exactly at the optimum."""
-    return max(float(grad @ weights - grad.min()), 0.0)
+    """max_j <grad, w - e_j> >= f(w) - min f for convex f on the simplex; zero exactly at the optimum.
+
+    Inactive vertices (w_j = 0) may have an infinite gradient: they enter only through the min (gap inf).
+    """
+    active = weights > 0
+    return max(float(grad[active] @ weights[active] - grad.min()), 0.0)
 
 
 def project_onto_hull(predictions: Any, target: Any, sample_weight: Any = None) -> Projection:
@@ -236,7 +315,8 @@ def project_onto_hull(predictions: Any, target: Any, sample_weight: Any = None) 
     Returns
     -------
     Projection with ``fitted`` = predictions @ weights, ``weights`` on the simplex, and
-    ``optimality_gap`` (of the objective E_P (f - target)^2; the KKT test of the solution).
+    ``optimality_gap`` (of the objective E_P (f - target)^2; the KKT test of the solution; it is a square
+    of the data's scale, so it overflows to inf for data beyond ~1e154).
 
     Notes
     -----
@@ -245,10 +325,13 @@ def project_onto_hull(predictions: Any, target: Any, sample_weight: Any = None) 
     x, y, w = _design(predictions, target, sample_weight)
     if y.ndim != 1:
         raise ValueError(f"target must be 1-D (one scalar prediction per sample), got shape {y.shape}")
-    weights = simplex_least_squares(_row_scale(w, x), _row_scale(w, y))
-    fitted = x @ weights
-    grad = 2.0 * (x.T @ (w * (fitted - y)))
-    return Projection(fitted=fitted, weights=weights, optimality_gap=_frank_wolfe_gap(grad, weights))
+    e = max(_exponent(x), _exponent(y))
+    xs, ys = np.ldexp(x, -e), np.ldexp(y, -e)
+    weights = _simplex_least_squares(_row_scale(w, xs), _row_scale(w, ys))
+    grad = 2.0 * (xs.T @ (w * (xs @ weights - ys)))
+    with np.errstate(over="ignore", under="ignore"):  # a square of the data's scale, as documented
+        gap = float(np.ldexp(_frank_wolfe_gap(grad, weights), 2 * e))
+    return Projection(fitted=x @ weights, weights=weights, optimality_gap=gap)
 
 
 def project_onto_box(target: Any, lower: Any, upper: Any) -> Projection:
@@ -256,16 +339,20 @@ def project_onto_box(target: Any, lower: Any, upper: Any) -> Projection:
 
     The class constrains each sample independently, so the projection is the same for every weighting P
     (samples with zero weight are clipped too). ``lower``/``upper`` are scalars or arrays broadcastable to
-    ``target``, with lower <= upper.
+    ``target``, with lower <= upper; they may be -inf / +inf (an unbounded side), never NaN.
     """
     y = as_predictions(target, "target")
-    lo = np.broadcast_to(np.asarray(lower, dtype=float), y.shape) if np.ndim(lower) else float(lower)
-    hi = np.broadcast_to(np.asarray(upper, dtype=float), y.shape) if np.ndim(upper) else float(upper)
-    if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
-        raise ValueError("lower and upper must not be NaN")
-    if np.any(np.asarray(lo) > np.asarray(hi)):
+    bounds = {}
+    for name, value in (("lower", lower), ("upper", upper)):
+        arr = as_real_array(value, name, allow_inf=True)
+        try:
+            bounds[name] = np.broadcast_to(arr, y.shape)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a scalar or broadcastable to target's shape {y.shape}, "
+                             f"got shape {arr.shape}") from exc
+    if np.any(bounds["lower"] > bounds["upper"]):
         raise ValueError("lower must be <= upper everywhere")
-    return Projection(fitted=np.clip(y, lo, hi))
+    return Projection(fitted=np.clip(y, bounds["lower"], bounds["upper"]))
 
 
 def project_onto_cone(target: Any) -> Projection:
@@ -273,101 +360,6 @@ def project_onto_cone(target: Any) -> Projection:
     return Projection(fitted=np.maximum(as_predictions(target, "target"), 0.0))
 
 
-def _mixture_kl(weights: np.ndarray, comps: np.ndarray, log_teacher: np.ndarray, w: np.ndarray) -> float:
-    mix = np.tensordot(weights, comps, axes=1)
-    return float(w @ (special.xlogy(mix, mix) - mix * log_teacher).sum(axis=1))
-
-
-def _kl_gradient(
-    weights: np.ndarray, comps: np.ndarray, log_teacher: np.ndarray, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mixture (clamped away from 0 for the logarithm), log(m / t), and the gradient of F in w."""
-    mix = np.maximum(np.tensordot(weights, comps, axes=1), np.finfo(float).tiny)  # (n, C)
-    log_ratio = np.log(mix) - log_teacher
-    # dF/dw_j = E_P sum_c p_jc (log(m_c / t_c) + 1); the +1 is constant on the simplex and dropped.
-    return mix, log_ratio, np.einsum("knc,n,nc->k", comps, w, log_ratio)
-
-
-def kl_project_onto_hull(
-    components: Any,
-    teacher: Any,
-    sample_weight: Any = None,
-    tol: float = 1e-14,
-    max_iter: int = 200,
-) -> Projection:
-    """Reverse-KL (information) projection of a teacher onto the convex hull of probability predictors.
-
-    Minimises F(w) = E_P KL(sum_j w_j p_j || teacher) over the simplex: the student is in the FIRST argument,
-    as in the Bregman misfit inequality E KL(g* || f_sw) <= E KL(g* || f_w) - E KL(f_sw || f_w)
-    (Mulgund & Pabbaraju 2025). F is convex in w (KL is convex in its first argument, and the mixture is
-    linear in w). Solved by proximal Newton: each step minimises the second-order model of F over the
-    simplex exactly (:func:`simplex_least_squares` on the factor of the Hessian
-    H_jl = E_P sum_c p_jc p_lc / m_c), then backtracks on F; converges quadratically near the optimum.
-
-    Parameters
-    ----------
-    components : (k, n, C) probability predictors p_j(x_i) (rows on the simplex).
-    teacher : (n, C) probability vectors f_w(x_i); must be > 0 wherever some component has mass,
-        otherwise every mixture has infinite divergence there.
-    sample_weight : (n,) nonnegative weights, not all zero, or None.
-    tol : stop when the Frank-Wolfe gap (an upper bound on F(w) - min F) is below ``tol``.
-    max_iter : cap on Newton steps.
-
-    Returns
-    -------
-    Projection with ``fitted`` = the mixture (n, C), ``weights`` and ``optimality_gap``.
-    """
-    comps = as_probabilities(components, "components", ndim=3)
-    t = as_probabilities(teacher, "teacher")
-    if comps.shape[1:] != t.shape:
-        raise ValueError(
-            f"components must have shape (k, {t.shape[0]}, {t.shape[1]}) to match teacher {t.shape}, "
-            f"got {comps.shape}"
-        )
-    if np.any((t == 0) & (comps.max(axis=0) > 0)):
-        raise ValueError("teacher must be > 0 wherever some component has mass (the KL would be infinite)")
-    w = normalized_weights(sample_weight, t.shape[0])
-    k = comps.shape[0]
-    log_t = np.log(np.where(t > 0, t, 1.0))
-    tiny = np.finfo(float).tiny
-    weights = np.full(k, 1.0 / k)
-    objective = _mixture_kl(weights, comps, log_t, w)
-    mix, log_ratio, grad = _kl_gradient(weights, comps, log_t, w)
-    gap = _frank_wolfe_gap(grad, weights)
-    for _ in range(max_iter):
-        if gap <= tol:
-            break
-        # Second-order model: g^T d + 1/2 d^T H d = 1/2 ||A v - (A w - s)||^2 + const, with H = A^T A,
-        # A_(ic),j = sqrt(w_i / m_ic) p_jic and g = A^T s, s_ic = sqrt(w_i m_ic) log(m_ic / t_ic).
-        root = np.sqrt(w)[:, None] / np.sqrt(mix)
-        a = (comps * root[None]).reshape(k, -1).T  # (n C, k)
-        s = (np.sqrt(w)[:, None] * np.sqrt(mix) * log_ratio).ravel()
-        # A tiny ridge keeps the model strictly convex when components coincide; it moves no fixed point.
-        damp = np.sqrt(1e-12 * max(float(np.sum(a * a)) / k, tiny))
-        a_aug = np.vstack([a, damp * np.eye(k)])
-        b_aug = np.concatenate([a @ weights - s, damp * weights])
-        direction = simplex_least_squares(a_aug, b_aug) - weights
-        # Centring the gradient removes the rounding of sum(direction) = 0 from the slope.
-        slope = float((grad - grad @ weights) @ direction)
-        if slope >= 0:
-            break
-        # Near the optimum F changes by less than its rounding error, so Armijo alone would stall at a
-        # gap ~ sqrt(eps); a step that stays within that noise and halves the gap is accepted as well.
-        noise = 64 * _EPS * max(abs(objective), 1.0)
-        step, improved = 1.0, False
-        while step > 1e-12:
-            candidate = np.clip(weights + step * direction, 0.0, None)
-            candidate /= candidate.sum()
-            value = _mixture_kl(candidate, comps, log_t, w)
-            new = _kl_gradient(candidate, comps, log_t, w)
-            new_gap = _frank_wolfe_gap(new[2], candidate)
-            if value <= objective + 1e-4 * step * slope or (value <= objective + noise and new_gap < gap / 2):
-                improved = True
-                break
-            step *= 0.5
-        if not improved:
-            break  # at the floating-point floor of F and of its gradient
-        weights, objective, gap = candidate, value, new_gap
-        mix, log_ratio, grad = new
-    fitted = np.tensordot(weights, comps, axes=1)
-    return Projection(fitted=fitted, weights=weights, optimality_gap=gap)
+# The reverse-KL projection lives in its own module (it is an iterative solver, the rest here are exact);
+# imported last, since it builds on the definitions above.
+from .kl_projection import kl_project_onto_hull  # noqa: E402,F401
