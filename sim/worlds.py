@@ -77,6 +77,7 @@ class WorldConfig:
         check_finite("WorldConfig", "sigma", self.sigma, minimum=0.0, strict=True)
         check_finite("WorldConfig", "strong_noise", self.strong_noise, minimum=0.0)
         check_finite("WorldConfig", "weak_noise", self.weak_noise, minimum=0.0)
+        check_positive_int("WorldConfig", "pretrain_samples", self.pretrain_samples)
         if self.setting != "perturbed":
             # Pretraining fits width-dimensional heads' worth of structure per task; fewer samples than
             # parameters of one layer would leave the representation unidentified.

@@ -79,9 +79,9 @@ def test_charikar_cli_writes_the_contract_files(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--tasks", "-1"], "tasks must be an integer >= 1"),
-    (["--n-train", "10"], "n_train must be an integer >= 17"),
+    (["--n-train", "10"], "--n-train must be an integer >= 17"),
     (["--sigma", "nan"], "sigma must be a finite number"),
-    (["--truth-depth", "0"], "truth_depth must be an integer >= 1"),
+    (["--truth-depth", "0"], "--truth-depth must be an integer >= 1"),
     (["--width", "-2"], "width must be an integer >= 1"),
 ])
 def test_bad_configs_fail_before_any_work(argv, message, tmp_path, capsys):
