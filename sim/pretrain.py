@@ -64,6 +64,9 @@ class PretrainConfig:
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"PretrainConfig.{name} must be a positive finite number, got {value!r}")
+        if self.final_lr_fraction > 1.0:
+            raise ConfigError(f"PretrainConfig.final_lr_fraction must lie in (0, 1] (the schedule decays from lr), "
+                              f"got {self.final_lr_fraction!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"PretrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.init not in INITS:
