@@ -18,7 +18,7 @@ from weakstrong.io import write_json
 from weakstrong.runs import RunData
 from weakstrong.sim.charikar import CharikarConfig
 from weakstrong.sim.stats import seed_spread
-from weakstrong.sim.worlds import SETTINGS, WorldConfig
+from weakstrong.sim.worlds import SETTINGS
 
 NAME = "charikar"
 QUICK_TASKS = 12
@@ -33,7 +33,7 @@ def seeds(ctx: FigureContext) -> list[int]:
 
 def configs(ctx: FigureContext) -> dict[tuple[str, int], CharikarConfig]:
     """The runs this figure reads, one per (setting, seed) (defaults: 100 tasks, the protocol's sizes)."""
-    return {(s, seed): ctx.sized(CharikarConfig(world=WorldConfig(setting=s, seed=seed)), tasks=QUICK_TASKS)
+    return {(s, seed): ctx.sized(CharikarConfig(world=ctx.world(s, seed)), tasks=QUICK_TASKS)
             for s in SETTINGS for seed in seeds(ctx)}
 
 

@@ -15,14 +15,13 @@ from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.style import CYCLE, MARKERS, new_figure, save_figure
 from weakstrong.runs import RunData
 from weakstrong.sim.finite_sample import FiniteSampleConfig
-from weakstrong.sim.worlds import WorldConfig
 
 NAME = "finite_sample"
 
 
 def config(ctx: FigureContext) -> FiniteSampleConfig:
     """The run this figure reads; previews (--quick) sweep three sizes on fewer fresh samples."""
-    return ctx.sized(FiniteSampleConfig(world=WorldConfig(setting="realizable", seed=ctx.seed)),
+    return ctx.sized(FiniteSampleConfig(world=ctx.world("realizable")),
                      sizes=(50, 500, 5000), n_test=20000, tasks=5)
 
 

@@ -73,6 +73,15 @@ class FigureContext:
 
         return dataclasses.replace(config, **quick) if self.quick else config
 
+    def world(self, setting: str, seed: int | None = None):
+        """The simulator world of ``setting`` (seed: ``self.seed``); under ``quick`` its representations are
+        pretrained by the fast 60-epoch Adam rather than the protocol's 1000 epochs of AdamW."""
+        from weakstrong.sim.pretrain import PretrainConfig
+        from weakstrong.sim.worlds import WorldConfig
+
+        world = WorldConfig(setting=setting, seed=self.seed if seed is None else seed)
+        return self.sized(world, pretrain=PretrainConfig(optimizer="adam", epochs=60))
+
 
 def sim_run(ctx: FigureContext, experiment: str, config):
     """The finished run of simulator ``experiment`` on ``config``, from the runs layer (computed if needed)."""

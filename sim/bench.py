@@ -2,19 +2,23 @@
 
 Rows (every timing is the median of ``--repeats`` runs unless marked extrapolated):
 
-1. The whole ``charikar --setting pretrained`` run of 100 tasks, representation pretraining included:
-   (i) the original protocol -- minibatch AdamW in torch, batch 32, 1000 epochs, for the two
-   representations and for each of the 300 heads -- timed on a few epochs and heads and extrapolated;
-   (ii) a straightforward numpy implementation -- the same minibatch Adam pretraining written with numpy
-   array operations per minibatch (timed on one epoch, extrapolated to the epochs we run), and one
-   ``np.linalg.lstsq`` per head; (iii) this package, measured end to end.
-2. 10,000 tasks x n = 2000 x d_s = 16: the weak, weak-to-strong and ceiling heads of every task, each
+1. The whole ``charikar --setting pretrained`` run of 100 tasks with the fast ``adam`` pretraining:
+   (i) a straightforward numpy implementation of the same computation -- the same minibatch Adam written
+   with numpy array operations per minibatch (timed on one epoch, extrapolated to the epochs we run), and
+   one ``np.linalg.lstsq`` per head; (ii) this package, measured end to end.
+2. The original protocol's pretraining of one world (strong 8-layer and weak 2-layer representation,
+   AdamW, batch 32, 1000 epochs over 20,000 samples) on the same seed, data and initial weights:
+   (i) the protocol in torch, one thread per representation, timed on ``--torch-epochs`` epochs and
+   extrapolated linearly to 1000; (ii) the ``faithful`` numba kernel, measured in full, the two
+   representations in two threads as ``make_world`` runs them. The kernel's flop rate is reported against
+   the one-thread float64 GEMM rate measured in the same run (each representation trains on one thread).
+3. 10,000 tasks x n = 2000 x d_s = 16: the weak, weak-to-strong and ceiling heads of every task, each
    task with its own features, plus every record's errors and misfit; against per-task ``lstsq``
    (timed on a subset, extrapolated).
-3. n = 100,000 x d_s = 1024 least-squares heads (16 targets) with shared features, as a fraction of the
+4. n = 100,000 x d_s = 1024 least-squares heads (16 targets) with shared features, as a fraction of the
    dense float64 GEMM rate measured in the same run.
 
-Writes ``OUT/bench.json`` (atomic) and prints a markdown table. Runs in about two minutes on 2 cores.
+Writes ``OUT/bench.json`` (atomic) and prints a markdown table. Runs in about three minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +37,11 @@ import numpy as np
 from weakstrong.io import write_json
 from weakstrong.sim import charikar, kernels
 from weakstrong.sim.common import blas_threads, set_threads
+from weakstrong.sim.parallel import RunOptions
 from weakstrong.sim.heads import LinearHead
-from weakstrong.sim.pretrain import PretrainConfig, initial_mlp, pretrain_loss_and_grad_reference
-from weakstrong.sim.worlds import WorldConfig
+from weakstrong.sim.pretrain import (PretrainConfig, initial_mlp, pretrain_loss_and_grad_reference,
+                                     pretrain_representation)
+from weakstrong.sim.worlds import WorldConfig, make_world, pretraining_data, representation_rng
 from weakstrong.theory.boundcheck import misfit_terms
 
 
@@ -46,60 +55,88 @@ def timed(fn, repeats: int = 1) -> tuple[float, object]:
     return float(np.median(times)), out
 
 
-def gemm_gflops(size: int = 2048, repeats: int = 3) -> float:
-    """Measured dense float64 GEMM rate (2 m n k flops per product), the machine's BLAS ceiling."""
+def gemm_gflops(size: int = 2048, repeats: int = 3, threads: int | None = None) -> float:
+    """Measured dense float64 GEMM rate (2 m n k flops per product), the machine's BLAS ceiling (on
+    ``threads`` BLAS threads; None: as set by the caller)."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
-    a @ b
-    seconds, _ = timed(lambda: a @ b, repeats)
+    with blas_threads(threads):
+        a @ b
+        seconds, _ = timed(lambda: a @ b, repeats)
     return 2.0 * size ** 3 / seconds / 1e9
 
 
-# --- (i) the original protocol: minibatch AdamW in torch ----------------------------------------------
+# --- the original protocol's pretraining: torch against the faithful kernel ------------------------------
 
-def torch_protocol_seconds(world_cfg: WorldConfig, heads: int = 3, epochs: int = 2) -> dict:
-    """Per-epoch times of the original protocol, measured on a few epochs, extrapolated to 1000 epochs."""
-    import torch
+def pretrain_flops_per_epoch(n: int, input_dim: int, width: int, depth: int) -> float:
+    """Floating-point operations of one epoch of minibatch gradients (a multiply-add counts 2).
 
-    torch.set_num_threads(1)   # the reference cost in REFERENCE.md is for one CPU thread
-    torch.manual_seed(0)
-    n_pre = world_cfg.pretrain_tasks * world_cfg.pretrain_samples
-
-    def mlp(depth):
-        layers, fan_in = [], world_cfg.input_dim
-        for _ in range(depth):
-            layers += [torch.nn.Linear(fan_in, world_cfg.width), torch.nn.ReLU()]
-            fan_in = world_cfg.width
-        return torch.nn.Sequential(*layers)
-
-    def epoch_seconds(model, x, y, head):
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        loss_fn = torch.nn.MSELoss()
-
-        def one_epoch():
-            perm = torch.randperm(len(x))
-            for i in range(0, len(x), 32):
-                idx = perm[i:i + 32]
-                opt.zero_grad()
-                loss = loss_fn(head(model(x[idx])), y[idx])
-                loss.backward()
-                opt.step()
-        one_epoch()                                        # warm-up
-        return timed(one_epoch, epochs)[0]
-
-    x = torch.randn(n_pre, world_cfg.input_dim) * world_cfg.sigma
-    y = torch.randn(n_pre, 1)
-    frozen = torch.nn.Linear(world_cfg.width, 1).requires_grad_(False)
-    strong = epoch_seconds(mlp(world_cfg.strong_depth), x, y, frozen)
-    weak = epoch_seconds(mlp(world_cfg.weak_depth), x, y, frozen)
-    feats, y_head = torch.randn(2000, world_cfg.width), torch.randn(2000, 1)
-    head = np.median([epoch_seconds(torch.nn.Linear(world_cfg.width, 1), feats, y_head, torch.nn.Identity())
-                      for _ in range(heads)])
-    return {"pretrain_strong_epoch_s": strong, "pretrain_weak_epoch_s": weak, "head_epoch_s": float(head),
-            "total_s": 1000 * (strong + weak) + 300 * 1000 * float(head)}
+    Per sample and layer: the forward product (2 fan_in width) and the weight gradient (2 fan_in width);
+    every layer but the first also propagates the gradient to its input (2 width^2). Bias, ReLU and loss
+    (O(width) per sample and layer) and the AdamW update (about 14 operations per weight and step) are not
+    counted: about 12 % more for the 8-layer representation, so the rate derived from this is a lower bound.
+    """
+    fans = [input_dim] + [width] * (depth - 1)
+    return float(n * sum(4 * fan * width + (2 * width * width if k else 0) for k, fan in enumerate(fans)))
 
 
-# --- (ii) a straightforward numpy implementation --------------------------------------------------------
+def faithful_vs_protocol(cfg: WorldConfig, torch_epochs: int) -> dict:
+    """The original protocol's pretraining of one world in torch and in the faithful kernel (see row 2).
+
+    Both start from the same generator state, hence the same initial weights and minibatches; ``torch_epochs``
+    = 0 skips torch. Returns per-representation seconds per epoch (thread CPU time, so a busy machine
+    inflates them less than wall time), the totals at 1000 epochs and the kernel's GFLOP/s.
+    """
+    config = PretrainConfig(optimizer="faithful", epochs=1000)
+    truth = make_world(replace(cfg, setting="perturbed")).truth      # the same h* as the pretrained world
+    x, y, task, heads = pretraining_data(cfg, truth)
+    depths = {"strong": cfg.strong_depth, "weak": cfg.weak_depth}
+
+    def faithful(which: str, epochs: int) -> dict:
+        start, cpu = time.perf_counter(), time.thread_time()
+        pretrain_representation(representation_rng(cfg, which), x, y, task, heads.coef, heads.intercept,
+                                depths[which], cfg.width, cfg.sigma, replace(config, epochs=epochs))
+        return {"wall_s": time.perf_counter() - start, "thread_s": time.thread_time() - cpu}
+
+    faithful("weak", 1)                                                  # compile (or load) the kernel
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ours = dict(zip(depths, pool.map(lambda which: faithful(which, config.epochs), depths)))
+    world_s = time.perf_counter() - start
+    gemm1 = gemm_gflops(size=1024, threads=1)
+    out = {"epochs": config.epochs, "samples": len(x), "faithful_world_wall_s": world_s,
+           "gemm_1thread_gflops": gemm1}
+    for which, depth in depths.items():
+        flops = pretrain_flops_per_epoch(len(x), cfg.input_dim, cfg.width, depth) * config.epochs
+        out[which] = {"depth": depth, "faithful_s": ours[which]["wall_s"],
+                      "faithful_thread_s": ours[which]["thread_s"],
+                      "faithful_epoch_s": ours[which]["thread_s"] / config.epochs,
+                      "gflop": flops / 1e9, "faithful_gflops": flops / ours[which]["thread_s"] / 1e9,
+                      "fraction_of_1thread_gemm": flops / ours[which]["thread_s"] / 1e9 / gemm1}
+    if torch_epochs == 0:
+        return out
+    try:
+        from weakstrong.sim.protocol import protocol_pretrain
+    except ImportError:
+        return {**out, "torch": "torch not installed"}
+    # warm-up: torch's first call pays for its own initialisation
+    protocol_pretrain(np.random.default_rng(0), x[:64], y[:64], task[:64], heads.coef, heads.intercept, 2,
+                      cfg.width, 1)
+    for which, depth in depths.items():
+        start = time.thread_time()
+        protocol_pretrain(representation_rng(cfg, which), x, y, task, heads.coef, heads.intercept, depth,
+                          cfg.width, torch_epochs, lr=config.protocol_lr, batch_size=config.batch_size,
+                          weight_decay=config.weight_decay)
+        out[which]["torch_epoch_s"] = (time.thread_time() - start) / torch_epochs
+        out[which]["torch_s_extrapolated"] = out[which]["torch_epoch_s"] * config.epochs
+    cpu = {k: sum(out[w][k] for w in depths) for k in ("faithful_thread_s", "torch_s_extrapolated")}
+    out.update({"torch_epochs_timed": torch_epochs, "faithful_cpu_s": cpu["faithful_thread_s"],
+                "torch_cpu_s_extrapolated": cpu["torch_s_extrapolated"],
+                "speedup": cpu["torch_s_extrapolated"] / cpu["faithful_thread_s"]})
+    return out
+
+
+# --- a straightforward numpy implementation --------------------------------------------------------
 
 def numpy_pretrain_epoch_seconds(world_cfg: WorldConfig, depth: int) -> float:
     """One epoch of minibatch Adam (batch 32) with numpy forward/backward per minibatch."""
@@ -139,7 +176,7 @@ def numpy_heads_seconds(tasks: int, n: int, d: int, repeats: int = 1) -> float:
     return timed(run, repeats)[0]
 
 
-# --- (iii) ours -------------------------------------------------------------------------------------------
+# --- ours -------------------------------------------------------------------------------------------
 
 def ours_heads_seconds(tasks: int, n: int, d: int, chunk: int = 500) -> float:
     """Weak, w2s and ceiling heads of ``tasks`` tasks with their own features (batched kernels), in chunks."""
@@ -179,29 +216,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/sim_bench"), help="folder of bench.json")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="numba and BLAS threads")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the short measurements")
-    parser.add_argument("--no-torch", action="store_true", help="skip the original-protocol reference")
+    parser.add_argument("--torch-epochs", type=int, default=2,
+                        help="epochs of the torch protocol timed per representation (extrapolated to 1000)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the torch protocol (and its ratio)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    cfg = WorldConfig(setting="pretrained", seed=0)
+    cfg = WorldConfig(setting="pretrained", seed=0, pretrain=PretrainConfig(optimizer="adam", epochs=60))
     rows, info = [], {}
     with blas_threads(args.threads):
-        ours_s, (_, summary) = timed(lambda: charikar.run(charikar.CharikarConfig(world=cfg), cache_dir=None))
-        rows.append({"name": "charikar pretrained, 100 tasks: ours (measured, pretraining included)",
+        with tempfile.TemporaryDirectory() as empty:          # an empty cache: pretraining is timed too
+            ours_s, (_, summary) = timed(lambda: charikar.run(charikar.CharikarConfig(world=cfg),
+                                                              RunOptions(cache_dir=Path(empty))))
+        rows.append({"name": "charikar pretrained (adam), 100 tasks: ours (measured, pretraining included)",
                      "seconds": ours_s, "kind": "measured"})
         info["charikar_pretrain_loss"] = summary["pretrain_loss"]
-        epochs = PretrainConfig().epochs
+        epochs = cfg.pretrain.epochs
         np_pre = sum(numpy_pretrain_epoch_seconds(cfg, depth) for depth in (cfg.strong_depth, cfg.weak_depth))
         np_heads = numpy_heads_seconds(100, 2000, cfg.width, repeats=args.repeats)
-        rows.append({"name": f"charikar pretrained, 100 tasks: numpy ({epochs} epochs extrapolated + lstsq heads)",
-                     "seconds": epochs * np_pre + np_heads, "kind": "extrapolated"})
-        if not args.no_torch:
-            try:
-                ref = torch_protocol_seconds(cfg)
-                info["original_protocol"] = ref
-                rows.append({"name": "charikar pretrained, 100 tasks: original protocol (AdamW, 1000 epochs, "
-                                     "extrapolated)", "seconds": ref["total_s"], "kind": "extrapolated"})
-            except ImportError:
-                info["original_protocol"] = "torch not installed"
+        rows.append({"name": f"charikar pretrained (adam), 100 tasks: numpy ({epochs} epochs extrapolated + "
+                             "lstsq heads)", "seconds": epochs * np_pre + np_heads, "kind": "extrapolated"})
+        proto = faithful_vs_protocol(cfg, 0 if args.no_torch else args.torch_epochs)
+        info["pretraining_faithful_vs_protocol"] = proto
+        rows.append({"name": f"one world's protocol pretraining ({proto['epochs']} epochs, strong + weak): "
+                             "faithful kernel, two threads (measured)", "seconds": proto["faithful_world_wall_s"],
+                     "kind": "measured"})
+        if "speedup" in proto:
+            rows.append({"name": f"same, torch protocol, one thread per representation, CPU seconds "
+                                 f"({proto['torch_epochs_timed']} epochs timed, extrapolated)",
+                         "seconds": proto["torch_cpu_s_extrapolated"], "kind": "extrapolated"})
         many = ours_heads_seconds(10000, 2000, 16)
         rows.append({"name": "10,000 tasks x n=2000 x d_s=16: ours", "seconds": many, "kind": "measured"})
         subset = 200
@@ -216,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "threads": args.threads, "platform": platform.platform(),
                     "processor": platform.processor(), "numpy": np.__version__},
         "rows": rows,
+        # Each ratio compares two implementations of the same computation.
         "ratios": {"charikar_numpy_over_ours": rows[1]["seconds"] / ours_s,
-                   "charikar_protocol_over_ours": (info["original_protocol"]["total_s"] / ours_s
-                                                   if isinstance(info.get("original_protocol"), dict) else None),
+                   "pretraining_torch_protocol_over_faithful_cpu": proto.get("speedup"),
                    "many_tasks_numpy_over_ours": np_many / many},
         "blas_gemm_gflops": blas, "large_ls_gflops": big["gflops"], "large_ls_fraction_of_gemm": big["gflops"] / blas,
         **info,
@@ -229,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {row['name']} | {row['seconds']:.3g} | {row['kind']} |")
     print(f"\ndense float64 GEMM: {blas:.1f} GFLOP/s; n=1e5 x d=1024 least squares: {big['gflops']:.1f} GFLOP/s "
           f"({100 * big['gflops'] / blas:.0f} % of GEMM)")
+    for which in ("strong", "weak"):
+        r = proto[which]
+        print(f"faithful {which} ({r['depth']} layers): {1e3 * r['faithful_epoch_s']:.1f} ms/epoch, "
+              f"{r['faithful_gflops']:.1f} GFLOP/s = {100 * r['fraction_of_1thread_gemm']:.0f} % of one-thread GEMM "
+              f"({proto['gemm_1thread_gflops']:.1f} GFLOP/s)"
+              + (f"; torch {1e3 * r['torch_epoch_s']:.0f} ms/epoch" if "torch_epoch_s" in r else ""))
     print("ratios: " + ", ".join(f"{k} {v:.3g}" for k, v in result["ratios"].items() if v is not None))
     print(f"wrote {path}")
     return 0

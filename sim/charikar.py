@@ -7,6 +7,12 @@ convex and contains the truth, gain >= misfit, with equality for a subspace (unc
 off realizability, |gain - misfit| <= 2 sqrt(epsilon * misfit). The summary reports the least-squares line
 of gain on misfit, how often Theorem 1 held and the largest violation of the non-realizable bound, on
 fresh samples and (exactly) on the student's training sample.
+
+Leverage guard: off realizability the strong heads read only the features active on at least
+``min_active_fraction`` of a task's training sample (:class:`~weakstrong.sim.heads.ActiveFeatures`); the
+ceiling and the truth's projection read the same features, so the strong class is one subspace per task and
+the statements stay exact for it. Each record keeps the count of dropped features
+(``sizes["dropped_features"]``) and the largest leverage of its training sample (``extra["max_leverage"]``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, named_rng
-from weakstrong.sim.heads import BallHead, HullHead, LinearHead, l1_ball_vertices
+from weakstrong.sim.heads import ActiveFeatures, BallHead, HullHead, LinearHead, SelectedHead, l1_ball_vertices
 from weakstrong.sim.pipeline import SOLVER_RTOL, nonrealizable_violation, run_tasks, task_records
 from weakstrong.sim.experiments import Experiment
 from weakstrong.sim.parallel import RunOptions
@@ -43,6 +49,11 @@ class CharikarConfig:
     head: str = field(default="linear", metadata={"choices": HEADS})   # strong head class
     radius: float = 1.0          # ball: ||coef||_2 bound; hull: L1 radius of the (coef, intercept) ball
     shared_inputs: bool = False  # one training draw for all tasks instead of one per task
+    # leverage guard: strong heads drop the features active on fewer than this fraction of a task's training
+    # sample (one firing on 1-2 of 2000 samples gets a huge coefficient that explodes on fresh samples); the
+    # default, 20 of 2000 samples, leaves no single sample in charge of a coefficient; 0 keeps every
+    # feature. Not applied when realizable (dropping a feature of h_s = h* would take f* out of the class)
+    min_active_fraction: float = 0.01
 
     def validate(self) -> "CharikarConfig":
         self.world.validate()
@@ -51,7 +62,12 @@ class CharikarConfig:
         check_positive_int("CharikarConfig", "n_test", self.n_test, minimum=self.world.width + 1)
         check_choice("CharikarConfig", "head", self.head, HEADS)
         check_finite("CharikarConfig", "radius", self.radius, minimum=0.0, strict=True)
+        check_finite("CharikarConfig", "min_active_fraction", self.min_active_fraction, minimum=0.0, maximum=1.0)
         return self
+
+    def active_fraction(self) -> float:
+        """The leverage guard's threshold in effect: ``min_active_fraction``, or 0 when realizable."""
+        return 0.0 if self.world.setting == "realizable" else float(self.min_active_fraction)
 
 
 def strong_head_factory(head: str, radius: float, width: int):
@@ -81,10 +97,20 @@ def run(config: CharikarConfig, options: RunOptions = RunOptions()) -> tuple[lis
     for lo in chunks:
         hi = min(lo + CHUNK, config.tasks)
         sub = type(heads)(heads.coef[lo:hi], heads.intercept[lo:hi])
-        batch = run_tasks(world, sub, rng, config.n_train, config.n_test, factory, config.shared_inputs)
-        records += task_records(batch, config.world.setting, config.world.seed, subspace=config.head == "linear",
-                                method=config.head, sizes={"d_s": world.width, "d_w": world.weak.width},
-                                task_offset=lo, rtol=SOLVER_RTOL[config.head])
+        # One selection per batch: fitted on the training sample by the first strong head, reused by the
+        # ceiling and by the truth's projection on the fresh sample, so all read one subspace per task.
+        selection = ActiveFeatures(config.active_fraction())
+        batch = run_tasks(world, sub, rng, config.n_train, config.n_test,
+                          lambda: SelectedHead(factory(), selection), config.shared_inputs)
+        chunk = task_records(batch, config.world.setting, config.world.seed, subspace=config.head == "linear",
+                             method=config.head, sizes={"d_s": world.width, "d_w": world.weak.width},
+                             task_offset=lo, rtol=SOLVER_RTOL[config.head])
+        dropped = np.broadcast_to(selection.dropped_, (hi - lo,))
+        leverage = np.broadcast_to(selection.max_leverage_, (hi - lo,))
+        for record, n_dropped, lev in zip(chunk, dropped, leverage):
+            record.sizes["dropped_features"] = int(n_dropped)
+            record.extra["max_leverage"] = float(lev)
+        records += chunk
     seconds = time.perf_counter() - start
     return records, summarize(records, config, world, seconds)
 
@@ -105,6 +131,11 @@ def summarize(records, config: CharikarConfig, world, seconds: float) -> dict:
         "frac_theorem1_holds_in_sample": float(np.mean([s.holds for s in in_sample])),
         "max_nonrealizable_violation_in_sample": max(nonrealizable_violation(r, True) for r in records),
         "frac_gain_ge_misfit": float(np.mean(gain >= misfit)),
+        # The leverage guard: its threshold, and over tasks the most features it dropped and the largest
+        # hat-matrix diagonal entry of the strong design on a training sample (kept features).
+        "min_active_fraction": config.active_fraction(),
+        "max_dropped_features": max(r.sizes["dropped_features"] for r in records),
+        "max_leverage": max(r.extra["max_leverage"] for r in records),
         # The same line on the student's training sample, where the projection is exact: slope 1, r2 1
         # for a subspace class in the realizable setting, up to rounding.
         "in_sample": gain_misfit_fit([s.misfit for s in in_sample], [s.gain for s in in_sample]),
@@ -133,7 +164,10 @@ def report(summary: dict) -> str:
             f"  theorem 1 holds {summary['frac_theorem1_holds']:.2f} (in-sample "
             f"{summary['frac_theorem1_holds_in_sample']:.2f}); max non-realizable violation "
             f"{summary['max_nonrealizable_violation']:.3g} (in-sample "
-            f"{summary['max_nonrealizable_violation_in_sample']:.3g})")
+            f"{summary['max_nonrealizable_violation_in_sample']:.3g})\n"
+            f"  leverage guard (features active on < {summary['min_active_fraction']:.3g} of a training sample "
+            f"dropped): at most {summary['max_dropped_features']} dropped per task, max leverage "
+            f"{summary['max_leverage']:.3f}")
 
 
 EXPERIMENT = Experiment(name=NAME, config=CharikarConfig, run=run, report=report, help=HELP,

@@ -280,6 +280,107 @@ class HullHead(_LinearPredictor):
         return self
 
 
+def max_leverage(features) -> np.ndarray:
+    """Largest diagonal entry of the hat matrix of span{features, 1} on the sample, per task.
+
+    ``h_i = (1 + (x_i - mu)^T C^+ (x_i - mu)) / n`` with C the centred Gram matrix / n (pseudo-inverse, as the
+    heads use). A sample with leverage near 1 is fitted exactly whatever its label: its feature direction is
+    one no other sample shares. Features (n, d) -> (1,), or (T, n, d) -> (T,).
+    """
+    X = _as_float("features", features, (2, 3))
+    X = X[None] if X.ndim == 2 else X
+    n = X.shape[1]
+    Xc = X - X.mean(axis=1, keepdims=True)                                   # (T, n, d)
+    lam, Q = np.linalg.eigh(np.matmul(Xc.transpose(0, 2, 1), Xc) / n)         # (T, d), (T, d, d)
+    cut = kernels.RCOND * np.maximum(lam[:, -1:], 0.0)
+    inv = np.where(lam > cut, 1.0 / np.where(lam > cut, lam, 1.0), 0.0)
+    proj = np.matmul(Xc, Q)                                                  # (T, n, d)
+    return ((1.0 + np.einsum("tnd,td->tn", proj * proj, inv)) / n).max(axis=1)
+
+
+class ActiveFeatures:
+    """The leverage guard: keep the features active (nonzero) on at least ``min_fraction`` of a sample.
+
+    A ReLU feature that fires on one or two of n training samples gives those samples leverage 1: the
+    least-squares head fits them exactly with a coefficient that can reach the hundreds, and the
+    prediction explodes on a fresh sample where the feature fires (one test point then outweighs the
+    rest of the test set). Dropping such features restricts the head class to the representation's
+    kept features; an unconstrained linear head stays the exact projection onto span{kept features, 1},
+    so the theory's statements hold exactly for that class.
+
+    The selection is fitted once, on the first sample a head of :class:`SelectedHead` is fitted on (the
+    training sample), and then applied unchanged to every later fit (the ceiling, and the truth's
+    projection on fresh samples), so that every head of a task reads the same subspace.
+
+    Parameters
+    ----------
+    min_fraction : keep a feature when it is nonzero on at least ``min_fraction * n`` of the n samples;
+        0 keeps every feature.
+
+    Attributes
+    ----------
+    kept_ : (T, d) or (d,) bool, the features kept per task (shared features: one row for all tasks).
+    dropped_ : (T,) int, features active on at least one sample but fewer than the threshold (features
+        that are zero on every sample change nothing and are not counted).
+    max_leverage_ : (T,) the largest hat-matrix diagonal entry of span{kept features, 1} on that sample.
+    """
+
+    def __init__(self, min_fraction: float = 0.0):
+        check_finite("ActiveFeatures", "min_fraction", min_fraction, minimum=0.0, maximum=1.0)
+        self.min_fraction = float(min_fraction)
+
+    def fit(self, features) -> "ActiveFeatures":
+        X = _as_float("features", features, (2, 3))
+        n = X.shape[-2]
+        counts = np.count_nonzero(X, axis=-2)                                 # (d,) or (T, d)
+        self.kept_ = counts >= self.min_fraction * n
+        self.dropped_ = np.atleast_1d(np.count_nonzero((counts > 0) & ~self.kept_, axis=-1))
+        self.max_leverage_ = max_leverage(self.transform(X))
+        return self
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """Features with the dropped ones set to zero; the input itself when nothing is dropped.
+
+        Shared features (n, d) under per-task selections that differ become per-task (T, n, d).
+        """
+        kept = self.kept_
+        if kept.all():
+            return features
+        if kept.ndim == 2 and features.ndim == 3 and features.shape[0] != kept.shape[0]:
+            raise ValueError(f"the selection was fitted for {kept.shape[0]} tasks, features have "
+                             f"{features.shape[0]}")
+        if kept.ndim == 1 or np.all(kept == kept[:1]):
+            return features * np.atleast_2d(kept)[0]
+        return features * kept[:, None, :] if features.ndim == 3 else features[None] * kept[:, None, :]
+
+
+class SelectedHead(_LinearPredictor):
+    """A head class restricted to the features an :class:`ActiveFeatures` selection keeps.
+
+    ``fit`` fits the selection first if it is not fitted yet, then the inner head on the selected
+    features; ``coef_`` is zero on the dropped features, so ``predict`` ignores them on any sample.
+
+    Parameters
+    ----------
+    head : an unfitted head (:class:`LinearHead`, :class:`BallHead`, :class:`HullHead`).
+    selection : the shared :class:`ActiveFeatures`.
+    """
+
+    def __init__(self, head, selection: ActiveFeatures):
+        self.head = head
+        self.selection = selection
+
+    def fit(self, features, targets, sample_weight=None) -> "SelectedHead":
+        X, Y, W, _, single = validate_batch(features, targets, sample_weight)
+        if not hasattr(self.selection, "kept_"):
+            self.selection.fit(X)
+        self.head.fit(self.selection.transform(X), Y, W)
+        kept = self.selection.kept_
+        coef = np.atleast_2d(self.head.coef_)
+        self._store(coef * (kept if kept.ndim == 2 else kept[None]), np.atleast_1d(self.head.intercept_), single)
+        return self
+
+
 HEAD_CLASSES = {"linear": LinearHead, "ball": BallHead, "hull": HullHead}
 
 

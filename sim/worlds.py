@@ -150,6 +150,26 @@ def _world_rngs(seed: int) -> list[np.random.Generator]:
     return spawn_rngs(seed, 6)
 
 
+def pretraining_data(config: WorldConfig, truth: MLP):
+    """The T pretraining tasks of a world: ``(x (T n, d), y (T n,), task (T n,), heads)``.
+
+    They depend only on the truth and the seed, not on which representation learns them: strong and weak
+    see the same T tasks, as in the protocol.
+    """
+    data_rng = _world_rngs(config.seed)[3]
+    heads = sample_task_heads(data_rng, config.pretrain_tasks, config.width)
+    x = data_rng.normal(0.0, config.sigma, size=(config.pretrain_tasks * config.pretrain_samples,
+                                                 config.input_dim))
+    task = np.repeat(np.arange(config.pretrain_tasks), config.pretrain_samples)
+    y = np.einsum("nw,nw->n", truth(x), heads.coef[task]) + heads.intercept[task]
+    return x, y, task, heads
+
+
+def representation_rng(config: WorldConfig, which: str) -> np.random.Generator:
+    """The fresh generator that initialises and shuffles the pretraining of ``which`` ("strong", "weak")."""
+    return _world_rngs(config.seed)[4 if which == "strong" else 5]
+
+
 def _pretrain_cached(config: WorldConfig, truth: MLP, which: str, cache_dir: Path | None) -> tuple[MLP, float, float]:
     """Pretrain the ``which`` ("strong" or "weak") representation, or load it from the cache."""
     depth = config.strong_depth if which == "strong" else config.weak_depth
@@ -161,18 +181,10 @@ def _pretrain_cached(config: WorldConfig, truth: MLP, which: str, cache_dir: Pat
     if path is not None and path.exists():
         with np.load(path) as arrays:
             return MLP.from_arrays(arrays, "h_"), float(arrays["loss"]), 0.0
-    # The pretraining data and heads depend only on the truth and the seed, not on which representation
-    # learns them: strong and weak see the same T tasks, as in the protocol.
-    data_rng, strong_rng, weak_rng = _world_rngs(config.seed)[3:]
-    heads = sample_task_heads(data_rng, config.pretrain_tasks, config.width)
-    x = data_rng.normal(0.0, config.sigma, size=(config.pretrain_tasks * config.pretrain_samples,
-                                                 config.input_dim))
-    task = np.repeat(np.arange(config.pretrain_tasks), config.pretrain_samples)
-    y = np.einsum("nw,nw->n", truth(x), heads.coef[task]) + heads.intercept[task]
+    x, y, task, heads = pretraining_data(config, truth)
     start = time.perf_counter()
-    mlp, info = pretrain_representation(strong_rng if which == "strong" else weak_rng, x, y, task,
-                                        heads.coef, heads.intercept, depth, config.width, config.sigma,
-                                        config.pretrain)
+    mlp, info = pretrain_representation(representation_rng(config, which), x, y, task, heads.coef,
+                                        heads.intercept, depth, config.width, config.sigma, config.pretrain)
     seconds = time.perf_counter() - start
     if path is not None:
         save_npz_atomic(path, loss=np.array(info["loss"]), **mlp.to_arrays("h_"))

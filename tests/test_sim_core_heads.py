@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weakstrong.sim import kernels
-from weakstrong.sim.heads import BallHead, HullHead, LinearHead, l1_ball_vertices, make_head
-from weakstrong.theory.bounds import subspace_equality, theorem1
+from weakstrong.sim.heads import (ActiveFeatures, BallHead, HullHead, LinearHead, SelectedHead, l1_ball_vertices,
+                                  make_head, max_leverage)
+from weakstrong.theory.bounds import nonrealizable_bound, subspace_equality, theorem1
 from weakstrong.theory.projections import (project_onto_ball, project_onto_hull, project_onto_subspace,
                                            simplex_least_squares)
 
@@ -196,3 +197,56 @@ def test_single_task_shapes_and_validation(rng):
         LinearHead().predict(X)
     with pytest.raises(ValueError, match="sample_weight"):
         LinearHead().fit(X, y, sample_weight=-np.ones(50))
+
+
+def _rare_feature_sample(rng, n, rare_rows, rare_values):
+    """Three broad ReLU features and a fourth that is zero except on ``rare_rows``; truth off the span."""
+    z = rng.normal(size=(n, 3))
+    h = np.c_[np.maximum(z, 0.0), np.zeros(n)]                          # (n, 4)
+    h[rare_rows, 3] = rare_values
+    truth = h[:, :3] @ [1.0, -0.5, 0.8] + 0.4 * np.sin(2 * z[:, 0] * z[:, 1])
+    weak = 0.6 * z[:, 0] + 0.3 * np.abs(z[:, 2]) - 0.2 * z[:, 1]
+    return h, truth, weak
+
+
+@pytest.mark.parametrize("min_fraction, holds_out_of_sample", [(0.0, False), (0.01, True)])
+def test_leverage_guard_keeps_one_training_point_from_breaking_the_bound(min_fraction, holds_out_of_sample):
+    """A feature active on one of 500 training samples (leverage 1) gets a coefficient near a hundred; on
+    fresh samples, where it fires on 1 %, the student explodes and |gain - misfit| <= 2 sqrt(eps misfit)
+    fails. The guard drops it; the bound then holds out of sample, and exactly in-sample either way."""
+    rng = np.random.default_rng(0)
+    h, truth, weak = _rare_feature_sample(rng, 500, [0], [0.002])
+    rows = rng.choice(5000, 50, replace=False)
+    h_test, truth_test, weak_test = _rare_feature_sample(rng, 5000, rows, rng.uniform(0.5, 1.0, 50))
+    selection = ActiveFeatures(min_fraction)
+    w2s = SelectedHead(LinearHead(), selection).fit(h, weak)
+    in_sample_eps = np.mean((SelectedHead(LinearHead(), selection).fit(h, truth).predict(h) - truth) ** 2)
+    # the truth's projection on the fresh sample reads the subspace selected on the training sample
+    projection = SelectedHead(LinearHead(), selection).fit(h_test, truth_test).predict(h_test)
+    out_of_sample = nonrealizable_bound(truth_test, weak_test, w2s.predict(h_test),
+                                        np.mean((projection - truth_test) ** 2))
+    assert out_of_sample.holds is holds_out_of_sample, out_of_sample
+    assert nonrealizable_bound(truth, weak, w2s.predict(h), in_sample_eps).holds
+    if min_fraction:
+        assert selection.dropped_.tolist() == [1] and w2s.coef_[3] == 0.0 and selection.max_leverage_[0] < 0.1
+    else:
+        assert selection.dropped_.tolist() == [0] and abs(w2s.coef_[3]) > 50 and selection.max_leverage_[0] > 0.999
+
+
+def test_guard_without_rare_features_is_the_plain_head(rng):
+    X, Y = _problem(3, 4, 300, 5, dead=True, weighted=False)[:2]
+    X = np.maximum(X, 0.0)                                                  # ReLU-like: zeros, but none rare
+    guarded = SelectedHead(LinearHead(), ActiveFeatures(0.01)).fit(X, Y)
+    plain = LinearHead().fit(X, Y)
+    np.testing.assert_array_equal(guarded.coef_, plain.coef_)
+    np.testing.assert_array_equal(guarded.predict(X), plain.predict(X))
+
+
+def test_max_leverage_is_the_hat_matrix_diagonal(rng):
+    X = np.maximum(rng.normal(size=(3, 60, 4)), 0.0)
+    X[1, :, 2] = 0.0                                                        # a dead feature: pseudo-inverse
+    for t in range(3):
+        A = np.c_[np.ones(60), X[t]]
+        hat = np.diag(A @ np.linalg.pinv(A))
+        assert max_leverage(X)[t] == pytest.approx(hat.max(), rel=1e-10)
+    assert max_leverage(X[0])[0] == pytest.approx(max_leverage(X)[0], rel=1e-12)
