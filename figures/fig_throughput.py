@@ -61,7 +61,7 @@ def draw_bench(ax, rows: list[dict]) -> None:
     ax.set_ylim(y - 1.0, -1.4)
     ax.set_xscale("log")
     ax.set_xlim(right=max(r["seconds"] for r in rows) * 30)  # room for the value labels
-    ax.set_xlabel("wall-clock time (s, log scale; hatched: extrapolated)")
+    ax.set_xlabel("seconds (wall clock unless the workload says CPU s; log scale; hatched: extrapolated)")
 
 
 MAX_STAGES = 10
@@ -86,8 +86,14 @@ def stage_timings(ctx: FigureContext) -> list[tuple[str, dict[str, float]]]:
         # stage_compute_s counts a stage reused from the cache at what it cost when computed.
         timings = res.data.get("stage_compute_s") or res.data.get("timings_s")
         if isinstance(timings, dict) and timings:
-            numeric = {k: float(v) for k, v in timings.items() if isinstance(v, (int, float))}
-            out.append((res.path.parent.name, group_stages(numeric)))
+            # A multi-task study nests {task: {stage: s}}: its stages are summed over tasks.
+            flat: dict[str, float] = {}
+            for key, value in timings.items():
+                for stage, seconds in (value.items() if isinstance(value, dict) else [(key, value)]):
+                    if isinstance(seconds, (int, float)):
+                        flat[stage] = flat.get(stage, 0.0) + float(seconds)
+            if flat:
+                out.append((res.path.parent.name, group_stages(flat)))
     return out
 
 
