@@ -29,6 +29,7 @@ FIGURE_MODULES = (
     "fig_selection",
     "fig_kl_misfit",
     "fig_llm_gain_misfit",
+    "fig_ladder",
     "fig_sciq_methods",
     "fig_slurp",
     "fig_throughput",

@@ -237,3 +237,14 @@ def test_every_sim_figure_regenerates(tmp_path):
         assert out.data_files, f"{spec.name} names no data file"
         for data in out.data_files:
             assert data.is_file(), data
+
+
+def test_ladder_figure_is_pending_without_the_study_and_drawn_from_it(dirs, capsys):
+    assert main(_argv(dirs, "--only", "ladder")) == 0
+    assert "| ladder | pending |" in capsys.readouterr().out
+    committed = Path(__file__).parents[1] / "results"
+    if not (committed / "ladder" / "results.json").is_file():
+        pytest.skip("results/ladder/results.json not committed")
+    assert main(_argv(dirs, "--only", "ladder") + ["--results-dir", str(committed)]) == 0
+    assert "| ladder | ok | " in capsys.readouterr().out
+    assert (dirs["images"] / "ladder.png").stat().st_size > 10_000
