@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from weakstrong.io import atomic_path
+from weakstrong.io import atomic_path, default_cache_dir
 
 from .registry import ModelNotAvailableError
 
@@ -104,9 +104,6 @@ GEMMA3 = GgufModel(
 GGUF_MODELS = {m.name: m for m in (SMOLLM2, GEMMA3)}
 
 
-def model_cache_dir() -> Path:
-    """``$WEAKSTRONG_CACHE`` if set, else ``~/.cache/weakstrong`` (the simulator's rule; llm does not import sim)."""
-    return Path(os.environ.get("WEAKSTRONG_CACHE", Path.home() / ".cache" / "weakstrong"))
 
 
 def package_dir(package: str) -> Path | None:
@@ -182,7 +179,7 @@ def verified_gguf(model: GgufModel) -> Path:
     if len(parts) == 1:
         _check_digest(model, sha256_file(parts[0]), f"the GGUF file {parts[0]}")
         return parts[0]
-    target = model_cache_dir() / "gguf" / model.gguf_file
+    target = default_cache_dir() / "gguf" / model.gguf_file
     if target.is_file() and target.stat().st_size == model.size and sha256_file(target) == model.sha256:
         return target
     digest = hashlib.sha256()
@@ -201,7 +198,7 @@ def verified_gguf(model: GgufModel) -> Path:
 
 def dequantised_dir(model: GgufModel) -> Path:
     """Where the dense safetensors copy of ``model`` lives (it may not exist yet)."""
-    return model_cache_dir() / "models" / f"{model.name}-{model.sha256[:12]}-v{CACHE_FORMAT}"
+    return default_cache_dir() / "models" / f"{model.name}-{model.sha256[:12]}-v{CACHE_FORMAT}"
 
 
 def _stderr(message: str) -> None:

@@ -59,7 +59,7 @@ class RunOptions:
 
     def cache(self) -> Path:
         """The representation cache folder (``cache_dir``, else the default)."""
-        from weakstrong.sim.worlds import default_cache_dir
+        from weakstrong.io import default_cache_dir
 
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
 

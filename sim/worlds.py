@@ -243,8 +243,3 @@ def member_predictions(members, x_gold: np.ndarray, gold: np.ndarray, inputs: di
     return {name: np.stack(p) for name, p in preds.items()}
 
 
-def default_cache_dir() -> Path:
-    """``$WEAKSTRONG_CACHE`` if set, else ``~/.cache/weakstrong``."""
-    import os
-
-    return Path(os.environ.get("WEAKSTRONG_CACHE", Path.home() / ".cache" / "weakstrong"))

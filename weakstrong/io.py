@@ -67,6 +67,12 @@ def _umask() -> int:
     return mask
 
 
+def default_cache_dir() -> Path:
+    """The project's cache folder (representations, dequantised models): ``$WEAKSTRONG_CACHE`` if set, else
+    ``~/.cache/weakstrong``."""
+    return Path(os.environ.get("WEAKSTRONG_CACHE", Path.home() / ".cache" / "weakstrong"))
+
+
 def check_output_dir(path: str | os.PathLike, option: str) -> Path:
     """Check, before any work, that ``path`` can be (or is) a writable folder; :class:`ConfigError` otherwise.
 
