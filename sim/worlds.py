@@ -241,5 +241,3 @@ def member_predictions(members, x_gold: np.ndarray, gold: np.ndarray, inputs: di
         for name, x in inputs.items():
             preds[name].append(head.predict(member(x)))
     return {name: np.stack(p) for name, p in preds.items()}
-
-
