@@ -277,6 +277,23 @@ def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: Cl
     DDP-safe: under an initialised process group the model is wrapped in DistributedDataParallel and each
     rank takes its share of the length-bucketed batches.
     """
+    lengths = [len(t) + (len(p) if pairs is not None else 0) for t, p in zip(texts, pairs or texts)]
+
+    def forward(net, idx):
+        return net(tokenizer, [texts[i] for i in idx], None if pairs is None else [pairs[i] for i in idx],
+                   cfg.max_length)
+
+    return fit_classifier(model, forward, lengths, targets, loss, cfg, weights, progress)
+
+
+def fit_classifier(model, forward, lengths, targets, loss: str, cfg: ClassifierFinetuneConfig, weights=None,
+                   progress: str | None = None, autocast=None):
+    """The training loop of every fine-tuned classifier: AdamW over the parameters that require a gradient,
+    linear warmup then linear decay, gradient clipping at 1, length-bucketed batches in a seeded order.
+
+    ``forward(net, idx)`` returns the (B, 2) logits of examples ``idx``; ``lengths`` orders them into
+    batches; ``autocast()`` makes the context of each forward pass (None: :func:`autocast_context`).
+    """
     import torch
     from tqdm.auto import tqdm
 
@@ -288,11 +305,10 @@ def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: Cl
         # Backbones carry heads we do not use (e.g. BERT's pooler): their parameters get no gradient.
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            fused=device.type == "cuda")
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
     y = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
     w = None if weights is None else torch.as_tensor(np.asarray(weights), dtype=torch.float32)
-    lengths = [len(t) + (len(p) if pairs is not None else 0) for t, p in zip(texts, pairs or texts)]
     epoch_batches = [length_bucketed_batches(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + e)
                      for e in range(cfg.epochs)]
     total = sum(len(b) for b in epoch_batches)
@@ -305,14 +321,13 @@ def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: Cl
         for batches in epoch_batches:
             for idx in batches:
                 step += 1
-                with autocast_context(device):
-                    logits = net(tokenizer, [texts[i] for i in idx],
-                                 None if pairs is None else [pairs[i] for i in idx], cfg.max_length)
+                with autocast() if autocast else autocast_context(device):
+                    logits = forward(net, idx)
                 loss_value = _batch_loss(loss, logits.float(), y[idx].to(device), None if w is None
                                          else w[idx].to(device), step, total, cfg)
                 opt.zero_grad(set_to_none=True)
                 loss_value.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 sched.step()
                 bar.update(1)
@@ -322,15 +337,23 @@ def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: Cl
 def predict_classifier(model, tokenizer, texts, pairs, cfg: ClassifierFinetuneConfig,
                        loss: str = "xent") -> np.ndarray:
     """(n,) P(y = 1): softmax of the logits, or the Dirichlet mean for an evidential model."""
+    def forward(idx):
+        return model(tokenizer, [texts[i] for i in idx], None if pairs is None else [pairs[i] for i in idx],
+                     cfg.max_length)
+
+    return predict_logits(model, forward, [len(t) for t in texts], 4 * cfg.batch_size, loss)
+
+
+def predict_logits(model, forward, lengths, batch_size: int, loss: str = "xent", autocast=None) -> np.ndarray:
+    """(n,) P(y = 1) of a classifier from ``forward(idx) -> (B, 2) logits`` over length-sorted batches."""
     import torch
 
     device = next(model.parameters()).device
-    out = np.zeros(len(texts))
+    out = np.zeros(len(lengths))
     model.eval()
-    with torch.inference_mode(), autocast_context(device):
-        for idx in length_sorted_batches([len(t) for t in texts], 4 * cfg.batch_size):
-            logits = model(tokenizer, [texts[i] for i in idx], None if pairs is None else [pairs[i] for i in idx],
-                           cfg.max_length).float()
+    with torch.inference_mode(), autocast() if autocast else autocast_context(device):
+        for idx in length_sorted_batches(lengths, batch_size):
+            logits = forward(idx).float()
             probs = dirichlet_mean(logits) if loss == "evidential" else torch.softmax(logits, dim=-1)
             out[idx] = probs[:, 1].cpu().numpy()
     return out
