@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs
 
-.PHONY: setup figures test paper bench clean
+.PHONY: setup figures test paper bench bench-llm clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ paper: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m weakstrong.sim.bench
+
+bench-llm: $(STAMP)
+	$(BIN)/python -m weakstrong.llm.bench --out results/llm_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -21,7 +21,7 @@ Features, weak labels and probes are cached under ``cache_dir``, so an interrupt
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +37,14 @@ from .features import DepthGroup, FeatureExtractor
 from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
 from .registry import ModelSpec, inference_dtype, max_positions, model_kind, resolve_model
 from .stage_cache import cached_array
-from .students import ProbeConfig, predict_probes, student_kind
+from .students import ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
 
 STUDY_TASKS = ("sciq", "sst2", "imdb")
 ENSEMBLES = ("average", "vote", "logconf", "bayes")
 TEXT_MODELS = ("tfidf", "scratch-tiny")  # weak models without frozen features (they cannot be strong)
 DEFAULT_WEAK = ("tfidf", "minilm-l2", "minilm-l6", "smollm2-135m-l4", "smollm2-135m-l8")
 DEFAULT_STRONG = ("smollm2-135m-l16", "smollm2-135m", "gemma3-270m", "minilm-l6")
+STUDENTS = ("probe", "finetune")
 SPLITS = ("weak_train", "w2s_train", "test")
 SQ_TERMS = ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "epsilon", "cross", "slack", "holds")
 KL_TERMS = SQ_TERMS[:5]
@@ -63,11 +64,15 @@ class MisfitStudyConfig:
     weak: tuple[str, ...] = DEFAULT_WEAK
     strong: tuple[str, ...] = DEFAULT_STRONG  # strong models (frozen features, probe students)
     ensembles: tuple[str, ...] = ENSEMBLES  # ensemble teachers of all weak models: average vote logconf bayes, or none
-    seed: int = 0  # seed of the splits, the weak models and the probes
+    seed: int = 0  # seed of the splits, the weak models, the probes and the fine-tuned students
+    # more seeds of the splits, weak models and probes (probe students only) on --extra-seed-tasks, for the
+    # Bayesian-vs-naive ensemble comparison over seeds; none: no extra seed
+    extra_seeds: tuple[int, ...] = (1, 2)
+    extra_seed_tasks: tuple[str, ...] = ("sciq", "sst2")  # tasks run again at each of --extra-seeds
     # weak-train examples per task; feature extraction dominates the CPU time and scales linearly with the
     # three sizes (at the defaults ~25 min for all three tasks on 2 shared CPU cores with --threads 1)
     n_weak_train: int = 1500
-    n_w2s_train: int = 1500  # w2s-train examples per task (CPU time scales with it)
+    n_w2s_train: int = 2000  # w2s-train examples per task (CPU time scales with it)
     n_test: int = 500  # test examples per task (CPU time scales with it)
     batch_size: int = 32  # texts per forward pass of frozen-feature extraction
     max_length: int = 128  # token limit per text (IMDB reviews are cut there)
@@ -80,13 +85,23 @@ class MisfitStudyConfig:
     cache_dir: str | None = None  # stage cache (none: OUT/cache)
     n_bootstrap: int = 1000  # bootstrap resamples for the PGR confidence interval
     probe: ProbeConfig = field(default_factory=ProbeConfig, metadata={"flatten": True})
+    # fine-tuned (top-K) students, at --seed: on these tasks (none: no fine-tuned student) ...
+    finetune_tasks: tuple[str, ...] = ("sciq", "sst2")
+    finetune_strong: tuple[str, ...] = ("all",)  # ... for these decoder models of --strong (all: every decoder)
+    top_k: int = 2  # fine-tuned students train the last K transformer layers (+ final norm and head)
+    finetune_bf16: bool = True  # bf16 autocast while fine-tuning where the device runs bf16 natively
+    finetune: ClassifierFinetuneConfig = field(
+        default_factory=lambda: ClassifierFinetuneConfig(epochs=2, lr=5e-4, batch_size=32),
+        metadata={"prefix": "finetune"})
 
     def validate(self) -> "MisfitStudyConfig":
         """Check every field, before any data or model is touched; raise :class:`ConfigError` naming the first
         bad one. Returns self."""
         owner = "MisfitStudyConfig"
         for name, values, allowed, empty in (("tasks", self.tasks, STUDY_TASKS, False),
-                                             ("ensembles", self.ensembles, ENSEMBLES, True)):
+                                             ("ensembles", self.ensembles, ENSEMBLES, True),
+                                             ("finetune_tasks", self.finetune_tasks, STUDY_TASKS, True),
+                                             ("extra_seed_tasks", self.extra_seed_tasks, STUDY_TASKS, True)):
             bad = [v for v in values if v not in allowed]
             if bad or (not values and not empty) or len(set(values)) != len(values):
                 raise ConfigError(f"{owner}.{name} must be distinct values from {allowed}"
@@ -101,6 +116,20 @@ class MisfitStudyConfig:
         if text_only:
             raise ConfigError(f"{owner}.strong: {text_only} have no frozen features for a probe student")
         check_int(owner, "seed", self.seed, minimum=0)
+        for extra in self.extra_seeds:
+            check_int(owner, "extra_seeds", extra, minimum=0)
+        if self.seed in self.extra_seeds or len(set(self.extra_seeds)) != len(self.extra_seeds):
+            raise ConfigError(f"{owner}.extra_seeds must be distinct seeds other than seed={self.seed}, "
+                              f"got {list(self.extra_seeds)}")
+        if self.finetune_tasks and self.finetune_strong != ("all",):
+            not_strong = [s for s in self.finetune_strong if s not in self.strong]
+            if not_strong or not self.finetune_strong or len(set(self.finetune_strong)) != len(self.finetune_strong):
+                raise ConfigError(f"{owner}.finetune_strong must be 'all' or distinct models of strong "
+                                  f"{list(self.strong)}, got {list(self.finetune_strong)}")
+        check_int(owner, "top_k", self.top_k)
+        if not isinstance(self.finetune_bf16, bool):
+            raise ConfigError(f"{owner}.finetune_bf16 must be true or false, got {self.finetune_bf16!r}")
+        self.finetune.validate(f"{owner}.finetune")
         for name in ("n_weak_train", "n_w2s_train", "n_test", "batch_size", "max_length", "n_bootstrap"):
             check_int(owner, name, getattr(self, name))
         check_choice(owner, "decoder_pairs", self.decoder_pairs, ("joined", "pair"))
@@ -181,6 +210,24 @@ class _Models:
                      else make_weak(n, False, cfg.seed, device, cfg.batch_size, cfg.max_length, cache_dir, log)
                      for n in cfg.weak}
 
+    def finetune_strong(self) -> list[str]:
+        """The strong models that get fine-tuned students (``all``: every decoder of ``--strong``)."""
+        if not self.cfg.finetune_tasks:
+            return []
+        if self.cfg.finetune_strong == ("all",):
+            return [s for s in self.cfg.strong if backbone_kind(self.extractors[s].spec) == "decoder"]
+        return list(self.cfg.finetune_strong)
+
+    def check_finetune(self) -> None:
+        """Each fine-tuned strong model is a decoder with more than ``--top-k`` layers."""
+        for name in self.finetune_strong():
+            spec = self.extractors[name].spec
+            layers = backbone_layers(spec)
+            if backbone_kind(spec) != "decoder" or layers is None or layers <= self.cfg.top_k:
+                raise ConfigError(f"MisfitStudyConfig.finetune_strong (--finetune-strong): {name!r} must be a "
+                                  f"decoder with more than --top-k={self.cfg.top_k} layers "
+                                  f"(it is a {backbone_kind(spec)} with {layers} layers)")
+
     def check_max_length(self) -> None:
         """``--max-length`` within the position embeddings of every backbone."""
         for e in self.extractors.values():
@@ -222,10 +269,10 @@ def _probes(cfg, task, data, strong, teachers, feats, extractor, cache_dir, log)
     return cached_array(cache_dir, "probes-" + extractor.stage.removeprefix("features-"), key, compute, log)
 
 
-def _evaluate(cfg, task, data, strong, teachers, preds) -> tuple[list, list, list]:
-    """Points (metrics per teacher), records (sq and KL per point) and the pairs skipped, for one strong.
-    ``teachers``: (weak label, :class:`~weakstrong.llm.ensemble.Teacher`) pairs, in the rows of ``preds``
-    after the ceiling's."""
+def _evaluate(cfg, task, data, strong, teachers, preds, student: str = "probe") -> tuple[list, list, list]:
+    """Points (metrics per teacher), records (sq and KL per point) and the pairs skipped, for one strong model
+    and one kind of student. ``teachers``: (weak label, :class:`~weakstrong.llm.ensemble.Teacher`) pairs, in the
+    rows of ``preds`` after the ceiling's."""
     y, truth = data.test.label, data.test.target
     ceiling = preds[0]
     ceiling_m = task_metrics(y, ceiling)
@@ -234,22 +281,22 @@ def _evaluate(cfg, task, data, strong, teachers, preds) -> tuple[list, list, lis
         teacher_m = task_metrics(y, t.probs["test"])
         beats = ceiling_m["accuracy"] > teacher_m["accuracy"]
         if t.method == "single" and not beats:
-            skipped.append({"task": task, "weak": weak, "strong": strong, "weak_accuracy": teacher_m["accuracy"],
-                            "ceiling_accuracy": ceiling_m["accuracy"],
+            skipped.append({"task": task, "weak": weak, "strong": strong, "student": student, "seed": cfg.seed,
+                            "weak_accuracy": teacher_m["accuracy"], "ceiling_accuracy": ceiling_m["accuracy"],
                             "reason": "the strong ceiling does not beat the weak model's test accuracy"})
             continue
         metrics = {"teacher_accuracy": teacher_m["accuracy"], "teacher_auroc": teacher_m["auroc"],
                    **task_metrics(y, pred), "ceiling_accuracy": ceiling_m["accuracy"],
                    "ceiling_auroc": ceiling_m["auroc"], "ceiling_beats_teacher": beats,
                    "pgr": bootstrap_pgr(y, t.probs["test"], pred, ceiling, cfg.n_bootstrap, cfg.seed)}
-        kind, note = student_kind("probe", t.method, cfg.probe)
+        kind, note = student_kind(student, t.method, cfg.probe)
         ident = dict(setting="ladder", task=task, weak=weak, strong=strong, method=t.method, seed=cfg.seed,
-                     sizes=data.sizes(), extra={"student": "probe", "split": "test", "teacher": t.name, **metrics})
+                     sizes=data.sizes(), extra={"student": student, "split": "test", "teacher": t.name, **metrics})
         sq, kl = (check(truth, t.probs["test"], pred, ceiling, kind, note, **ident)
                   for check in (theory_check_sq, theory_check_kl))
-        points.append({"task": task, "weak": weak, "strong": strong, "method": t.method, **metrics,
-                       "student_kind": kind, "sq": {k: getattr(sq, k) for k in SQ_TERMS},
-                       "kl": {k: getattr(kl, k) for k in KL_TERMS}})
+        points.append({"task": task, "weak": weak, "strong": strong, "student": student, "method": t.method,
+                       "seed": cfg.seed, **metrics, "student_kind": kind,
+                       "sq": {k: getattr(sq, k) for k in SQ_TERMS}, "kl": {k: getattr(kl, k) for k in KL_TERMS}})
         records += [sq.to_dict(), kl.to_dict()]
     return points, records, skipped
 
@@ -274,15 +321,56 @@ def _ladder(cfg, models: _Models, data: TaskData, weak_out: dict, ceilings: dict
     return rows
 
 
-def _fits(records: list[dict], tasks) -> dict:
-    """Gain on misfit over the single-teacher points, per loss, per task and overall."""
+def _fits(records: list[dict], tasks, seed: int) -> dict:
+    """Gain on misfit over the single-teacher points at ``seed``, per student, per loss, per task and overall."""
     out = {}
-    for loss in ("sq", "kl"):
-        rows = [r for r in records if r["loss"] == loss and r["method"] == "single"]
-        out[loss] = {"overall": gain_misfit_fit([r["misfit"] for r in rows], [r["gain"] for r in rows]),
-                     "by_task": {t: gain_misfit_fit([r["misfit"] for r in rows if r["task"] == t],
-                                                    [r["gain"] for r in rows if r["task"] == t]) for t in tasks}}
+    for student in STUDENTS:
+        out[student] = {}
+        for loss in ("sq", "kl"):
+            rows = [r for r in records if r["loss"] == loss and r["method"] == "single" and r["seed"] == seed
+                    and r["extra"]["student"] == student]
+            out[student][loss] = {
+                "overall": gain_misfit_fit([r["misfit"] for r in rows], [r["gain"] for r in rows]),
+                "by_task": {t: gain_misfit_fit([r["misfit"] for r in rows if r["task"] == t],
+                                               [r["gain"] for r in rows if r["task"] == t]) for t in tasks}}
     return out
+
+
+def _comparison(per_example: list[dict], cfg: MisfitStudyConfig) -> list[dict]:
+    """The Bayesian-vs-naive table: per (task, strong, student), each ensemble method's test accuracy at every
+    seed, and bayes minus each other method, averaged over the seeds, with a paired bootstrap CI (the same
+    test resamples for both methods, one set of resamples per seed, averaged over the seeds)."""
+    groups: dict[tuple, list] = {}
+    for row in per_example:
+        groups.setdefault((row["task"], row["strong"], row["student"]), []).append(row)
+    out = []
+    for (task, strong, student), rows in groups.items():
+        methods = [m for m in ENSEMBLES if all(m in r["preds"] for r in rows)]
+        entry = {"task": task, "strong": strong, "student": student, "seeds": [r["seed"] for r in rows],
+                 "accuracy": {m: [_accuracy(r["y"], r["preds"][m]) for r in rows] for m in methods},
+                 "best_single": [max(_accuracy(r["y"], p) for w, p in r["preds"].items() if w not in ENSEMBLES)
+                                 for r in rows], "bayes_minus": {}}
+        if "bayes" in methods:
+            for other in [m for m in methods if m != "bayes"]:
+                boot = np.mean([_paired_bootstrap(r["y"], r["preds"]["bayes"], r["preds"][other], cfg.n_bootstrap,
+                                                  r["seed"]) for r in rows], axis=0)
+                diff = float(np.mean([a - b for a, b in zip(entry["accuracy"]["bayes"], entry["accuracy"][other])]))
+                entry["bayes_minus"][other] = {"mean": diff, "ci": [float(np.quantile(boot, 0.025)),
+                                                                    float(np.quantile(boot, 0.975))]}
+        out.append(entry)
+    return out
+
+
+def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p) > 0.5) == (np.asarray(y) == 1)))
+
+
+def _paired_bootstrap(y, a, b, n: int, seed: int) -> np.ndarray:
+    """(n,) accuracy(a) - accuracy(b) over test resamples drawn with replacement (the same for a and b)."""
+    hits_a = (np.asarray(a) > 0.5) == (np.asarray(y) == 1)
+    hits_b = (np.asarray(b) > 0.5) == (np.asarray(y) == 1)
+    idx = np.random.default_rng(seed).integers(0, len(hits_a), size=(n, len(hits_a)))
+    return hits_a[idx].mean(1) - hits_b[idx].mean(1)
 
 
 def _throughput(passes: list[dict]) -> dict:
@@ -308,25 +396,35 @@ def run_study(cfg: MisfitStudyConfig) -> dict:
         dtype = inference_dtype(device) if cfg.bf16 else None
         # Everything that can fail on bad input (model names, lengths, files, sizes) fails here, before work.
         setup = Timer()
-        _Models(cfg, device, dtype, cache_dir, setup.stages).check_max_length()
+        models = _Models(cfg, device, dtype, cache_dir, setup.stages)
+        models.check_max_length()
+        models.check_finetune()
+        runs = [(t, cfg.seed) for t in cfg.tasks] + [(t, s) for s in cfg.extra_seeds for t in cfg.tasks
+                                                     if t in cfg.extra_seed_tasks]
         with setup("data"):
-            data = {t: load_task(t, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
-                                                              cfg.seed)) for t in cfg.tasks}
+            data = {(t, s): load_task(t, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
+                                                                   s)) for t, s in runs}
         with output_lock(out, "--out"):
             results = {"config": asdict(cfg), "config_hash": config_hash(asdict(cfg)), "device": str(device),
                        "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
                        "tasks": {}, "points": [], "skipped": [], "records": [], "feature_passes": [],
-                       "timings_s": {"setup": setup.seconds}, "cached_stages": {}, "stage_compute_s": {}}
-            for task in cfg.tasks:
-                _run_task(cfg, task, data[task], device, dtype, cache_dir, results)
-            results["fits"] = _fits(results["records"], cfg.tasks)
+                       "timings_s": {"setup": setup.seconds}, "cached_stages": {}, "stage_compute_s": {},
+                       "finetune_throughput": [], "seed_runs": {}}
+            for task, seed in runs:
+                _run_task(cfg, task, seed, data[(task, seed)], device, dtype, cache_dir, results)
+            results["fits"] = _fits(results["records"], cfg.tasks, cfg.seed)
+            results["comparison"] = _comparison(results.pop("_per_example"), cfg)
             results["throughput"] = _throughput(results["feature_passes"])
             write_json(out / "results.json", results)
     return results
 
 
-def _run_task(cfg, task, data, device, dtype, cache_dir, results) -> None:
-    """The stages of one task, appended to ``results``."""
+def _run_task(cfg, task, seed, data, device, dtype, cache_dir, results) -> None:
+    """The stages of one task at one seed, appended to ``results``: probe students always, fine-tuned students
+    at the main seed on ``--finetune-tasks``."""
+    main = seed == cfg.seed
+    cfg = replace(cfg, seed=seed, probe=replace(cfg.probe, seed=seed))
+    label = task if main else f"{task}/seed{seed}"
     timer = Timer()
     models = _Models(cfg, device, dtype, cache_dir, timer.stages)
     with timer("features"):
@@ -335,20 +433,37 @@ def _run_task(cfg, task, data, device, dtype, cache_dir, results) -> None:
     # One teacher per weak model (make_teachers keeps their order), then one per ensemble of all of them.
     teachers = list(zip(cfg.weak, make_teachers(list(cfg.weak), weak_out, "single"))) + \
         [(",".join(cfg.weak), t) for m in cfg.ensembles for t in make_teachers(list(cfg.weak), weak_out, m)]
-    ceilings = {}
+    students = {}
     for strong in cfg.strong:
         with timer(f"students/{strong}"):
-            preds = _probes(cfg, task, data, strong, [t for _, t in teachers], feats, models.extractors[strong],
-                            cache_dir, timer.stages)["test"]
-        with timer(f"metrics/{strong}"):
-            points, records, skipped = _evaluate(cfg, task, data, strong, teachers, preds)
-        ceilings[strong] = preds[0]
+            students[("probe", strong)] = _probes(cfg, task, data, strong, [t for _, t in teachers], feats,
+                                                  models.extractors[strong], cache_dir, timer.stages)["test"]
+    if main and task in cfg.finetune_tasks:
+        from .study_finetune import finetune_students
+
+        tuned, rates = finetune_students(cfg, models.finetune_strong(), task, data, [t for _, t in teachers],
+                                         device, dtype, cache_dir, timer.stages, timer)
+        students.update({("finetune", strong): preds for strong, preds in tuned.items()})
+        results["finetune_throughput"] += rates
+    for (student, strong), preds in students.items():
+        with timer(f"metrics/{student}/{strong}"):
+            points, records, skipped = _evaluate(cfg, task, data, strong, teachers, preds, student)
         results["points"] += points
         results["records"] += records
         results["skipped"] += skipped
-    results["tasks"][task] = {"sizes": data.sizes(), "data": data.info,
-                              "ladder": _ladder(cfg, models, data, weak_out, ceilings)}
+        results.setdefault("_per_example", []).append(
+            {"task": task, "strong": strong, "student": student, "seed": seed, "y": data.test.label,
+             "preds": {(t.method if t.method != "single" else weak): p for (weak, t), p in zip(teachers, preds[1:])}})
+    ceilings = {strong: preds[0] for (student, strong), preds in students.items() if student == "probe"}
+    entry = {"sizes": data.sizes(), "data": data.info, "seed": seed,
+             "ladder": _ladder(cfg, models, data, weak_out, ceilings)}
+    if main:
+        entry["finetune_ceilings"] = {strong: task_metrics(data.test.label, preds[0])
+                                      for (student, strong), preds in students.items() if student == "finetune"}
+        results["tasks"][task] = entry
+    else:
+        results["seed_runs"][label] = entry
     results["feature_passes"] += models.passes()
-    results["timings_s"][task] = timer.seconds
-    results["cached_stages"][task] = timer.stages
-    results["stage_compute_s"][task] = timer.compute_seconds
+    results["timings_s"][label] = timer.seconds
+    results["cached_stages"][label] = timer.stages
+    results["stage_compute_s"][label] = timer.compute_seconds

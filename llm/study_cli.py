@@ -18,11 +18,11 @@ import argparse
 from weakstrong.config import add_config_arguments, config_from_args
 
 from .cli import split_commas
-from .students import ProbeConfig
+from .students import ClassifierFinetuneConfig, ProbeConfig
 
 HELP = "real-model misfit study: every (weak, strong) pair of a pretrained ladder, probe students"
 # Sub-config fields with no option of their own: each follows the named top-level option.
-DERIVED = {"probe.seed": "--seed"}
+DERIVED = {"probe.seed": "--seed", "finetune.seed": "--seed", "finetune.max_length": "--max-length"}
 
 
 def add_parser(subparsers) -> None:
@@ -33,9 +33,10 @@ def add_parser(subparsers) -> None:
         "misfit-study", help=HELP,
         description=f"{HELP} (SciQ, SST-2, IMDB). Writes OUT/results.json: the ladder's accuracies, one record "
                     f"per (task, weak, strong, method), fits of gain on misfit, stage times and tokens/s.",
-        epilog="List options take values separated by spaces or commas; --ensembles also takes 'all' or "
-               "'none'. CPU time is mostly feature extraction and scales linearly with --n-weak-train, "
-               "--n-w2s-train and --n-test (and with the depth of the models). The probes' seed follows --seed.")
+        epilog="List options take values separated by spaces or commas; --ensembles, --finetune-tasks and "
+               "--extra-seed-tasks also take 'all' or 'none'. CPU time is feature extraction (linear in "
+               "--n-weak-train, --n-w2s-train, --n-test and the models' depth) and the fine-tuned students (linear "
+               "in --n-w2s-train, --finetune-epochs and --top-k). The probes' and students' seed follows --seed.")
     add_config_arguments(parser, MisfitStudyConfig, exclude=tuple(DERIVED),
                          title="experiment (MisfitStudyConfig)")
     parser.set_defaults(func=run)
@@ -43,13 +44,20 @@ def add_parser(subparsers) -> None:
 
 def config_from_namespace(args: argparse.Namespace):
     """The validated :class:`MisfitStudyConfig` the parsed options describe (:class:`ConfigError` if invalid)."""
-    from .study import ENSEMBLES, MisfitStudyConfig
+    from .study import ENSEMBLES, STUDY_TASKS, MisfitStudyConfig
 
-    ensembles = split_commas(args.ensembles)
-    ensembles = ENSEMBLES if ensembles == ("all",) else () if ensembles == ("none",) else ensembles
+    def listed(values, every=()):
+        values = split_commas(values)
+        return every if values == ("all",) else () if values == ("none",) else values
+
     return config_from_args(MisfitStudyConfig, args, tasks=split_commas(args.tasks), weak=split_commas(args.weak),
-                            strong=split_commas(args.strong), ensembles=ensembles,
-                            probe=config_from_args(ProbeConfig, args, "probe__", seed=args.seed))
+                            strong=split_commas(args.strong), ensembles=listed(args.ensembles, ENSEMBLES),
+                            finetune_tasks=listed(args.finetune_tasks, STUDY_TASKS),
+                            extra_seed_tasks=listed(args.extra_seed_tasks, STUDY_TASKS),
+                            finetune_strong=split_commas(args.finetune_strong),
+                            probe=config_from_args(ProbeConfig, args, "probe__", seed=args.seed),
+                            finetune=config_from_args(ClassifierFinetuneConfig, args, "finetune__", seed=args.seed,
+                                                      max_length=args.max_length))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,11 +80,18 @@ def format_summary(results: dict) -> str:
     singles = sum(p["method"] == "single" for p in results["points"])
     lines.append(f"points {singles} single + {len(results['points']) - singles} ensemble, "
                  f"skipped {len(results['skipped'])}")
-    for loss, fit in results["fits"].items():
-        f = fit["overall"]
-        shown = "n/a" if f["slope"] is None else f"slope {f['slope']:+.3f} intercept {f['intercept']:+.4f} " \
-                                                 f"r2 {f['r2'] if f['r2'] is None else round(f['r2'], 3)}"
-        lines.append(f"gain ~ misfit ({loss}, n={f['n']}): {shown}")
+    for student, fits in results["fits"].items():
+        for loss, fit in fits.items():
+            f = fit["overall"]
+            shown = "n/a" if f["slope"] is None else f"slope {f['slope']:+.3f} intercept {f['intercept']:+.4f} " \
+                                                     f"r2 {f['r2'] if f['r2'] is None else round(f['r2'], 3)}"
+            lines.append(f"gain ~ misfit ({student}, {loss}, n={f['n']}): {shown}")
+    for row in results.get("comparison", []):
+        shown = ", ".join(f"{m} {d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
+                          for m, d in row["bayes_minus"].items())
+        if shown:
+            lines.append(f"bayes minus ({row['task']}, {row['strong']}, {row['student']}, seeds {row['seeds']}): "
+                         f"{shown}")
     for name, t in results["throughput"].items():
         lines.append(f"  {name:<20} {t['tokens_per_s']:8.1f} tokens/s")
     return "\n".join(lines)

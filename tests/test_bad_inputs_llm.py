@@ -274,6 +274,14 @@ CASES = [
     row(STUDY, ["--threads", "0"], r"threads", id="study-threads-0"),
     row(STUDY, ["--data-dir", "{root}/missing"], r"data[_-]dir", id="study-missing-data-dir"),
     row(STUDY, ["--out", "{data}/sst2/dev.tsv.gz"], r"--out", id="study-out-is-a-file"),
+    row(STUDY, ["--top-k", "0"], r"top[_-]k", id="study-top-k-0"),
+    row(STUDY, ["--finetune-lr", "0"], r"finetune[._-]lr", id="study-finetune-lr-0"),
+    row(STUDY, ["--finetune-epochs", "0"], r"finetune[._-]epochs", id="study-finetune-epochs-0"),
+    row(STUDY, ["--extra-seeds", "0"], r"extra[_-]seeds", id="study-extra-seed-is-the-seed"),
+    row(STUDY, ["--extra-seed-tasks", "mnist"], r"extra[_-]seed[_-]tasks", id="study-extra-seed-task-unknown"),
+    row(STUDY, ["--finetune-tasks", "mnist"], r"finetune[_-]tasks", id="study-finetune-task-unknown"),
+    row(STUDY, ["--finetune-strong", "{bert}"], r"finetune[_-]strong", id="study-finetune-an-encoder"),
+    row(STUDY, ["--finetune-strong", "gemma3-270m"], r"finetune[_-]strong", id="study-finetune-not-a-strong"),
 ]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from weakstrong.cli import main
 from weakstrong.config import ConfigError
-from weakstrong.llm.students import ProbeConfig
+from weakstrong.llm.students import ClassifierFinetuneConfig, ProbeConfig
 from weakstrong.llm.study import MisfitStudyConfig, gain_misfit_fit, run_study
 from weakstrong.theory.records import W2SRecord
 
@@ -97,45 +97,71 @@ def test_gain_misfit_fit_recovers_a_line():
 
 @pytest.mark.realdata
 def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, tmp_path):
+    """Probe students for an encoder and a decoder strong model at two seeds, top-K fine-tuned students for the
+    decoder at the main seed, the Bayesian-vs-naive table over the seeds, and a rerun that computes nothing."""
     _minilm_or_skip()
+    _smollm2_or_skip()
     cfg = MisfitStudyConfig(tasks=("sciq",), data_dir=str(shared_data), weak=("tfidf", "minilm-l2"),
-                            strong=("minilm-l6",), n_weak_train=60, n_w2s_train=60, n_test=40, n_bootstrap=100,
-                            threads=1, out=str(tmp_path / "out"), probe=ProbeConfig(evidential_steps=20))
+                            strong=("minilm-l6", "smollm2-135m-l4"), n_weak_train=60, n_w2s_train=60, n_test=40,
+                            n_bootstrap=100, threads=1, out=str(tmp_path / "out"), extra_seeds=(1,),
+                            probe=ProbeConfig(evidential_steps=20), top_k=1,
+                            finetune=ClassifierFinetuneConfig(epochs=1, batch_size=16))
     results = run_study(cfg)
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk["config"]["weak"] == ["tfidf", "minilm-l2"]
     for key in ("tasks", "points", "skipped", "records", "fits", "timings_s", "throughput", "feature_passes"):
         assert key in on_disk
     ladder = {row["model"]: row for row in on_disk["tasks"]["sciq"]["ladder"]}
-    assert set(ladder) == {"tfidf", "minilm-l2", "minilm-l6"}
+    assert set(ladder) == {"tfidf", "minilm-l2", "minilm-l6", "smollm2-135m-l4"}
     assert ladder["minilm-l2"]["layers"] == 2 and ladder["minilm-l6"]["ceiling"]["accuracy"] is not None
     assert ladder["minilm-l6"]["weak_probe"] is None and ladder["tfidf"]["ceiling"] is None
-    # Every single pair is a point or skipped; each point and each ensemble has one sq and one KL record.
-    singles = [p for p in on_disk["points"] if p["method"] == "single"]
-    assert len(singles) + len(on_disk["skipped"]) == 2
-    assert sorted(p["method"] for p in on_disk["points"] if p["method"] != "single") == \
-        sorted(("average", "vote", "logconf", "bayes"))
+    assert set(on_disk["seed_runs"]) == {"sciq/seed1"} and on_disk["seed_runs"]["sciq/seed1"]["seed"] == 1
+    # Per (student, strong, seed): every single pair is a point or skipped, and four ensemble points; each
+    # point has one sq and one KL record. Fine-tuned students: the decoder only, at the main seed.
+    runs = {(p["student"], p["strong"], p["seed"]) for p in on_disk["points"] + on_disk["skipped"]}
+    assert runs == {("probe", "minilm-l6", 0), ("probe", "smollm2-135m-l4", 0), ("probe", "minilm-l6", 1),
+                    ("probe", "smollm2-135m-l4", 1), ("finetune", "smollm2-135m-l4", 0)}
+    for run in runs:
+        mine = [p for p in on_disk["points"] if (p["student"], p["strong"], p["seed"]) == run]
+        skipped = [p for p in on_disk["skipped"] if (p["student"], p["strong"], p["seed"]) == run]
+        assert sum(p["method"] == "single" for p in mine) + len(skipped) == 2
+        assert sorted(p["method"] for p in mine if p["method"] != "single") == \
+            sorted(("average", "vote", "logconf", "bayes"))
     assert len(on_disk["records"]) == 2 * len(on_disk["points"])
+    singles = [p for p in on_disk["points"] if p["method"] == "single"]
     for row in on_disk["records"]:
         record = W2SRecord.from_dict(row)
-        assert record.setting == "ladder" and record.task == "sciq" and record.strong == "minilm-l6"
-        assert record.extra["student"] == "probe" and record.seed == 0
-        if record.loss == "sq" and record.method in ("single", "average", "vote"):
+        assert record.setting == "ladder" and record.task == "sciq" and record.seed in (0, 1)
+        if record.extra["student"] == "finetune":  # not a projection: no statement
+            assert record.strong == "smollm2-135m-l4" and record.seed == 0
+            assert record.bound is None and record.holds is None and "fine-tuned" in record.extra["statements"]
+        elif record.loss == "sq" and record.method in ("single", "average", "vote"):
             assert record.epsilon == pytest.approx(record.strong_error) and record.cross is not None
             assert record.holds is not None
         else:  # KL, and the logconf / bayes probes: no statement is proved for them
             assert record.bound is None and record.holds is None and record.cross is None
     for point in singles:
         assert point["ceiling_accuracy"] > point["teacher_accuracy"]
-    assert set(on_disk["fits"]) == {"sq", "kl"} and "sciq" in on_disk["fits"]["sq"]["by_task"]
+    assert set(on_disk["fits"]) == {"probe", "finetune"} and set(on_disk["fits"]["finetune"]) == {"sq", "kl"}
+    assert "sciq" in on_disk["fits"]["probe"]["sq"]["by_task"]
     assert on_disk["throughput"]["minilm-l6"]["tokens_per_s"] > 0
+    assert {r["teacher"] for r in on_disk["finetune_throughput"]} >= {"gold", "single(tfidf)", "single(minilm-l2)"}
+    assert all(r["tokens_per_s"] > 0 and r["trainable"] > 0 for r in on_disk["finetune_throughput"])
+    assert "finetune_ceilings" in on_disk["tasks"]["sciq"]
+    # The comparison: the probes over both seeds, the fine-tuned students at seed 0; paired CIs around the mean.
+    table = {(row["strong"], row["student"]): row for row in on_disk["comparison"]}
+    assert table[("minilm-l6", "probe")]["seeds"] == [0, 1] and table[("smollm2-135m-l4", "finetune")]["seeds"] == [0]
+    for row in table.values():
+        assert set(row["bayes_minus"]) == {"average", "vote", "logconf"}
+        for diff in row["bayes_minus"].values():
+            assert diff["ci"][0] <= diff["mean"] + 1e-9 and diff["mean"] <= diff["ci"][1] + 1e-9
     assert any(p["pass"] is not None for p in on_disk["feature_passes"])
 
     # A rerun computes nothing: every feature file, weak model and probe comes from the cache.
     again = run_study(cfg)
     assert all(p["pass"] is None for p in again["feature_passes"])
     assert all(m["cached"] for p in again["feature_passes"] for m in p["models"].values())
-    assert all(stage["cached"] for stage in again["cached_stages"]["sciq"].values())
+    assert all(stage["cached"] for run in again["cached_stages"].values() for stage in run.values())
     assert again["records"] == json.loads(json.dumps(results["records"]))
     assert again["throughput"] == on_disk["throughput"]
 
@@ -158,6 +184,15 @@ def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, t
     (MisfitStudyConfig(n_bootstrap=0), "n_bootstrap"),
     (MisfitStudyConfig(out=""), "out"),
     (MisfitStudyConfig(probe=ProbeConfig(radius=-1.0)), "probe.radius"),
+    (MisfitStudyConfig(extra_seeds=(0,)), "extra_seeds"),
+    (MisfitStudyConfig(extra_seeds=(1, 1)), "extra_seeds"),
+    (MisfitStudyConfig(extra_seed_tasks=("imdb-rating",)), "extra_seed_tasks"),
+    (MisfitStudyConfig(finetune_tasks=("sst5",)), "finetune_tasks"),
+    (MisfitStudyConfig(finetune_strong=("gemma3-270m-l6",)), "finetune_strong"),
+    (MisfitStudyConfig(finetune_strong=()), "finetune_strong"),
+    (MisfitStudyConfig(top_k=0), "top_k"),
+    (MisfitStudyConfig(finetune_bf16="yes"), "finetune_bf16"),
+    (MisfitStudyConfig(finetune=ClassifierFinetuneConfig(lr=0.0)), "finetune.lr"),
 ])
 def test_bad_configs_are_config_errors_naming_the_field(config, field):
     with pytest.raises(ConfigError, match=rf"MisfitStudyConfig\.{re.escape(field)}\b"):
@@ -170,6 +205,8 @@ def test_bad_options_are_one_line_errors_before_any_work(tmp_path, capsys):
     assert "--n-test" in capsys.readouterr().err
     assert main(["llm", "misfit-study", "--strong", "./no-such-model", "--weak", "tfidf", "--out", str(out)]) == 2
     assert "no-such-model" in capsys.readouterr().err
+    assert main(["llm", "misfit-study", "--finetune-lr", "-1", "--out", str(out)]) == 2
+    assert "--finetune-lr" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -181,10 +218,10 @@ def test_help_lists_every_option_with_its_default(capsys, monkeypatch):
     text = " ".join(capsys.readouterr().out.split())
     default = MisfitStudyConfig()
     for f in dataclasses.fields(MisfitStudyConfig):
-        if f.name == "probe":
+        if f.name in ("probe", "finetune"):
             continue
         value = getattr(default, f.name)
-        shown = "none" if value is None else " ".join(value) if isinstance(value, tuple) else str(value)
+        shown = "none" if value is None else " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
         assert f"--{f.name.replace('_', '-')}" in text and f"(default: {shown})" in text, f.name
     for f in dataclasses.fields(ProbeConfig):
         if f.name != "seed":
