@@ -30,6 +30,7 @@ FIGURE_MODULES = (
     "fig_kl_misfit",
     "fig_llm_gain_misfit",
     "fig_ladder",
+    "fig_ladder_methods",
     "fig_sciq_methods",
     "fig_slurp",
     "fig_throughput",

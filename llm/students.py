@@ -317,7 +317,7 @@ def fit_classifier(model, forward, lengths, targets, loss: str, cfg: ClassifierF
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     model.train()
     step = 0
-    with tqdm(total=total, desc=progress or "train", disable=progress is None or rank != 0, leave=False) as bar:
+    with tqdm(total=total, desc=progress or "train", disable=True if progress is None or rank != 0 else None, leave=False) as bar:
         for batches in epoch_batches:
             for idx in batches:
                 step += 1

@@ -157,6 +157,19 @@ def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, t
             assert diff["ci"][0] <= diff["mean"] + 1e-9 and diff["mean"] <= diff["ci"][1] + 1e-9
     assert any(p["pass"] is not None for p in on_disk["feature_passes"])
 
+    # The figures and the paper tables draw from this file.
+    from weakstrong.figures import fig_ladder, fig_ladder_methods
+    from weakstrong.figures.registry import FigureContext
+
+    (tmp_path / "results" / "ladder").mkdir(parents=True)
+    (tmp_path / "results" / "ladder" / "results.json").write_text(json.dumps(on_disk))
+    ctx = FigureContext(results_dir=tmp_path / "results", images_dir=tmp_path / "images", runs_dir=tmp_path)
+    for module in (fig_ladder, fig_ladder_methods):
+        assert module.build(ctx).status == "ok"
+        assert (tmp_path / "images" / f"{module.NAME}.png").stat().st_size > 10_000
+        for stem, tex in module.tables(ctx).items():
+            assert "\\begin{tabular}" in tex and ("finetune & sq" if "fits" in stem else "smollm2-135m-l4") in tex
+
     # A rerun computes nothing: every feature file, weak model and probe comes from the cache.
     again = run_study(cfg)
     assert all(p["pass"] is None for p in again["feature_passes"])
