@@ -68,7 +68,8 @@ def bench_features(model, tokenizer, texts, batch_size: int, repeats: int) -> di
 
     run()  # warm-up
     seconds = _median_time(run, repeats)
-    return {"tokens": int(lengths.sum()), "seconds": round(seconds, 4), "tokens_per_s": round(lengths.sum() / seconds, 1),
+    return {"tokens": int(lengths.sum()), "seconds": round(seconds, 4),
+            "tokens_per_s": round(lengths.sum() / seconds, 1),
             "gflops": round(flops / seconds / 1e9, 2), "params": int(params)}
 
 

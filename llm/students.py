@@ -317,7 +317,8 @@ def fit_classifier(model, forward, lengths, targets, loss: str, cfg: ClassifierF
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     model.train()
     step = 0
-    with tqdm(total=total, desc=progress or "train", disable=True if progress is None or rank != 0 else None, leave=False) as bar:
+    hidden = True if progress is None or rank != 0 else None  # None: tqdm shows the bar on a terminal only
+    with tqdm(total=total, desc=progress or "train", disable=hidden, leave=False) as bar:
         for batches in epoch_batches:
             for idx in batches:
                 step += 1
