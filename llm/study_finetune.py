@@ -121,6 +121,8 @@ def _train_predict(student, train: dict, test: dict, layer: int, targets, weight
     ht, ot = test[f"h{layer}"], test["offsets"]
     pred = predict_logits(student, lambda idx: student(*TopKClassifier.batch(ht, ot, idx, device)), np.diff(ot),
                           4 * cfg.finetune.batch_size, loss, autocast=autocast)
+    if not np.isfinite(pred).all():  # never cache a diverged student
+        raise FloatingPointError(f"{label}: the fine-tuned student predicts non-finite values")
     trainable = sum(p.numel() for p in student.parameters() if p.requires_grad)
     return {"test": pred, "tokens": np.asarray(int(lengths.sum()) * cfg.finetune.epochs),
             "train_seconds": np.asarray(round(seconds, 3)), "trainable": np.asarray(trainable)}

@@ -73,8 +73,9 @@ def encode_sequences(model, tokenizer, texts: Sequence[str], layers: Sequence[in
     """Per-token hidden states of ``texts`` after each of ``layers`` (``hidden_states[layer]``: the output of
     the first ``layer`` layers, no final norm), from one frozen pass per batch.
 
-    Returns ({layer: (T, H) float16}, offsets (N + 1,), tokens): text i's tokens are rows
-    ``offsets[i]:offsets[i + 1]``, in order, pad tokens dropped.
+    Returns ({layer: (T, H) array}, offsets (N + 1,), tokens): text i's tokens are rows
+    ``offsets[i]:offsets[i + 1]``, in order, pad tokens dropped. Each array is stored compactly by
+    :func:`compact_states`; :meth:`TopKClassifier.batch` reads every form.
     """
     import torch
     from tqdm.auto import tqdm
@@ -87,7 +88,7 @@ def encode_sequences(model, tokenizer, texts: Sequence[str], layers: Sequence[in
     finally:
         tokenizer.padding_side = side
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    out = {layer: np.zeros((offsets[-1], model.config.hidden_size), dtype=np.float16) for layer in layers}
+    out = {layer: np.zeros((offsets[-1], model.config.hidden_size), dtype=np.float32) for layer in layers}
     model.eval()
     tokenizer.padding_side = "right"
     try:
@@ -103,7 +104,32 @@ def encode_sequences(model, tokenizer, texts: Sequence[str], layers: Sequence[in
                         out[layer][offsets[i]:offsets[i + 1]] = h[row, :lengths[i]]
     finally:
         tokenizer.padding_side = side
-    return out, offsets, int(offsets[-1])
+    bf16 = next(model.parameters()).dtype == torch.bfloat16
+    return {layer: compact_states(h, bf16) for layer, h in out.items()}, offsets, int(offsets[-1])
+
+
+def compact_states(h: np.ndarray, bf16: bool) -> np.ndarray:
+    """Hidden states in half the bytes where that is exact enough: float16 when every value fits its range
+    (65504), else the raw bfloat16 bits as uint16 for a bf16 pass (exact), else float32.
+
+    Decoder residual streams can exceed float16's range: Gemma-3's first-token states reach ~1e5.
+    """
+    import torch
+
+    if np.all(np.abs(h) < np.finfo(np.float16).max):
+        return h.astype(np.float16)
+    if bf16:
+        return torch.from_numpy(h).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+    return h
+
+
+def expand_states(rows: np.ndarray):
+    """float32 torch rows from :func:`compact_states`'s storage."""
+    import torch
+
+    if rows.dtype == np.uint16:
+        return torch.from_numpy(rows.view(np.int16)).view(torch.bfloat16).float()
+    return torch.from_numpy(np.asarray(rows, dtype=np.float32))
 
 
 def cached_sequences(spec: ModelSpec, layers: Sequence[int], texts: Sequence[str], device, dtype, batch_size: int,
@@ -153,9 +179,9 @@ class TopKClassifier:
         import torch
 
         lengths = offsets[np.asarray(idx) + 1] - offsets[np.asarray(idx)]
-        x = np.zeros((len(idx), int(lengths.max()), hidden.shape[1]), dtype=np.float32)
-        mask = np.zeros((len(idx), int(lengths.max())), dtype=np.int64)
+        x = torch.zeros((len(idx), int(lengths.max()), hidden.shape[1]))
+        mask = torch.zeros((len(idx), int(lengths.max())), dtype=torch.long)
         for row, i in enumerate(idx):
-            x[row, :lengths[row]] = hidden[offsets[i]:offsets[i + 1]]
+            x[row, :lengths[row]] = expand_states(hidden[offsets[i]:offsets[i + 1]])
             mask[row, :lengths[row]] = 1
-        return torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device)
+        return x.to(device), mask.to(device)

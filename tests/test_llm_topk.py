@@ -115,3 +115,18 @@ def test_encoded_sequences_are_the_padded_pass_rows_and_a_top_k_student_learns()
     p = predict_logits(student, lambda idx: forward(student, idx), np.diff(offsets), 8)
     assert np.mean((p > 0.5) == (labels == 1)) >= 0.9
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the backbone is untouched
+
+
+def test_states_beyond_float16_range_are_kept_exactly():
+    """Gemma-3's first-token states exceed float16's 65504: a bf16 pass keeps its bits, a float32 pass its
+    floats; in range, float16 storage."""
+    from weakstrong.llm.topk import compact_states, expand_states
+
+    states = torch.tensor([[1.2e5, -3.5, 1e-3], [2.0, 0.0, -7e4]]).to(torch.bfloat16).float().numpy()
+    bits = compact_states(states, bf16=True)
+    assert bits.dtype == np.uint16 and np.array_equal(expand_states(bits).numpy(), states)
+    wide = compact_states(states, bf16=False)
+    assert wide.dtype == np.float32 and np.array_equal(expand_states(wide).numpy(), states)
+    small = compact_states(states[:, 1:2], bf16=True)
+    assert small.dtype == np.float16 and np.array_equal(expand_states(small).numpy(), states[:, 1:2])
+    assert np.isfinite(expand_states(bits).numpy()).all()
