@@ -34,6 +34,7 @@ FIGURE_MODULES = (
     "fig_sciq_methods",
     "fig_slurp",
     "fig_throughput",
+    "fig_gain_prediction",
 )
 
 # "skipped" only marks a figure that ``weakstrong paper --only`` left out of this build.

@@ -16,6 +16,7 @@ FIGURE_OF = {
     "ensembles": "fig_ensembles",
     "selection": "fig_selection",
     "classification": "fig_kl_misfit",
+    "gain-prediction": "fig_gain_prediction",
 }
 
 

@@ -30,6 +30,7 @@ MODULES = {
     "ensembles": "weakstrong.sim.ensembles",
     "selection": "weakstrong.sim.selection",
     "classification": "weakstrong.sim.classification",
+    "gain-prediction": "weakstrong.sim.gain_prediction",
 }
 
 

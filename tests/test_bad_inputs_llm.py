@@ -70,6 +70,9 @@ GENERATE = ["llm", "generate", "--data-dir", "{data}/slurp", "--weak", "{gpt2}",
             "--n-weak-train", "4", "--n-w2s-train", "4", "--device", "cpu", "--no-progress", "--out", "{out}"]
 STUDY = ["llm", "misfit-study", "--tasks", "sst2", "--data-dir", "{data}", "--weak", "tfidf", "--strong", "{bert}",
          "--n-weak-train", "10", "--n-w2s-train", "10", "--n-test", "5", "--device", "cpu", "--out", "{out}"]
+PREDICT = ["llm", "predict", "--task", "sst2", "--data-dir", "{data}", "--weak", "tfidf", "--strong", "{bert}",
+           "--n-weak-train", "10", "--n-w2s-train", "10", "--n-test", "5", "--k", "3", "--device", "cpu",
+           "--cache-dir", "{out}/cache", "--out", "{out}"]
 PRETRAIN = ["llm", "pretrain", "--presets", "gpt-0.3m", "--data-dir", "{data}", "--out", "{out}", "--device", "cpu",
             "--max-steps", "2", "--batch-size", "2", "--seq-len", "16"]
 
@@ -282,6 +285,19 @@ CASES = [
     row(STUDY, ["--finetune-tasks", "mnist"], r"finetune[_-]tasks", id="study-finetune-task-unknown"),
     row(STUDY, ["--finetune-strong", "{bert}"], r"finetune[_-]strong", id="study-finetune-an-encoder"),
     row(STUDY, ["--finetune-strong", "gemma3-270m"], r"finetune[_-]strong", id="study-finetune-not-a-strong"),
+    # --- predict -----------------------------------------------------------------------------------------
+    row(PREDICT, ["--k", "1"], r"--k", id="predict-k-1"),
+    row(PREDICT, ["--k", "6"], r"--k.*n_test", id="predict-k-above-n-test"),
+    row(PREDICT, ["--level", "1"], r"level", id="predict-level-1"),
+    row(PREDICT, ["--label-seed", "-1"], r"label[_-]seed", id="predict-label-seed-negative"),
+    row(PREDICT, ["--strong", "tfidf"], r"strong", id="predict-strong-tfidf"),
+    row(PREDICT, ["--weak", "tfidf,tfidf"], r"weak", id="predict-weak-repeated"),
+    row(PREDICT, ["--weak", "no-such-model-here"], r"no-such-model-here", id="predict-unknown-weak"),
+    row(PREDICT, ["--max-length", "100000"], r"max[_-]length", id="predict-max-length-long"),
+    row(PREDICT, ["--threads", "0"], r"threads", id="predict-threads-0"),
+    row(PREDICT, ["--device", "tpu"], r"device", id="predict-device-tpu"),
+    row(PREDICT, ["--data-dir", "{root}/missing"], r"data[_-]dir", id="predict-missing-data-dir"),
+    row(PREDICT, ["--out", "{data}/sst2/dev.tsv.gz"], r"--out", id="predict-out-is-a-file"),
 ]
 
 
@@ -331,5 +347,5 @@ def test_the_table_covers_every_llm_subcommand(capsys):
     commands = set(re.findall(r"^    ([\w-]+)\s", capsys.readouterr().out, flags=re.MULTILINE))
     covered = {case.values[0][1] for case in CASES}
     # ``llm models`` takes no input: it only lists what is installed.
-    assert commands - {"models"} == covered == {"classify", "generate", "pretrain", "misfit-study"}
+    assert commands - {"models"} == covered == {"classify", "generate", "pretrain", "misfit-study", "predict"}
     assert len(CASES) >= 40

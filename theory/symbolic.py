@@ -9,6 +9,8 @@ stated dimensions, with every entry a free symbol) when the residual is exactly 
   equality for subspaces).
 - :func:`verify_nonrealizable_identity`: gain = misfit - 2 <r*, r_w> for a generic f*.
 - :func:`verify_ambiguity_decomposition`: the Krogh-Vedelsby decomposition for k members.
+- :func:`verify_gain_decomposition`: gain = misfit + cross term, pointwise for any student (squared loss and
+  binary KL), the identity behind :mod:`weakstrong.theory.gain_prediction`.
 - :func:`derive_dirichlet_kl` / :func:`verify_dirichlet_kl`: KL(Dir(alpha) || Dir(1)) from the
   exponential-family identity E log x_k = d/d alpha_k log B(alpha), compared with
   ``weakstrong.theory.dirichlet`` and with numeric integration for K = 2, 3.
@@ -96,6 +98,39 @@ def verify_ambiguity_decomposition(k: int = 3) -> SymbolicCheck:
         "ambiguity_decomposition", "d(f_bar,f*) = sum_j a_j d(f_j,f*) - sum_j a_j d(f_j,f_bar)", str(residual),
         residual == 0,
     )
+
+
+def verify_gain_decomposition(loss: str = "sq", m: int = 2) -> SymbolicCheck:
+    """The three-point identity behind the gain predictor, pointwise and for any student:
+    D(y, f_w) - D(y, f_sw) = D(f_sw, f_w) + <grad phi(f_sw) - grad phi(f_w), y - f_sw>.
+
+    ``loss="sq"``: D(u, v) = ||u - v||^2 on R^m. ``loss="kl"``: D = KL on the binary simplex, written with the
+    probability of class 1 (p_w, p_sw, and a soft label y in [0, 1]); the cross term is
+    (y - p_sw)(logit p_sw - logit p_w). See :mod:`weakstrong.theory.gain_prediction`.
+    """
+    if loss == "sq":
+        y, f_w, f_sw = (sp.Matrix(sp.symbols(f"{name}0:{m}")) for name in ("y", "w", "s"))
+        sq = lambda u: (u.T * u)[0]  # noqa: E731
+        lhs = sq(f_w - y) - sq(f_sw - y)
+        rhs = sq(f_sw - f_w) + (2 * (f_sw - f_w)).dot(y - f_sw)
+        residual = sp.expand(lhs - rhs)
+        statement = "||f_w-y||^2 - ||f_sw-y||^2 = ||f_sw-f_w||^2 + 2<f_sw-f_w, y-f_sw>"
+    elif loss == "kl":
+        y, p_w, p_s = sp.symbols("y p_w p_s", positive=True)
+
+        def kl(a, b):
+            return a * sp.log(a / b) + (1 - a) * sp.log((1 - a) / (1 - b))
+
+        logit = lambda p: sp.log(p) - sp.log(1 - p)  # noqa: E731
+        lhs = kl(y, p_w) - kl(y, p_s)
+        rhs = kl(p_s, p_w) + (y - p_s) * (logit(p_s) - logit(p_w))
+        # Logarithms of the (positive) probabilities and of their complements are independent symbols, so
+        # the identity is checked as an identity in them (expand_log with force splits log(a/b)).
+        residual = sp.expand(sp.expand_log(lhs - rhs, force=True))
+        statement = "KL(y||p_w) - KL(y||p_sw) = KL(p_sw||p_w) + (y-p_sw)(logit p_sw - logit p_w)"
+    else:
+        raise ValueError(f"loss must be 'sq' or 'kl', got {loss!r}")
+    return SymbolicCheck(f"gain_decomposition_{loss}", statement, str(residual), residual == 0)
 
 
 def derive_dirichlet_kl(k: int) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:

@@ -192,3 +192,23 @@ def check_integer(value: Any, name: str, minimum: int = 0, maximum: int = MAX_CO
     if not math.isfinite(v) or v != math.floor(v) or not minimum <= v <= maximum:
         raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
     return int(value)
+
+
+def as_index_array(x: Any, name: str, n: int, minimum_size: int = 1, unique: bool = False) -> np.ndarray:
+    """Positions into a sample of ``n`` points: a 1-D integer array with entries in [0, ``n``).
+
+    Integral floats are accepted (as from a JSON list), booleans are not (a boolean mask is a different
+    thing). ``unique`` rejects repeated positions (a sample drawn without replacement).
+    """
+    arr = as_finite_array(x, name, ndim=1)
+    if not np.all(arr == np.floor(arr)):
+        raise ValueError(f"{name} must hold integer positions, found {float(arr[arr != np.floor(arr)][0])!r}")
+    if arr.min() < 0 or arr.max() >= n:
+        raise ValueError(f"{name} must hold positions in [0, {n}), got range [{arr.min():g}, {arr.max():g}]")
+    if arr.size < minimum_size:
+        raise ValueError(f"{name} must hold at least {minimum_size} positions, got {arr.size}")
+    idx = arr.astype(np.int64)
+    if unique and np.unique(idx).size != idx.size:
+        raise ValueError(f"{name} must not repeat a position (a sample drawn without replacement); "
+                         f"pass replace=True for a sample drawn with replacement")
+    return idx
