@@ -27,8 +27,7 @@ import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int, check_number, option_names
 
-from .device import check_device
-from .study import DEFAULT_WEAK, STUDY_TASKS, TEXT_MODELS, MisfitStudyConfig
+from .study import DEFAULT_WEAK, STUDY_TASKS, TEXT_MODELS, MisfitStudyConfig, check_run_options
 
 SAMPLINGS = ("uniform", "misfit")
 METHODS = ("t", "bootstrap")
@@ -86,15 +85,7 @@ class PredictConfig:
         check_number(owner, "level", self.level, minimum=0.0, strict=True, maximum=0.999)
         for name in ("seed", "label_seed"):
             check_int(owner, name, getattr(self, name), minimum=0)
-        if not isinstance(self.bf16, bool):
-            raise ConfigError(f"{owner}.bf16 must be true or false, got {self.bf16!r}")
-        check_device(f"{owner}.device", self.device)
-        if self.threads is not None:
-            check_int(owner, "threads", self.threads)
-        for name in ("data_dir", "cache_dir", "out"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, str) and value.strip()):
-                raise ConfigError(f"{owner}.{name} must name a folder, got {value!r}")
+        check_run_options(owner, self, ("data_dir", "cache_dir", "out"))
         study_config(self)
         return self
 

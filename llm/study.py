@@ -133,17 +133,23 @@ class MisfitStudyConfig:
         for name in ("n_weak_train", "n_w2s_train", "n_test", "batch_size", "max_length", "n_bootstrap"):
             check_int(owner, name, getattr(self, name))
         check_choice(owner, "decoder_pairs", self.decoder_pairs, ("joined", "pair"))
-        if not isinstance(self.bf16, bool):
-            raise ConfigError(f"{owner}.bf16 must be true or false, got {self.bf16!r}")
-        check_device(f"{owner}.device", self.device)
-        if self.threads is not None:
-            check_int(owner, "threads", self.threads)
-        for name in ("out", "cache_dir", "data_dir"):
-            value = getattr(self, name)
-            if (value is not None or name == "out") and not (isinstance(value, str) and value.strip()):
-                raise ConfigError(f"{owner}.{name} must name a folder, got {value!r}")
+        check_run_options(owner, self, ("out", "cache_dir", "data_dir"), required=("out",))
         self.probe.validate(f"{owner}.probe")
         return self
+
+
+def check_run_options(owner: str, cfg, folders: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
+    """The options every frozen-feature run shares: ``bf16``, ``device``, ``threads`` and the folder fields
+    ``folders`` (each None or a non-empty path; those in ``required`` never None)."""
+    if not isinstance(cfg.bf16, bool):
+        raise ConfigError(f"{owner}.bf16 must be true or false, got {cfg.bf16!r}")
+    check_device(f"{owner}.device", cfg.device)
+    if cfg.threads is not None:
+        check_int(owner, "threads", cfg.threads)
+    for name in folders:
+        value = getattr(cfg, name)
+        if (value is not None or name in required) and not (isinstance(value, str) and value.strip()):
+            raise ConfigError(f"{owner}.{name} must name a folder, got {value!r}")
 
 
 def backbone_kind(spec: ModelSpec) -> str:
