@@ -15,12 +15,13 @@ from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
 from weakstrong.figures.style import CYCLE, new_figure, save_figure
 from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
+from weakstrong.llm.slu_metric import non_degeneracy
 
 NAME = "slurp"
 PREFIX = "slurp"
 DPO_SUFFIX = "+dpo"
-COMMAND = ("weakstrong llm generate --data-dir ../shared/data/slurp --weak M1,M2,M3 --strong M "
-           "--methods single,multi,joint,bayes --dpo --out results/slurp_<run>")
+COMMAND = ("weakstrong llm generate --data-dir ../shared/data/slurp --weak smollm2-135m-l12,runs/ladder/gpt-4m "
+           "--strong smollm2-135m --methods single,multi,joint,bayes --dpo --threads 1 --out results/slurp_<run>")
 
 
 def base_strategies(result: LLMResult) -> list[str]:
@@ -31,6 +32,22 @@ def base_strategies(result: LLMResult) -> list[str]:
 def short_name(name: str) -> str:
     """A model given by path is named by its folder (``runs/ladder/gpt-1m`` → ``gpt-1m``)."""
     return Path(str(name)).name or str(name)
+
+
+def degeneracy_note(data: dict) -> str | None:
+    """What is wrong with a degenerate run (None when the run is fine): its recorded guard, or for a result
+    written before the guard existed, the same check (default thresholds) on its scores."""
+    guard = data.get("non_degenerate")
+    if guard is None:
+        guard = non_degeneracy(data["ceiling"]["slu_f1"], [w["slu_f1"] for w in data["weak"]])
+    if guard["ok"]:
+        return None
+    return "DEGENERATE run, PGR not meaningful: " + "; ".join(guard["problems"])
+
+
+def _interval(row: dict, metric: str) -> tuple[float, float] | None:
+    lo, hi = row.get("ci", {}).get(metric, [None, None])
+    return None if lo is None else (lo, hi)
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
@@ -47,20 +64,30 @@ def build(ctx: FigureContext) -> FigureOutcome:
     rows = [(f"weak {short_name(w['name'])}", w) for w in result.data["weak"]]
     rows += [("ceiling", result.data["ceiling"])] + [(n, strategies[n]) for n in strategies]
     metrics = {"SLU-F1": [r["slu_f1"] for _, r in rows], "exact match": [r["exact_match"] for _, r in rows]}
+    intervals = {"SLU-F1": [_interval(r, "slu_f1") for _, r in rows],
+                 "exact match": [_interval(r, "exact_match") for _, r in rows]}
     if not any(metrics["SLU-F1"]):
         # Zero-height bars are invisible; the legend says so rather than leave the reader looking for them.
         metrics = {"SLU-F1 (0 in every row)": metrics["SLU-F1"], "exact match": metrics["exact match"]}
-    grouped_bars(axes[0], [label for label, _ in rows], metrics, ylabel="test score (fraction)")
+        intervals["SLU-F1 (0 in every row)"] = intervals.pop("SLU-F1")
+    grouped_bars(axes[0], [label for label, _ in rows], metrics, intervals=intervals, ylabel="test score (fraction)")
     top = max([v for vals in metrics.values() for v in vals if v is not None] + [0.0])
     axes[0].set_ylim(0, max(0.1, top * 1.3))
     axes[0].legend(loc="upper left", ncols=2)
     rotate_ticks(axes[0], angle=90)
     axes[0].set_title(f"(a) scores, {result.path.parent.name}")
+    note = degeneracy_note(result.data)
+    if note is not None:
+        fig.suptitle(note, color="#b2182b", fontsize="small", wrap=True)
+        axes[0].set_title(f"(a) {result.path.parent.name}: DEGENERATE", color="#b2182b")
     # Colour names the strategy; a hollow marker is the same strategy after DPO.
     points = []
+    # The token-level view (strong tokenizer) when the run has it; the word-level one otherwise.
+    key = "token_view" if any("token_view" in s for s in strategies.values()) else "misfit_view"
+    unit = "token" if key == "token_view" else "word"
     for i, n in enumerate(names):
         for suffix, filled in (("", True), (DPO_SUFFIX, False)):
-            view = strategies.get(n + suffix, {}).get("misfit_view")
+            view = strategies.get(n + suffix, {}).get(key)
             if view is None:
                 continue
             color = CYCLE[i % len(CYCLE)]
@@ -74,9 +101,9 @@ def build(ctx: FigureContext) -> FigureOutcome:
         axes[1].plot([0, hi], [0, hi], ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
         axes[1].scatter([], [], s=36, facecolors="none", edgecolors="0.3", label="hollow: + DPO")
         axes[1].legend(ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
-    axes[1].set_xlabel("misfit (nats per word)")
-    axes[1].set_ylabel("gain (nats per word)")
-    axes[1].set_title("(b) misfit view (word-level KL)")
+    axes[1].set_xlabel(f"misfit (nats per {unit})")
+    axes[1].set_ylabel(f"gain (nats per {unit})")
+    axes[1].set_title(f"(b) misfit view ({unit}-level KL)")
     return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir), data_files=[result.path])
 
 
@@ -99,6 +126,7 @@ def tables(ctx: FigureContext) -> dict[str, str]:
         return {"slurp_table": pending_table("tab:slurp", "No SLURP generation results are committed yet.",
                                              COMMAND)}
     note = result.data.get("splits", {}).get("note", "")
+    note += " " + (degeneracy_note(result.data) or "")
     table = Table(columns=("model / strategy", "SLU-F1", "EM", "PGR", "misfit", "gain"), rows=table_rows(result),
                   label="tab:slurp", sources=[display_path(result.path)],
                   caption=f"SLURP ({latex_escape(result.path.parent.name)}): SLU-F1 and exact match on test, "

@@ -76,11 +76,29 @@ def target_token_words(tokenizer, target: str) -> tuple[np.ndarray, int]:
     return np.append(words, n_words), n_words
 
 
+def same_segmentation(tokenizer_a, tokenizer_b, texts: Sequence[str]) -> bool:
+    """Whether two tokenizers cut every text into the same character spans (so a token of one is a token of the
+    other, and per-token probabilities of the two models can be compared directly)."""
+    def spans(tok, text):
+        return [tuple(o) for o in tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
+    return all(spans(tokenizer_a, t) == spans(tokenizer_b, t) for t in texts)
+
+
 def sum_per_word(token_values: np.ndarray, words: np.ndarray, n_words: int) -> np.ndarray:
     """Sum token values into their words; returns (n_words + 1,), EOS last."""
     if len(token_values) != len(words):
         raise ValueError(f"token_values and words must align, got {len(token_values)} and {len(words)}")
     return np.bincount(words, weights=token_values, minlength=n_words + 1)
+
+
+def words_from_tokens(tokenizer, targets: Sequence[str], token_lps: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Sum each target's token log-probs (EOS last, as :func:`weakstrong.llm.lm.target_token_logprobs` gives
+    them) into its whitespace words: log p(word | prompt, previous words), EOS last."""
+    out = []
+    for target, lp in zip(targets, token_lps):
+        words, n_words = target_token_words(tokenizer, target)
+        out.append(sum_per_word(np.asarray(lp), words, n_words))
+    return out
 
 
 def word_logprobs(model, tokenizer, prompts: Sequence[str], targets: Sequence[str],
@@ -91,13 +109,20 @@ def word_logprobs(model, tokenizer, prompts: Sequence[str], targets: Sequence[st
     text does not depend on the tokenizer, and summing token log-probs over a word gives the model's
     log-probability of that word by the chain rule.
     """
+    return words_from_tokens(tokenizer, targets, token_logprobs(model, tokenizer, prompts, targets, batch_size))
+
+
+def token_logprobs(model, tokenizer, prompts: Sequence[str], targets: Sequence[str],
+                   batch_size: int = 32) -> list[np.ndarray]:
+    """log p(token | prompt, previous tokens) of each target's tokens under the model's own tokenizer (EOS last)."""
     examples = encode_examples(tokenizer, prompts, targets, max_length=10 ** 9)
-    token_lps = target_token_logprobs(model, tokenizer, examples, batch_size)
-    out = []
-    for target, lp in zip(targets, token_lps):
-        words, n_words = target_token_words(tokenizer, target)
-        out.append(sum_per_word(lp, words, n_words))
-    return out
+    return target_token_logprobs(model, tokenizer, examples, batch_size)
+
+
+def bridged_token_probs(word_lps: np.ndarray, tokenizer, target: str) -> np.ndarray:
+    """A model's word probabilities carried onto ``tokenizer``'s pieces of ``target`` (EOS last) by
+    :func:`piece_confidence`: the token-level view of a model that tokenizes differently."""
+    return piece_confidence(np.exp(np.asarray(word_lps)), target_token_words(tokenizer, target)[0])
 
 
 def ensemble_word_probs(per_model: Sequence[Sequence[np.ndarray]], weights: Sequence[float]) -> list[np.ndarray]:

@@ -24,9 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .device import autocast_context as autocast
 from .generate_config import DPOConfig
-from .lm import Example, collate, make_optimizer, target_logits
+from .lm import Example, collate, lm_autocast, make_optimizer, target_logits
 
 
 def conservative_dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
@@ -73,7 +72,7 @@ def sequence_logprob_sums(model, examples: Sequence[Example], pad_id: int) -> to
     """(B,) sum of target-token log-probs per example, with gradient."""
     device = next(model.parameters()).device
     batch = collate(examples, pad_id, device)
-    with autocast(device):
+    with lm_autocast(device):
         logits, targets, rows = target_logits(model, batch)
     lp = torch.log_softmax(logits.float(), -1).gather(-1, targets[:, None])[:, 0]  # (N,)
     return torch.zeros(len(examples), device=device).index_add(0, rows, lp)

@@ -11,14 +11,17 @@ weak-train; the weak models label w2s-train; the strong model is trained on thos
   across tokenizers by the word bridge, trained with the evidential loss (``weakstrong.llm.bridge``);
 
 then optionally conservative DPO (``weakstrong.llm.dpo``). The strong ceiling is the strong model trained on
-gold w2s-train. Everything is scored on the test split (SLU-F1, exact match; ``weakstrong.llm.slu_metric``).
+gold w2s-train. Everything is scored on the test split (SLU-F1, exact match, slot precision / recall, each
+with a bootstrap interval over test utterances; ``weakstrong.llm.slu_metric``), with PGR against the best
+teacher (paired bootstrap interval) and the DPO delta (paired bootstrap interval).
 
-The misfit view is defined per gold *word* of the held-out test outputs (the word bridge's shared level, which
-no tokenizer changes): each model gives p(word | prompt, previous gold words); the truth is the gold word, so
-over the two outcomes {gold word, other} the error is the cross-entropy -log p(word) and the misfit is
-KL(Bern(p_student) || Bern(p_teacher)), the teacher being the weak model (``single``) or the weights' mixture of
-the weak models. Records (loss="kl") take their terms from ``weakstrong.theory.bounds.kl_theorem`` but state no
-bound: the students are fine-tuned, not projections of their teachers, so no inequality is guaranteed.
+Models are registry decoders (``smollm2-135m``, ``smollm2-135m-l12``, ``gemma3-270m``), pretrained ladder
+folders or hub ids (``weakstrong.llm.lm.resolve_generator``); weak models may tokenize differently from the
+strong one. A guard (``weakstrong.llm.slu_metric.non_degeneracy``) checks, as soon as the weak models and the
+ceiling are scored, that the ceiling is good and every weak model clearly below it, and warns on stderr if
+not. Misfit views (``weakstrong.llm.generate_report``) are computed per gold word and per strong token;
+throughput (tokens/s of fine-tuning and decoding, share of the bf16 matmul rate measured in the same run) is
+recorded. Frozen models decode and score in bf16 where that is native.
 
 Every stage is cached under the output folder (models with ``save_pretrained``, the rest as JSON), so a rerun
 skips finished stages (keeping the seconds they took, for ``timings_s``); the folder is bound to its
@@ -35,50 +38,32 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from weakstrong.config import ConfigError
 from weakstrong.io import check_output_dir, config_hash, output_lock, read_json, write_json
 from weakstrong.theory.records import W2SRecord
 
-from .bridge import bayes_token_loss, ensemble_word_probs, piece_confidence, target_token_words, word_logprobs
+from . import generate_report as report
+from .bridge import (bayes_token_loss, ensemble_word_probs, piece_confidence, same_segmentation, target_token_words,
+                     token_logprobs, words_from_tokens)
 from .decoding import DecodeConfig, decode, ensemble_candidate_scores, greedy
 from .device import select_device
 from .dpo import select_pairs, train_dpo
 from .generate_config import GenerateConfig, LMFinetuneConfig
-from .lm import causal_lm_source, encode_examples, finetune, load_causal_lm, weighted_xent
-from .metrics import pgr
-from .registry import ModelSpec, max_positions
-from .slu_metric import score_generations
-from .slurp import SlurpSplits, load_slurp, subsample
+from .lm import encode_examples, finetune, load_causal_lm, model_depth, resolve_generator, weighted_xent
+from .lm_layers import matmul_params
+from .matmul_rate import matmul_rates
+from .registry import inference_dtype, max_positions
+from .slu_metric import (bootstrap_ci, bootstrap_pgr, bootstrap_weights, generation_counts, non_degeneracy,
+                         paired_bootstrap_delta, score_generations)
+from .slurp import SlurpSplits, as_target, load_slurp, subsample
 
 STAMP = "run.json"  # binds the folder to one configuration
 RESULTS = "results.json"  # written last: its presence marks a finished run
 # Every student here is a fine-tuned LM, so its record carries the terms and no bound, slack or holds.
 STATEMENTS = "none guaranteed: fine-tuned student is not a projection"
-
-
-def word_view(student: list[np.ndarray], teachers: list[list[np.ndarray]], weights: list[float],
-              ceiling: list[np.ndarray] | None = None) -> dict:
-    """Word-level errors and misfit on held-out gold outputs (definition in the module docstring).
-
-    Parameters
-    ----------
-    student, ceiling : per example, the model's log p(gold word) for each gold word (EOS last).
-    teachers, weights : the same for each weak model, and the teacher's mixture weights.
-    """
-    from weakstrong.theory.bounds import kl_theorem
-
-    def rows(p):
-        p = np.clip(np.concatenate(p), 1e-12, 1 - 1e-12)
-        return np.stack([p, 1 - p], 1)
-
-    teacher = ensemble_word_probs(teachers, weights)
-    truth = np.tile([1.0, 0.0], (sum(len(t) for t in teacher), 1))
-    # Only the terms: the KL inequality is proved for a reverse-KL projection, which a fine-tuned LM is not.
-    out = dict(kl_theorem(truth, rows(teacher), rows([np.exp(s) for s in student])).terms)
-    if ceiling is not None:
-        out["strong_error"] = float(-np.log(rows([np.exp(c) for c in ceiling])[:, 0]).mean())
-    return out
+DPO_DELTA_METRICS = ("slu_f1", "exact_match", "slot_precision", "slot_recall")
 
 
 class GenerateRun:
@@ -90,13 +75,24 @@ class GenerateRun:
         position limits, the device, and that ``out`` holds no other run. Nothing is written here."""
         self.cfg, self.log, self.progress = config.validate(), log, progress
         self.out = check_output_dir(out, "--out")
+        self.specs = {}
         for source in (*config.weak, config.strong):  # a bad model name fails here, before any training
-            limit = max_positions(ModelSpec(source, causal_lm_source(source)))
+            self.specs[source] = spec = resolve_generator(source)
+            limit = max_positions(spec)
             if limit is not None and config.max_new_tokens >= limit:
                 raise ConfigError(f"GenerateConfig.max_new_tokens (--max-new-tokens) must be < {limit}, the "
                                   f"positions of model {source!r}, got {config.max_new_tokens}")
+        for sources, ft, option in (([config.strong], config.finetune, "--finetune-train-top-k"),
+                                    (config.weak, config.weak_finetune or config.finetune, "--weak-train-top-k")):
+            for source in sources:
+                depth = model_depth(self.specs[source])
+                if ft.train_top_k is not None and depth is not None and ft.train_top_k > depth:
+                    raise ConfigError(f"LMFinetuneConfig.train_top_k ({option}) must be <= {depth}, the layers of "
+                                      f"model {source!r}, got {ft.train_top_k}")
         self.device = select_device(config.device)
         self.timings: dict[str, float] = {}
+        self.stage_info: dict[str, dict] = {}  # model stage -> its stage.json (fine-tuning stats among them)
+        self.decode_stats: dict[str, tuple[dict, int]] = {}  # test stage -> (decoding stats, matmul weights)
         self.ident = {"hash": config_hash(config.identity()), "config": config.identity()}
         self._check_stamp()
 
@@ -150,22 +146,35 @@ class GenerateRun:
         self.timings[name] = data["seconds"]
         return data
 
+    def _inference_dtype(self):
+        if self.cfg.inference_bf16 is None:
+            return inference_dtype(self.device)
+        return torch.bfloat16 if self.cfg.inference_bf16 else torch.float32
+
     def _model(self, name: str, source: str, train: Callable | None = None):
-        """Load the cached model ``name``, or load ``source``, ``train(model, tokenizer)`` it and cache it."""
+        """Load the cached model ``name``, or load ``source``, ``train(model, tokenizer)`` it and cache it.
+
+        The model comes back frozen, in the inference dtype: every later use of it only decodes or scores.
+        """
         path = self.out / name
         if (path / "stage.json").exists():  # written last, so its presence means the model was saved whole
-            self.timings[name] = read_json(path / "stage.json")["seconds"]
-            return load_causal_lm(str(path), self.device)
-        model, tok = load_causal_lm(source, self.device)
-        if train is None:
-            return model, tok
-        t0 = time.perf_counter()
-        info = train(model, tok) or {}
-        model.save_pretrained(path)
-        tok.save_pretrained(path)
-        self.timings[name] = time.perf_counter() - t0
-        write_json(path / "stage.json", {"seconds": self.timings[name], "source": source, **info})
-        return model, tok
+            info = read_json(path / "stage.json")
+            model, tok = load_causal_lm(str(path), self.device)
+        else:
+            model, tok = load_causal_lm(self.specs.get(source, source), self.device)
+            info = {"seconds": 0.0, "source": source}
+            if train is not None:
+                t0 = time.perf_counter()
+                info = train(model, tok) or {}
+                model.save_pretrained(path)
+                tok.save_pretrained(path)
+                info = {"seconds": time.perf_counter() - t0, "source": source, **info}
+                write_json(path / "stage.json", info)
+        self.timings[name] = info["seconds"]
+        self.stage_info[name] = info
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.to(self._inference_dtype()).eval(), tok
 
     def _bar(self, name: str) -> str | None:
         return name if self.progress else None
@@ -178,31 +187,47 @@ class GenerateRun:
             if confidence is not None:
                 for ex, conf in zip(examples, confidence(tok, targets)):
                     ex.confidence = conf[: len(ex.target_ids)]
-            losses = finetune(model, tok, examples, config or self.cfg.finetune, loss, self._bar(name))
-            return {"final_loss": float(np.mean(losses[-10:])), "n_steps": len(losses)}
+            stats: dict = {}
+            losses = finetune(model, tok, examples, config or self.cfg.finetune, loss, self._bar(name), stats)
+            return {"final_loss": float(np.mean(losses[-10:])), "n_steps": len(losses), "finetune": stats}
         return train
 
     def _evaluate(self, name: str, model, tok) -> dict:
-        def fn():
-            gens = greedy(model, tok, [e.prompt for e in self.test], self.cfg.max_new_tokens,
-                          self.cfg.batch_size, self._bar(f"{name}: test"))
-            return {"scores": score_generations([e.slots for e in self.test], gens).to_dict(), "generations": gens}
-        scores = self._json(f"{name}/test", fn)["scores"]
-        gold = self._json(f"{name}/gold_word_logprobs", lambda: {"logprobs": word_logprobs(
-            model, tok, [e.prompt for e in self.test], [e.target for e in self.test], self.cfg.batch_size)})
-        return {"scores": scores, "word_logprobs": [np.asarray(x) for x in gold["logprobs"]]}
+        """Greedy generations on test (scored, with decoding stats) and log p of every gold token and word."""
+        prompts, targets = [e.prompt for e in self.test], [e.target for e in self.test]
+
+        def generations():
+            stats: dict = {}
+            gens = greedy(model, tok, prompts, self.cfg.max_new_tokens, self.cfg.batch_size,
+                          self._bar(f"{name}: test"), stats=stats)
+            return {"scores": score_generations([e.slots for e in self.test], gens).to_dict(), "generations": gens,
+                    "decode": stats, "matmul_params": matmul_params(model)["forward"]}
+
+        test = self._json(f"{name}/test", generations)
+        self.decode_stats[f"{name}/test"] = (test["decode"], test["matmul_params"])
+
+        def gold():
+            lps = token_logprobs(model, tok, prompts, targets, self.cfg.batch_size)
+            return {"token": lps, "word": words_from_tokens(tok, targets, lps)}
+
+        lps = self._json(f"{name}/gold_logprobs", gold)
+        return {"scores": test["scores"], "counts": generation_counts([e.slots for e in self.test],
+                                                                      test["generations"]),
+                "token_logprobs": [np.asarray(x) for x in lps["token"]],
+                "word_logprobs": [np.asarray(x) for x in lps["word"]]}
 
     def _teacher_labels(self, j: int, model, tok) -> list[list[str]]:
+        """Weak model j's n-best on w2s-train, as training targets (canonical, leading space kept)."""
         cfg = DecodeConfig(self.cfg.n_best, max(self.cfg.n_best, 1), self.cfg.max_new_tokens, self.cfg.batch_size)
-        return self._json(f"weak/{j}/w2s_nbest", lambda: {"nbest": decode(
-            model, tok, [e.prompt for e in self.w2s], cfg, self._bar(f"weak {j}: n-best"))})["nbest"]
+        return self._json(f"weak/{j}/w2s_nbest", lambda: {"nbest": [[as_target(c) for c in cands] for cands in decode(
+            model, tok, [e.prompt for e in self.w2s], cfg, self._bar(f"weak {j}: n-best"))]})["nbest"]
 
     def run(self) -> dict:
         cfg = self.cfg
         t_data = time.perf_counter()
         splits, n_malformed = load_slurp(cfg.data_dir, cfg.seed, cfg.n_weak_train, cfg.n_w2s_train, cfg.official)
-        for name, n, split in (("n_test", cfg.n_test, splits.test),
-                               ("dpo_inputs", cfg.dpo_inputs if cfg.dpo else None, splits.w2s_train)):
+        for name, n, split in (("dpo_inputs", cfg.dpo_inputs if cfg.dpo else None, splits.w2s_train),
+                               ("n_test", cfg.n_test, splits.test)):
             if n is not None and n > len(split):
                 raise ConfigError(f"GenerateConfig.{name} (--{name.replace('_', '-')}) must be <= {len(split)}, "
                                   f"the utterances there, got {n}")
@@ -216,7 +241,7 @@ class GenerateRun:
             return self._run_stages(splits, n_malformed)
 
     def _run_stages(self, splits: SlurpSplits, n_malformed: int) -> dict:
-        """Every stage after the data checks: weak models, ceiling, strategies, DPO, results.json."""
+        """Every stage after the data checks: weak models, ceiling, guard, strategies, DPO, results.json."""
         cfg = self.cfg
         w = cfg.ensemble_weights
         weak_prompts = [e.prompt for e in splits.weak_train]
@@ -230,10 +255,17 @@ class GenerateRun:
             weak.append({"name": source, **self._evaluate(f"weak/{j}", model, tok), "model": (model, tok)})
             nbest.append(self._teacher_labels(j, model, tok))
         models = [x["model"] for x in weak]
-        ceiling_model = self._model("ceiling/model", cfg.strong, self._finetune(
+        ceiling_model, self.strong_tok = self._model("ceiling/model", cfg.strong, self._finetune(
             prompts, [e.target for e in self.w2s], name="ceiling: finetune"))
-        ceiling = self._evaluate("ceiling", *ceiling_model)
+        ceiling = self._evaluate("ceiling", ceiling_model, self.strong_tok)
         del ceiling_model
+        guard = non_degeneracy(ceiling["scores"]["slu_f1"], [x["scores"]["slu_f1"] for x in weak],
+                               cfg.min_ceiling_slu_f1, cfg.min_weak_gap)
+        if not guard["ok"]:  # said now, before the students' hours are spent, and again at the end
+            report.warn(report.guard_lines(guard))
+        targets_test = [e.target for e in self.test]
+        for x, (_, tok) in zip(weak, models):
+            x["same_tokens"] = same_segmentation(tok, self.strong_tok, targets_test)
 
         def joint_targets() -> list[str]:
             def fn():
@@ -244,8 +276,8 @@ class GenerateRun:
             return self._json("joint/targets", fn)["targets"]
 
         def bayes_confidence(targets: list[str]):
-            lps = self._json("bayes/weak_word_logprobs", lambda: {"logprobs": [
-                word_logprobs(m, t, prompts, targets, cfg.batch_size) for m, t in models]})["logprobs"]
+            lps = self._json("bayes/weak_word_logprobs", lambda: {"logprobs": [words_from_tokens(
+                t, targets, token_logprobs(m, t, prompts, targets, cfg.batch_size)) for m, t in models]})["logprobs"]
             probs = ensemble_word_probs([[np.asarray(x) for x in per] for per in lps], w)
             return lambda tok, texts: [piece_confidence(p, target_token_words(tok, t)[0])
                                        for p, t in zip(probs, texts)]
@@ -269,27 +301,42 @@ class GenerateRun:
                     prompts, targets, confidence=bayes_confidence(targets),
                     loss=partial(bayes_token_loss, kl_weight=cfg.kl_weight), name="bayes"), list(range(len(models))))
 
+        self.boot = bootstrap_weights(len(self.test), cfg.n_boot, cfg.seed)
         results, records = {}, []
         for name, (train, teachers) in students.items():
             model, tok = self._model(f"students/{name}/model", cfg.strong, train)
-            results[name] = self._summarise(name, self._evaluate(f"students/{name}", model, tok), teachers,
-                                            weak, ceiling, records)
+            evaluated = self._evaluate(f"students/{name}", model, tok)
+            results[name] = self._summarise(name, evaluated, teachers, weak, ceiling, records)
             if cfg.dpo:
-                results[f"{name}+dpo"] = self._summarise(
-                    f"{name}+dpo", self._dpo(name, model, tok, models, w), teachers, weak, ceiling, records)
+                after = self._dpo(name, model, tok, models, w)
+                results[f"{name}+dpo"] = self._summarise(f"{name}+dpo", after, teachers, weak, ceiling, records)
+                delta = paired_bootstrap_delta(evaluated["counts"], after["counts"], self.boot)
+                results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
             del model
 
+        rates = matmul_rates(threads=torch.get_num_threads(), device=str(self.device)) \
+            if self.device.type in ("cpu", "cuda") else None
+        strong_stages = {"ceiling/model", "ceiling/test"} | {f"students/{n}/{k}" for n in results
+                                                             for k in ("model", "test")}
         out = {
             "task": "slurp", "config": {**asdict(cfg)},
             "splits": {"source": splits.source, "seed": splits.seed, **splits.sizes(), "n_test_used": len(self.test),
                        "n_malformed": n_malformed,
-                       "note": "offline: seeded splits of SLURP devel+test (the official train split is absent)"
-                       if splits.source == "seeded" else "official split files"},
-            "weak": [{"name": x["name"], **x["scores"]} for x in weak],
-            "ceiling": ceiling["scores"], "strategies": results, "records": records,
-            "timings_s": dict(self.timings), "device": str(self.device),
+                       "note": "offline: weak-train and w2s-train are disjoint seeded halves of SLURP devel (the "
+                               "official train split is absent); test is the official test split"
+                       if splits.source == "seeded-devel" else "official split files"},
+            "weak": [{"name": x["name"], **x["scores"], "ci": bootstrap_ci(x["counts"], self.boot),
+                      "tokenizer_matches_strong": x["same_tokens"]} for x in weak],
+            "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], self.boot)},
+            "strategies": results, "records": records, "non_degenerate": guard,
+            "throughput": report.throughput(
+                {k: v["finetune"] for k, v in self.stage_info.items() if "finetune" in v},
+                self.decode_stats, sorted(strong_stages), rates),
+            "timings_s": dict(self.timings), "device": str(self.device), "threads": torch.get_num_threads(),
         }
         write_json(self.out / RESULTS, out)
+        if not guard["ok"]:
+            report.warn(report.guard_lines(guard))
         return out
 
     def _dpo(self, name: str, model, tok, models, w) -> dict:
@@ -298,8 +345,8 @@ class GenerateRun:
 
         def pairs():
             decoding = DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens, max(1, cfg.batch_size // 4))
-            cands = decode(model, tok, prompts, decoding, self._bar(f"{name}: 10-best"))
-            cands = [list(dict.fromkeys(c)) for c in cands]
+            cands = decode(model, tok, prompts, decoding, self._bar(f"{name}: {dcfg.n_best}-best"))
+            cands = [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]
             scores = ensemble_candidate_scores(models, prompts, cands, w, cfg.batch_size)
             return {"pairs": select_pairs(cands, scores)}
         chosen_rejected = self._json(f"students/{name}/dpo_pairs", pairs)["pairs"]
@@ -314,28 +361,40 @@ class GenerateRun:
             return {"n_pairs": info["n_pairs"], "final_margin": info["final_margin"],
                     "final_loss": float(np.mean(info["losses"][-5:]))}
         dpo_model = self._model(f"students/{name}+dpo/model", str(self.out / f"students/{name}/model"), train)
-        info = read_json(self.out / f"students/{name}+dpo/model/stage.json")
+        info = self.stage_info[f"students/{name}+dpo/model"]
         return {**self._evaluate(f"students/{name}+dpo", *dpo_model),
                 "dpo": {k: info.get(k) for k in ("n_pairs", "final_margin", "final_loss")}}
 
     def _summarise(self, name: str, student: dict, teachers: list[int], weak: list[dict], ceiling: dict,
                    records: list) -> dict:
-        s, c = student["scores"], ceiling["scores"]
-        ref = max((weak[j] for j in teachers), key=lambda x: x["scores"]["slu_f1"])["scores"]
+        """Scores with intervals, PGR with its interval, and the word- and token-level misfit views (records)."""
+        s = student["scores"]
+        ref = max((weak[j] for j in teachers), key=lambda x: x["scores"]["slu_f1"])
         tw = [self.cfg.ensemble_weights[j] for j in teachers]
-        view = word_view(student["word_logprobs"], [weak[j]["word_logprobs"] for j in teachers], tw,
-                         ceiling["word_logprobs"])
-        rec = W2SRecord.from_errors(
-            view["weak_error"], view["w2s_error"], view["misfit"], strong_error=view["strong_error"], loss="kl",
-            setting="slurp/test-words", task="slurp", weak="+".join(self.cfg.weak[j] for j in teachers),
-            strong=self.cfg.strong, method=name, seed=self.cfg.seed,
-            sizes={"n_w2s_train": len(self.w2s), "n_test": len(self.test)},
-            extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": "gold word",
-                   "statements": STATEMENTS})
-        records.append(rec.to_dict())
-        # min_gap=0: any ceiling above the reference defines PGR, as in the committed generation results.
-        return {**s, "pgr_slu_f1": pgr(ref["slu_f1"], s["slu_f1"], c["slu_f1"], min_gap=0.0),
-                "pgr_exact_match": pgr(ref["exact_match"], s["exact_match"], c["exact_match"], min_gap=0.0),
-                "pgr_reference": "best teacher by SLU-F1", "teachers": teachers, **({"dpo": student["dpo"]}
-                                                                                    if "dpo" in student else {}),
-                "misfit_view": {k: view[k] for k in ("weak_error", "w2s_error", "misfit", "gain", "strong_error")}}
+        word_teacher = ensemble_word_probs([weak[j]["word_logprobs"] for j in teachers], tw)
+        targets = [e.target for e in self.test]
+        token_teacher = report.mixture([report.token_teacher_probs(
+            targets, self.strong_tok, weak[j]["same_tokens"], weak[j]["token_logprobs"], weak[j]["word_logprobs"])
+            for j in teachers], tw)
+        views = {"misfit_view": report.bernoulli_view(student["word_logprobs"], word_teacher, ceiling["word_logprobs"]),
+                 "token_view": report.bernoulli_view(student["token_logprobs"], token_teacher,
+                                                     ceiling["token_logprobs"])}
+        for key, level in (("misfit_view", "gold word"), ("token_view", "gold token of the strong tokenizer")):
+            v = views[key]
+            rec = W2SRecord.from_errors(
+                v["weak_error"], v["w2s_error"], v["misfit"], strong_error=v["strong_error"], loss="kl",
+                setting=f"slurp/test-{'words' if key == 'misfit_view' else 'tokens'}", task="slurp",
+                weak="+".join(self.cfg.weak[j] for j in teachers), strong=self.cfg.strong, method=name,
+                seed=self.cfg.seed, sizes={"n_w2s_train": len(self.w2s), "n_test": len(self.test)},
+                extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": level,
+                       "statements": STATEMENTS})
+            records.append(rec.to_dict())
+        p = bootstrap_pgr(ref["counts"], student["counts"], ceiling["counts"], self.boot)
+        pgr_em = bootstrap_pgr(ref["counts"], student["counts"], ceiling["counts"], self.boot, "exact_match")
+        return {**s, "ci": bootstrap_ci(student["counts"], self.boot),
+                "pgr_slu_f1": p["pgr"], "pgr_slu_f1_ci": p["ci"], "pgr_slu_f1_n_valid": p["n_valid"],
+                "pgr_exact_match": pgr_em["pgr"], "pgr_exact_match_ci": pgr_em["ci"],
+                "pgr_reference": "best teacher by SLU-F1", "teachers": teachers,
+                **({"dpo": student["dpo"]} if "dpo" in student else {}),
+                **{k: {m: v[m] for m in ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "n_units")}
+                   for k, v in views.items()}}

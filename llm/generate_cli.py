@@ -4,11 +4,12 @@ The options are generated from :class:`weakstrong.llm.generate_config.GenerateCo
 ``--finetune-*``, DPO as ``--dpo-*``), so every default and help text lives in the dataclass. Light module:
 the pipeline (and torch) is imported only when it runs.
 
-Example (offline ladder from ``weakstrong llm pretrain --out runs/ladder``)::
+Example (the offline SmolLM2 decoder as the strong model; weak models of two tokenizer families: a SmolLM2
+depth truncation and a rung pretrained by ``weakstrong llm pretrain --presets gpt-4m --out runs/ladder``)::
 
     weakstrong llm generate --data-dir ../shared/data/slurp \\
-        --weak runs/ladder/gpt-1m,runs/ladder/llama-3m,runs/ladder/gpt-4m --strong runs/ladder/gpt-110m \\
-        --methods single,multi,joint,bayes --dpo --seed 0 --out results/slurp_ladder
+        --weak smollm2-135m-l12,runs/ladder/gpt-4m --strong smollm2-135m \\
+        --methods single,multi,joint,bayes --dpo --seed 0 --threads 1 --out results/slurp_smollm2
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ def add_parser(subparsers) -> None:
                                      "the --finetune-* settings with these replaced (default: the same)")
     weak.add_argument("--weak-lr", type=float, default=None, help="learning rate of the weak models")
     weak.add_argument("--weak-epochs", type=int, default=None, help="epochs of the weak models")
+    weak.add_argument("--weak-train-top-k", default=None, metavar="INT",
+                      help="train only the weak models' last K layers (default: every layer, whatever "
+                           "--finetune-train-top-k says: the weak models may be shallower than the strong one)")
     run_options = parser.add_argument_group("run")
     run_options.add_argument("--out", required=True, help="output folder (stages cached there; results.json)")
     run_options.add_argument("--official-splits", nargs="+", default=None, metavar="FILE",
-                             help="official split files WEAK W2S TEST (jsonl) instead of seeded splits of "
-                                  "devel+test (GenerateConfig.official)")
+                             help="official split files WEAK W2S TEST (jsonl) instead of the seeded halves of "
+                                  "devel and the official test file (GenerateConfig.official)")
     run_options.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     run_options.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
@@ -56,10 +60,17 @@ def config_from_namespace(args: argparse.Namespace) -> GenerateConfig:
             raise ConfigError(f"--official-splits needs three files: WEAK W2S TEST, got {list(files)}")
         official = dict(zip(OFFICIAL_SPLITS, files))
     finetune = config_from_args(LMFinetuneConfig, args, "finetune__", seed=args.seed)
+    weak_top_k = None
+    if args.weak_train_top_k is not None and args.weak_train_top_k.lower() != "none":
+        try:
+            weak_top_k = int(args.weak_train_top_k)
+        except ValueError:
+            raise ConfigError(f"--weak-train-top-k must be an integer or none, got {args.weak_train_top_k!r}") from None
     weak_finetune = None
-    if args.weak_lr is not None or args.weak_epochs is not None:
+    if args.weak_lr is not None or args.weak_epochs is not None or weak_top_k != finetune.train_top_k:
         weak_finetune = replace(finetune, lr=finetune.lr if args.weak_lr is None else args.weak_lr,
-                                epochs=finetune.epochs if args.weak_epochs is None else args.weak_epochs)
+                                epochs=finetune.epochs if args.weak_epochs is None else args.weak_epochs,
+                                train_top_k=weak_top_k)
     return config_from_args(
         GenerateConfig, args, weak=split_commas(args.weak),
         methods=expand_all(split_commas(args.methods), METHODS), finetune=finetune, weak_finetune=weak_finetune,
@@ -79,16 +90,41 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_summary(results: dict) -> str:
-    """Weak, ceiling and strategy SLU-F1 / EM with PGR and the word-level misfit view."""
+    """Weak, ceiling and strategy SLU-F1 / EM with intervals, PGR, the misfit views, the guard, throughput."""
+    def ci(s, key):
+        lo, hi = s.get("ci", {}).get(key, [None, None])
+        return "" if lo is None else f" [{lo:.3f}, {hi:.3f}]"
+
     def row(name, s):
-        return f"  {name:<34} SLU-F1 {s['slu_f1']:.3f}  EM {s['exact_match']:.3f}"
+        return (f"  {name:<30} SLU-F1 {s['slu_f1']:.3f}{ci(s, 'slu_f1')}  EM {s['exact_match']:.3f}"
+                f"{ci(s, 'exact_match')}")
 
     lines = [f"SLURP {results['splits']}"]
     lines += [row(f"weak {w['name']}", w) for w in results["weak"]]
     lines.append(row("ceiling", results["ceiling"]))
     for name, s in results["strategies"].items():
-        p, v = s["pgr_slu_f1"], s["misfit_view"]
-        lines.append(row(name, s) + f"  PGR {'n/a' if p is None else f'{p:+.2f}'}  "
-                     f"misfit {v['misfit']:.4f}  gain {v['gain']:+.4f}")
+        p, v, t = s["pgr_slu_f1"], s["misfit_view"], s.get("token_view")
+        lo, hi = s.get("pgr_slu_f1_ci", [None, None])
+        pgr = "n/a" if p is None else f"{p:+.2f}" + ("" if lo is None else f" [{lo:+.2f}, {hi:+.2f}]")
+        lines.append(row(name, s) + f"  PGR {pgr}  word misfit {v['misfit']:.4f} gain {v['gain']:+.4f}"
+                     + ("" if t is None else f"  token misfit {t['misfit']:.4f} gain {t['gain']:+.4f}"))
+        if "dpo_delta" in s:
+            d = s["dpo_delta"]["slu_f1"]
+            lines.append(f"  {'':<30} DPO delta SLU-F1 {d['delta']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]")
+    guard = results.get("non_degenerate")
+    if guard is not None:
+        lines.append("  non-degenerate: yes" if guard["ok"] else
+                     "  non-degenerate: NO (" + "; ".join(guard["problems"]) + ")")
+    tp = results.get("throughput") or {}
+    for key, label, unit in (("strong_finetune", "strong fine-tuning", "tokens_per_s"),
+                             ("strong_decode", "strong decoding", "new_tokens_per_s")):
+        x = tp.get(key)
+        if x:
+            frac, frac_cpu = x.get("fraction_of_bf16_matmul"), x.get("fraction_of_bf16_matmul_cpu")
+            lines.append(f"  {label}: {x[unit]:.0f} tok/s ({x[unit.replace('_per_s', '_per_cpu_s')]:.0f} per "
+                         f"CPU-s), {x['gflops']:.1f} GFLOP/s"
+                         + ("" if frac is None else f" = {frac:.1%} of bf16 matmul "
+                                                    f"({tp['matmul']['bf16_gflops']:.0f} GFLOP/s)")
+                         + ("" if frac_cpu is None else f", {frac_cpu:.1%} per CPU-second"))
     lines.append(f"  timings_s total {sum(results['timings_s'].values()):.1f}")
     return "\n".join(lines)

@@ -30,6 +30,8 @@ class LMFinetuneConfig:
     warmup_frac: float = 0.05  # fraction of steps spent warming up
     max_grad_norm: float = 1.0  # gradient-norm clip
     seed: int = 0  # seed of the batch order
+    train_top_k: int | None = None  # train only the last K transformer layers and the final norm (none: all)
+    bf16: bool | None = None  # bf16 autocast (none: where the hardware has bf16 matmuls: CUDA, AVX512-BF16/AMX CPUs)
     extra: dict = field(default_factory=dict, metadata={"cli": False})  # loss-specific settings, recorded
 
     def validate(self, owner: str = "LMFinetuneConfig") -> "LMFinetuneConfig":
@@ -41,6 +43,10 @@ class LMFinetuneConfig:
         check_number(owner, "warmup_frac", self.warmup_frac, minimum=0.0, maximum=1.0)
         check_number(owner, "max_grad_norm", self.max_grad_norm, minimum=0.0, strict=True)
         check_int(owner, "seed", self.seed, minimum=0)
+        if self.train_top_k is not None:
+            check_int(owner, "train_top_k", self.train_top_k)
+        if self.bf16 is not None and not isinstance(self.bf16, bool):
+            raise ConfigError(f"{owner}.bf16 must be true, false or none, got {self.bf16!r}")
         return self
 
 
@@ -76,18 +82,21 @@ class GenerateConfig:
 
     # SLURP folder with devel.jsonl(.gz) and test.jsonl(.gz), or a data root holding slurp/ (required)
     data_dir: str | None = None
-    weak: tuple[str, ...] = ()  # weak models: hub ids or local model directories, by spaces or commas (required)
-    strong: str | None = None  # strong model: hub id or local model directory (required)
+    # weak models, by spaces or commas (required): registry decoders (smollm2-135m-l12, gemma3-270m-l6, any
+    # NAME-lK), local model directories (e.g. `weakstrong llm pretrain` rungs) or hub ids
+    weak: tuple[str, ...] = ()
+    strong: str | None = None  # strong model: registry decoder (smollm2-135m), local model directory or hub id
     methods: tuple[str, ...] = ("joint",)  # supervision strategies: single multi joint bayes, or all
     weights: tuple[float, ...] | None = None  # ensemble weights, one per weak model (normalised; none: uniform)
     dpo: bool = False  # add the conservative DPO stage after each student
     seed: int = 0  # seed of the splits, of fine-tuning and of DPO
-    n_weak_train: int = 2000  # weak-train utterances
-    n_w2s_train: int = 2000  # w2s-train utterances
-    n_test: int | None = None  # evaluate on the first n test utterances (none: all)
+    n_weak_train: int = 1000  # weak-train utterances (a seeded part of SLURP devel)
+    n_w2s_train: int = 1000  # w2s-train utterances (the disjoint rest of the same devel permutation)
+    n_test: int | None = 500  # evaluate on the first n utterances of the shuffled official test split (none: all)
     n_best: int = 3  # candidates per weak model for joint decoding
     max_new_tokens: int = 96  # generation limit
     batch_size: int = 32  # decoding and scoring batch (fine-tuning: --finetune-batch-size)
+    inference_bf16: bool | None = None  # frozen models decode and score in bf16 (none: where bf16 matmuls are native)
     # ceiling and students
     finetune: LMFinetuneConfig = field(default_factory=LMFinetuneConfig, metadata={"prefix": "finetune"})
     # weak supervisors on weak-train (none: ``finetune``)
@@ -95,9 +104,13 @@ class GenerateConfig:
     dpo_config: DPOConfig = field(default_factory=DPOConfig, metadata={"prefix": "dpo"})
     dpo_inputs: int | None = None  # w2s-train inputs used for DPO (none: all)
     kl_weight: float = 1e-4  # evidential KL weight of the bayes strategy (the reference's)
-    # {"weak_train", "w2s_train", "test"}: official split files instead of seeded splits of devel + test
+    # {"weak_train", "w2s_train", "test"}: official split files instead of the seeded devel halves and test file
     official: dict | None = field(default=None, metadata={"cli": False})
     device: str | None = None  # torch device (none: cuda if available, else cpu)
+    # reporting only (no stage depends on these)
+    min_ceiling_slu_f1: float = 0.5  # non-degeneracy guard: the strong ceiling must reach this SLU-F1
+    min_weak_gap: float = 0.1  # non-degeneracy guard: every weak model must trail the ceiling by this SLU-F1
+    n_boot: int = 1000  # bootstrap resamples of the test utterances for confidence intervals
 
     def validate(self) -> "GenerateConfig":
         """Check every field; raise :class:`ConfigError` naming the first bad one. Returns self."""
@@ -127,6 +140,11 @@ class GenerateConfig:
             if getattr(self, name) is not None:
                 check_int(owner, name, getattr(self, name))
         check_number(owner, "kl_weight", self.kl_weight, minimum=0.0)
+        check_number(owner, "min_ceiling_slu_f1", self.min_ceiling_slu_f1, minimum=0.0, maximum=1.0)
+        check_number(owner, "min_weak_gap", self.min_weak_gap, minimum=0.0, maximum=1.0)
+        check_int(owner, "n_boot", self.n_boot)
+        if self.inference_bf16 is not None and not isinstance(self.inference_bf16, bool):
+            raise ConfigError(f"{owner}.inference_bf16 must be true, false or none, got {self.inference_bf16!r}")
         check_device(f"{owner}.device", self.device)
         self.finetune.validate(f"{owner}.finetune")
         if self.weak_finetune is not None:
@@ -141,9 +159,9 @@ class GenerateConfig:
 
     def identity(self) -> dict:
         """The settings a cached stage depends on (not the list of methods or the DPO switch, which only add
-        stages)."""
+        stages, nor the reporting settings)."""
         d = asdict(self)
-        for key in ("methods", "dpo", "device"):
+        for key in ("methods", "dpo", "device", "min_ceiling_slu_f1", "min_weak_gap", "n_boot"):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

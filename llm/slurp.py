@@ -2,13 +2,21 @@
 
 SLURP (Bastianelli et al. 2020, EMNLP) annotates each utterance inline, e.g.
 ``"wake me up at [time : five am] [date : this week]"``. The task here is generation: from the utterance, produce
-the list of slot:value pairs, serialised canonically as compact JSON, sorted, so that exact match is well
-defined: ``[{"date":"this week"},{"time":"five am"}]``.
+the list of slot: value pairs, serialised canonically (sorted, so that exact match is well defined) as one line
+that follows the prompt ``"utterance: <sentence>\nslots:"``::
 
-Offline only the official devel and test files exist (2,033 + 2,974 = 5,007 utterances). The default splits,
-as in Bayesian WeakS-to-Strong (Cui et al. 2024, §5: 2k weak-train / 2k w2s-train), draw 2,000 weak-train and
-2,000 w2s-train utterances from their union with a seeded permutation and keep the rest as test; official split
-files are used instead when the user supplies them.
+    " date: this week; time: five am"        (no slot: " none")
+
+Every value keeps its leading space, as every word of the utterance has one: a byte-level BPE then spells the
+value with the same pieces in the target as in the utterance (``Ġlady``, not ``l``, ``ad``, ``y`` as after a
+quote in JSON), so copying a span is copying tokens, and the word bridge sees the same words on both sides.
+
+Offline only the official devel and test files exist (2,033 + 2,974 utterances). The default splits follow
+Bayesian WeakS-to-Strong (Cui et al. 2024, §5: weak-train and w2s-train disjoint, the official test split for
+evaluation) within what is available: devel is permuted with the seed and cut into disjoint weak-train and
+w2s-train halves (1,000 each by default); the test split is the official one, in a fixed shuffled order (the
+same for every seed, so runs of different seeds are scored on the same utterances), of which the experiment
+evaluates the first ``n_test``. Official split files are used instead when the user supplies them.
 """
 
 from __future__ import annotations
@@ -24,10 +32,15 @@ from weakstrong.config import ConfigError
 
 from .files import read_lines, read_text
 
-# The fixed prompt template: utterance -> JSON list of {slot: value}. The target follows the prompt directly.
-PROMPT_TEMPLATE = "utterance: {sentence}\nslots: "
+# The fixed prompt template. The target follows it directly and starts with a space (see the module docstring).
+PROMPT_TEMPLATE = "utterance: {sentence}\nslots:"
+# Target syntax: pairs joined by PAIR_SEP, each "slot" KEY_SEP " value"; NONE when there is no slot.
+PAIR_SEP, KEY_SEP, NONE = ";", ":", "none"
+# The order of the official test split: one fixed permutation, whatever the run's seed.
+TEST_ORDER_SEED = 0
 
 _SPAN = re.compile(r"\[([^\[\]]*)\]")
+_SLOT_NAME = re.compile(r"^[\w.-]+$")  # slot types are identifiers (SLURP: date, place_name, ...)
 
 Slot = tuple[str, str]
 # The fields every row of an official SLURP file has; a file without them is not a SLURP file.
@@ -99,6 +112,9 @@ def parse_annotation(annotation: str) -> tuple[Slot, ...]:
         if not sep or not slot or not value:
             raise ValueError(f"annotation span must read '[slot : value]' with both parts non-empty, "
                              f"got [{body}] in {annotation!r}")
+        if not _SLOT_NAME.match(slot) or PAIR_SEP in value:
+            raise ValueError(f"annotation span [{body}] needs an identifier as slot name and a value without "
+                             f"'{PAIR_SEP}' (the target syntax reserves it), in {annotation!r}")
         slots.append((slot, value))
     return tuple(slots)
 
@@ -109,38 +125,50 @@ def canonical_slots(slots: Iterable[Slot]) -> tuple[Slot, ...]:
 
 
 def serialise_slots(slots: Iterable[Slot]) -> str:
-    """Canonical compact JSON: a sorted list of one-key objects, e.g. ``[{"date":"today"}]``; ``[]`` if none."""
-    items = [{s: v} for s, v in canonical_slots(slots)]
-    return json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+    """The canonical target: ``" date: today; time: five am"`` (sorted pairs, each value after a space),
+    ``" none"`` if there is no slot."""
+    pairs = [f" {s}{KEY_SEP} {v}" for s, v in canonical_slots(slots)]
+    return PAIR_SEP.join(pairs) if pairs else f" {NONE}"
 
 
 def parse_slots(text: str) -> tuple[tuple[Slot, ...], bool]:
     """Parse a generated slot list; never raises.
 
+    Only the first line counts (generation may run on past the end of the list). ``none`` is the empty list.
+
     Returns
     -------
-    (slots, ok) : the canonical slots and whether the text was a well-formed list of one-key string objects.
-    Anything else (truncated JSON, wrong types, empty output) gives ``((), False)``: an unparseable generation
-    counts as an empty prediction, so it costs recall and exact match instead of crashing a run. Text after the
-    closing bracket of the first JSON value is ignored (generation may run on past the end of the list).
+    (slots, ok) : the canonical slots of every well-formed ``slot: value`` pair, and whether the whole line was
+    well formed. A malformed line (empty, a pair without ``:``, a slot name that is not an identifier, an empty
+    value) keeps its well-formed pairs and has ``ok`` False: it costs what it lacks in recall and precision,
+    and it is never an exact match.
     """
     if not isinstance(text, str):
         return (), False
-    try:
-        value, _ = json.JSONDecoder().raw_decode(text.lstrip())
-    except (json.JSONDecodeError, ValueError):
-        return (), False
-    if not isinstance(value, list):
-        return (), False
-    slots = []
-    for item in value:
-        if not (isinstance(item, dict) and len(item) == 1):
-            return (), False
-        (slot, val), = item.items()
-        if not (isinstance(slot, str) and isinstance(val, str)) or not slot.strip():
-            return (), False
-        slots.append((slot.strip(), " ".join(val.split())))
-    return canonical_slots(slots), True
+    line = text.strip().split("\n", 1)[0].strip()
+    if line == NONE:
+        return (), True
+    slots, ok = [], bool(line)
+    for part in line.split(PAIR_SEP):
+        slot, sep, value = part.partition(KEY_SEP)
+        slot, value = slot.strip(), " ".join(value.split())
+        if not sep or not _SLOT_NAME.match(slot) or not value:
+            ok = False
+            continue
+        slots.append((slot, value))
+    return canonical_slots(slots), ok
+
+
+def as_target(generation: str) -> str:
+    """A model's generation as a training target: the canonical form of its slots when it is well formed (so
+    candidates that differ only in order or spacing are one), else its first line with a single leading space
+    (``" none"`` for an empty generation, so a student is never trained to stop before saying anything).
+    """
+    slots, ok = parse_slots(generation)
+    if ok:
+        return serialise_slots(slots)
+    line = " ".join(str(generation).strip().split("\n", 1)[0].split())
+    return f" {line}" if line else f" {NONE}"
 
 
 def read_slurp_jsonl(path: str | Path) -> tuple[list[SlurpExample], int]:
@@ -198,21 +226,21 @@ def _find(data_dir: Path, stem: str) -> Path:
     raise ConfigError(f"data_dir {data_dir} has no {stem}.jsonl(.gz); expected SLURP's official files")
 
 
-def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 2000, n_w2s_train: int = 2000,
+def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 1000, n_w2s_train: int = 1000,
                official: dict[str, str | Path] | None = None) -> tuple[SlurpSplits, int]:
-    """Load SLURP and split it for weak-to-strong.
+    """Load SLURP and split it for weak-to-strong (the protocol is in the module docstring).
 
     Parameters
     ----------
     data_dir : folder with ``devel.jsonl(.gz)`` and ``test.jsonl(.gz)`` (the offline default), or a data root
         holding them under ``slurp/``.
-    seed : seed of the permutation of devel + test (ignored with ``official``).
-    n_weak_train, n_w2s_train : split sizes; the rest of the 5,007 utterances is the test set.
+    seed : seed of the permutation of devel that cuts weak-train and w2s-train (ignored with ``official``).
+    n_weak_train, n_w2s_train : sizes of the two disjoint devel parts; together at most the devel utterances.
     official : optional ``{"weak_train": path, "w2s_train": path, "test": path}`` of official split files.
 
     Returns
     -------
-    (splits, n_malformed)
+    (splits, n_malformed) : the test split is the whole official test file in its fixed shuffled order.
     """
     if official is not None:
         missing = {"weak_train", "w2s_train", "test"} - set(official)
@@ -228,15 +256,17 @@ def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 2000, n_
         data_dir = data_dir / "slurp"  # the shared data root was given
     devel, bad_d = read_slurp_jsonl(_find(data_dir, "devel"))
     test, bad_t = read_slurp_jsonl(_find(data_dir, "test"))
-    pool = devel + test
-    if n_weak_train < 1 or n_w2s_train < 1 or n_weak_train + n_w2s_train >= len(pool):
-        raise ConfigError(f"n_weak_train + n_w2s_train must be positive and below the {len(pool)} utterances, "
-                          f"got {n_weak_train} + {n_w2s_train}")
-    order = list(range(len(pool)))
+    if n_weak_train < 1 or n_w2s_train < 1 or n_weak_train + n_w2s_train > len(devel):
+        raise ConfigError(f"n_weak_train + n_w2s_train (--n-weak-train, --n-w2s-train) must be positive and at "
+                          f"most the {len(devel)} devel utterances they are cut from, got "
+                          f"{n_weak_train} + {n_w2s_train}")
+    order = list(range(len(devel)))
     random.Random(seed).shuffle(order)
-    pick = [pool[i] for i in order]
     a, b = n_weak_train, n_weak_train + n_w2s_train
-    return SlurpSplits(pick[:a], pick[a:b], pick[b:], "seeded", seed), bad_d + bad_t
+    test_order = list(range(len(test)))
+    random.Random(TEST_ORDER_SEED).shuffle(test_order)
+    return SlurpSplits([devel[i] for i in order[:a]], [devel[i] for i in order[a:b]],
+                       [test[i] for i in test_order], "seeded-devel", seed), bad_d + bad_t
 
 
 def subsample(examples: Sequence[SlurpExample], n: int | None) -> list[SlurpExample]:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from weakstrong.config import ConfigError
 from weakstrong.llm.slu_metric import char_distance, score_generations, slu_scores, word_distance
-from weakstrong.llm.slurp import (load_slurp, parse_annotation, parse_slots, read_slurp_jsonl, serialise_slots)
+from weakstrong.llm.slurp import (as_target, format_prompt, load_slurp, parse_annotation, parse_slots,
+                                  read_slurp_jsonl, serialise_slots, subsample)
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 
@@ -26,7 +27,8 @@ def test_parse_annotation_spans_in_order():
 
 
 @pytest.mark.parametrize("bad", ["wake me [time : five am", "wake me time : five am]", "[date today]",
-                                 "[ : today]", "[date : ]", "[date : [time : x]]"])
+                                 "[ : today]", "[date : ]", "[date : [time : x]]", "[date : a; b]",
+                                 "[two words : x]"])
 def test_parse_annotation_rejects_malformed(bad):
     with pytest.raises(ValueError, match="annotation"):
         parse_annotation(bad)
@@ -41,8 +43,8 @@ def test_loader_skips_and_counts_malformed_annotations(tmp_path):
         fh.write("\n".join(json.dumps(r) for r in rows) + "\n\n")
     examples, n_bad = read_slurp_jsonl(path)
     assert [e.slurp_id for e in examples] == [1] and n_bad == 2
-    assert examples[0].target == '[{"time":"five am"}]'
-    assert examples[0].prompt.endswith("wake me at five am\nslots: ")
+    assert examples[0].target == " time: five am"
+    assert examples[0].prompt.endswith("wake me at five am\nslots:")
 
 
 @pytest.mark.parametrize("content, message", [
@@ -73,15 +75,18 @@ def test_damaged_files_are_errors_naming_them(tmp_path, name, payload):
     assert str(tmp_path / name) in str(exc.value)
 
 
-def test_serialisation_is_canonical():
+def test_serialisation_is_canonical_and_keeps_the_leading_space_of_every_value():
     a = serialise_slots([("time", "five am"), ("date", "this week")])
     b = serialise_slots([("date", "this week"), ("time", "five am")])
-    assert a == b == '[{"date":"this week"},{"time":"five am"}]'
-    assert serialise_slots([]) == "[]"
+    assert a == b == " date: this week; time: five am"
+    assert serialise_slots([]) == " none"
+    # the value follows a space exactly as a word of the utterance does
+    assert format_prompt("wake me at five am") + serialise_slots([("time", "five am")]) \
+        == "utterance: wake me at five am\nslots: time: five am"
 
 
 _slot = st.tuples(st.text("abcdefghij_", min_size=1, max_size=8),
-                  st.text("abc xyz'\"é", min_size=1, max_size=12).map(lambda s: " ".join(s.split()))
+                  st.text("abc xyz'\"é,.", min_size=1, max_size=12).map(lambda s: " ".join(s.split()))
                   ).filter(lambda sv: sv[1] != "")
 
 
@@ -90,23 +95,37 @@ _slot = st.tuples(st.text("abcdefghij_", min_size=1, max_size=8),
 def test_serialise_parse_roundtrip(slots):
     parsed, ok = parse_slots(serialise_slots(slots))
     assert ok and parsed == tuple(sorted(slots))
+    assert as_target(serialise_slots(slots)) == serialise_slots(slots)
 
 
 @given(st.text(max_size=40))
 @settings(max_examples=100, deadline=None)
 def test_parse_slots_never_raises(text):
     slots, ok = parse_slots(text)
-    assert isinstance(ok, bool) and (ok or slots == ())
+    assert isinstance(ok, bool) and isinstance(slots, tuple)
+    assert as_target(text).startswith(" ")
 
 
-@pytest.mark.parametrize("text", ["", '[{"date":"tod', '{"date":"today"}', '[{"date":1}]', '[{"a":"x","b":"y"}]',
-                                  '[["date","today"]]', "slots: none"])
+@pytest.mark.parametrize("text", ["", "   ", "date", "date today", ": today", "date:", "two words: x",
+                                  '[{"date":"today"}]'])
 def test_bad_generations_are_errors_not_crashes(text):
     assert parse_slots(text) == ((), False)
 
 
-def test_trailing_text_after_the_list_is_ignored():
-    assert parse_slots('[{"date":"today"}] [{"x":"y"}]') == ((("date", "today"),), True)
+def test_malformed_lines_keep_their_well_formed_pairs():
+    assert parse_slots(" date: today; nonsense; time:") == ((("date", "today"),), False)
+    assert parse_slots(" date: today;") == ((("date", "today"),), False)
+
+
+def test_only_the_first_line_counts_and_none_is_the_empty_list():
+    assert parse_slots(" date: today\nutterance: more text") == ((("date", "today"),), True)
+    assert parse_slots(" none") == ((), True) and parse_slots("none\n date: x") == ((), True)
+    assert parse_slots(" time:  five   am ") == ((("time", "five am"),), True)
+
+
+def test_as_target_canonicalises_candidates():
+    assert as_target("time: five am;date:  today") == " date: today; time: five am"
+    assert as_target("  half  a line\nnext") == " half a line" and as_target("") == " none"
 
 
 # ---------------------------------------------------------------------------------------------- metric
@@ -160,10 +179,10 @@ def test_long_prediction_is_penalised_beyond_one_error():
 
 
 def test_unparseable_generation_counts_as_empty_prediction():
-    s = score_generations([[("date", "today")], []], ['[{"date":"tod', "[]"])
+    s = score_generations([[("date", "today")], []], [" date today", " none"])
     assert s.n_parse_errors == 1 and s.slu_f1 == 0.0 and s.exact_match == 0.5  # the empty/empty pair matches
     # an unparseable generation is not an exact match of an empty gold list
-    assert score_generations([[]], ["[{"]).exact_match == 0.0
+    assert score_generations([[]], [" nothing here"]).exact_match == 0.0
 
 
 @given(st.lists(st.lists(_slot, min_size=1, max_size=3), min_size=1, max_size=4))
@@ -175,15 +194,25 @@ def test_perfect_prediction_scores_one(gold):
 
 # ---------------------------------------------------------------------------------------------- real data
 @pytest.mark.realdata
-def test_real_slurp_splits():
+def test_real_slurp_splits_are_devel_halves_and_the_official_test_split():
     if not (DATA / "slurp").is_dir():
         pytest.skip(f"shared data not found at {DATA}")
     splits, n_bad = load_slurp(DATA / "slurp", seed=0)
-    assert n_bad == 0 and splits.sizes() == {"n_weak_train": 2000, "n_w2s_train": 2000, "n_test": 1007}
+    assert n_bad == 0 and splits.sizes() == {"n_weak_train": 1000, "n_w2s_train": 1000, "n_test": 2974}
+    devel, _ = read_slurp_jsonl(DATA / "slurp" / "devel.jsonl.gz")
+    test, _ = read_slurp_jsonl(DATA / "slurp" / "test.jsonl.gz")
     ids = [{e.slurp_id for e in part} for part in (splits.weak_train, splits.w2s_train, splits.test)]
-    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert len(ids[0]) == len(ids[1]) == 1000 and not (ids[0] & ids[1])  # disjoint halves
+    assert ids[0] | ids[1] <= {e.slurp_id for e in devel} and ids[2] == {e.slurp_id for e in test}
     assert all(parse_slots(e.target) == (e.slots, True) for e in splits.test)
     again, _ = load_slurp(DATA, seed=0)  # the data root works too
     other, _ = load_slurp(DATA / "slurp", seed=1)
-    assert [e.slurp_id for e in again.test] == [e.slurp_id for e in splits.test]
-    assert [e.slurp_id for e in other.test] != [e.slurp_id for e in splits.test]
+    assert [e.slurp_id for e in again.w2s_train] == [e.slurp_id for e in splits.w2s_train]
+    assert [e.slurp_id for e in other.w2s_train] != [e.slurp_id for e in splits.w2s_train]
+    # one fixed, shuffled test order for every seed: runs of different seeds score the same utterances
+    assert [e.slurp_id for e in other.test] == [e.slurp_id for e in splits.test] != [e.slurp_id for e in test]
+    assert len(subsample(splits.test, 500)) == 500
+    sizes, _ = load_slurp(DATA, seed=3, n_weak_train=1016, n_w2s_train=1017)  # all of devel is usable
+    assert sizes.sizes()["n_w2s_train"] == 1017
+    with pytest.raises(ConfigError, match="devel utterances"):
+        load_slurp(DATA, seed=0, n_weak_train=1500, n_w2s_train=1000)

@@ -9,8 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weakstrong.llm.bridge import (bayes_token_loss, ensemble_word_probs, piece_confidence, soft_targets,
-                                   target_token_words, token_words, word_logprobs, word_spans)
+from weakstrong.llm.bridge import (bayes_token_loss, bridged_token_probs, ensemble_word_probs, piece_confidence,
+                                   same_segmentation, soft_targets, target_token_words, token_logprobs, token_words,
+                                   word_logprobs, word_spans, words_from_tokens)
 from weakstrong.llm.dpo import conservative_dpo_loss, conservative_dpo_loss_reference
 from weakstrong.llm.lm import encode_examples, load_causal_lm, target_token_logprobs
 from weakstrong.llm.losses import evidential_loss, evidential_loss_reference
@@ -20,7 +21,8 @@ from weakstrong.llm.tokenizer_training import train_bpe_tokenizer
 
 CORPUS_A = [f"wake me up at {h} am on {d} please" for h in ("five", "six", "seven") for d in ("monday", "friday")]
 CORPUS_B = [serialise_slots([("time", t), ("date", d)]) for t in ("five am", "noon") for d in ("today", "this week")]
-TEXTS = ['[{"date":"this week"},{"time":"five am"}]', "wake me up at seven am", '[]', "  two  spaces here "]
+TEXTS = ['[{"date":"this week"},{"time":"five am"}]', "wake me up at seven am", '[]', "  two  spaces here ",
+         serialise_slots([("time", "five am"), ("date", "this week")])]
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,26 @@ def test_word_logprobs_conserve_the_sequence_logprob(two_models):
             assert len(w) == len(text.split()) + 1  # same length for both tokenizers: the shared level
             assert w.sum() == pytest.approx(t.sum())  # chain rule: words partition the tokens
             assert np.all(w <= 0)
+
+
+def test_words_from_tokens_and_the_bridged_token_view(two_models):
+    prompts, targets = ["utterance: wake me\nslots:"] * 2, [TEXTS[4], TEXTS[1]]
+    (_, tok_a), (model_b, tok_b) = two_models
+    tokens = token_logprobs(model_b, tok_b, prompts, targets)
+    words = words_from_tokens(tok_b, targets, tokens)
+    assert all(np.allclose(w, v) for w, v in zip(words, word_logprobs(model_b, tok_b, prompts, targets)))
+    for w, text in zip(words, targets):  # model b's words carried onto tokenizer a's pieces
+        probs = bridged_token_probs(w, tok_a, text)
+        idx, n_words = target_token_words(tok_a, text)
+        assert len(probs) == len(idx)
+        for k in range(n_words + 1):
+            assert np.prod(probs[idx == k]) == pytest.approx(np.exp(w[k]))
+
+
+def test_same_segmentation(tokenizers):
+    a, b = tokenizers
+    assert same_segmentation(a, a, TEXTS) and not same_segmentation(a, b, TEXTS)
+    assert same_segmentation(a, b, [""])
 
 
 def test_piece_confidence_spreads_the_word_probability(tokenizers):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 import torch
@@ -37,7 +38,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
     data = root / "slurp"
     data.mkdir()
-    for name, rows in (("devel", _rows(10, 0)), ("test", _rows(10, 100))):
+    for name, rows in (("devel", _rows(16, 0)), ("test", _rows(10, 100))):
         with gzip.open(data / f"{name}.jsonl.gz", "wt") as fh:
             fh.write("\n".join(json.dumps(r) for r in rows) + "\n")
     texts = [format_prompt(r["sentence"]) + serialise_slots([(s, v)]) for r in _rows(20, 0) for s, v in SLOTS[:2]]
@@ -68,8 +69,32 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     for s in [*res["weak"], res["ceiling"], *res["strategies"].values()]:
         assert 0.0 <= s["slu_f1"] <= 1.0 and 0.0 <= s["exact_match"] <= 1.0
     records = [W2SRecord.from_dict(r) for r in res["records"]]  # validated schema
-    assert len(records) == 10 and all(r.loss == "kl" and r.misfit >= 0 for r in records)
+    assert len(records) == 20 and all(r.loss == "kl" and r.misfit >= 0 for r in records)
     assert {r.method for r in records} == set(res["strategies"])
+    assert {r.setting for r in records} == {"slurp/test-words", "slurp/test-tokens"}
+    # intervals, PGR with its interval, the DPO delta with a paired interval, both misfit views
+    for s in [*res["weak"], res["ceiling"], *res["strategies"].values()]:
+        for metric in ("slu_f1", "word_f1", "char_f1", "exact_match", "slot_precision", "slot_recall"):
+            lo, hi = s["ci"][metric]
+            assert lo <= s[metric] + 1e-12 and s[metric] <= hi + 1e-12
+    for name in names:
+        s = res["strategies"][name]
+        assert set(s["token_view"]) >= {"misfit", "gain", "weak_error", "w2s_error", "strong_error"}
+        assert s["token_view"]["n_units"] >= s["misfit_view"]["n_units"]  # tokens at least as many as words
+        assert len(s["pgr_slu_f1_ci"]) == 2
+        delta = res["strategies"][f"{name}+dpo"]["dpo_delta"]["slu_f1"]
+        assert delta["delta"] == pytest.approx(res["strategies"][f"{name}+dpo"]["slu_f1"] - s["slu_f1"])
+    # the tiny models are degenerate: the guard says so in results.json and loudly on stderr
+    guard = res["non_degenerate"]
+    assert guard["ok"] is False and guard["ceiling_ok"] is False and guard["problems"]
+    assert "DEGENERATE" in capsys.readouterr().err
+    # throughput of fine-tuning and decoding, and the matmul rate measured in the same run
+    tp = res["throughput"]
+    assert tp["matmul"]["bf16_gflops"] > 0 and tp["matmul"]["threads"] == 1
+    assert tp["strong_finetune"]["tokens_per_s"] > 0 and tp["strong_decode"]["new_tokens_per_s"] > 0
+    assert 0 < tp["finetune"]["ceiling/model"]["fraction_of_bf16_matmul"]
+    assert set(tp["decode"]) >= {"weak/0/test", "ceiling/test", "students/bayes+dpo/test"}
+    assert all(isinstance(w["tokenizer_matches_strong"], bool) for w in res["weak"])
     assert res["timings_s"]["weak/0/model"] > 0 and "students/bayes+dpo/model" in res["timings_s"]
     # joint decoding: the target is the pooled candidate with the best weighted score
     joint = read_json(out / "joint" / "targets.json")
@@ -128,6 +153,25 @@ def test_unknown_model_offline_is_a_clear_error(setup, capsys, monkeypatch):
     assert "no-such-org/no-such-model" in err and "HF_HUB_OFFLINE" in err
     with pytest.raises(ValueError, match="config.json"):
         load_causal_lm(str(root / "slurp"))  # a folder that is not a model
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--finetune-train-top-k", "0"], r"train[_-]top[_-]k"),
+    (["--finetune-train-top-k", "5"], r"--finetune-train-top-k.*<= 1, the layers of model"),
+    (["--weak-train-top-k", "2"], r"--weak-train-top-k.*<= 1, the layers of model"),
+    (["--weak-train-top-k", "x"], r"--weak-train-top-k"),
+    (["--n-boot", "0"], r"n[_-]boot"),
+    (["--min-ceiling-slu-f1", "2"], r"min[_-]ceiling[_-]slu[_-]f1"),
+    (["--min-weak-gap", "-0.1"], r"min[_-]weak[_-]gap"),
+    (["--weak", "minilm-l6"], r"encoder"),
+])
+def test_new_options_refuse_bad_values(setup, capsys, extra, message):
+    root, data, models = setup
+    out = root / f"bad{abs(hash(tuple(extra)))}"
+    assert main(_argv(data, models, out, "--methods", "joint", *extra)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and re.search(message, err[-1]), err
+    assert not out.exists() or not any(out.iterdir())  # refused before any work: nothing written
 
 
 def test_batched_greedy_equals_one_at_a_time_and_beams_are_distinct(setup):
