@@ -71,7 +71,8 @@ def _real_panel(ax, rows: list[dict], measured_key: str, title: str, xlabel: str
                     label=f"{task} ({len(sub)})", alpha=0.85)
         values += list(x) + list(y)
     identity_line(ax, values)
-    ax.set(xlabel=xlabel, ylabel="predicted gain (squared error)", title=title)
+    ax.set(xlabel=xlabel, ylabel="predicted gain (squared error)")
+    ax.set_title(title, fontsize=8)
     ax.legend(loc="upper left", fontsize=7)
 
 
@@ -80,7 +81,9 @@ def draw(runs: list[RunData], evaluation: dict | None = None):
     (a "pending" panel when ``evaluation`` is None)."""
     (run,) = runs
     finetune = evaluation is not None and evaluation["finetune"]["status"] == "ok"
-    fig, axes = new_figure(ncols=4 if finetune else 3, height=3.3)
+    fig, axes = new_figure(ncols=2, nrows=2, height=6.2)
+    if not finetune:
+        axes[3].set_axis_off()
     _sim_panels(axes[0], axes[1], run.summary)
     if evaluation is None:
         pending_panel(axes[2], "(c) real ladder: pending", f"No results/{EXPERIMENT}/results.json yet.\n"

@@ -50,7 +50,7 @@ def draw(data: dict):
     rotate_ticks(axes[0], 60)
     axes[0].set_ylabel("test accuracy of a probe")
     axes[0].set_title("(a) ladder")
-    axes[0].legend(loc="best", fontsize=7)
+    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.75), fontsize=6, ncols=2)
     records = [W2SRecord.from_dict(r) for r in data["records"]
                if r["method"] == "single" and r["seed"] == data["config"]["seed"]]
     students = [s for s in STUDENT_MARKERS if any(r.extra["student"] == s for r in records)]
@@ -65,10 +65,10 @@ def draw(data: dict):
                                    identity=False, unit=unit, short=True)
         top = max(ax.get_xlim()[1], ax.get_ylim()[1])
         ax.plot([0, top], [0, top], ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
-        fits = "; ".join(f"{student}: slope {f['slope']:.2f}, $R^2$ {f['r2']:.2f}"
+        fits = "\n".join(f"{student}: slope {f['slope']:.2f}, $R^2$ {f['r2']:.2f}"
                          for student in students
                          for f in [data["fits"][student][loss]["overall"]] if f["slope"] is not None)
-        ax.set_title(f"{title}\n{fits}", fontsize=8)
+        ax.set_title(f"{title}\n{fits}", fontsize=7)
         ax.legend(loc="upper left", fontsize=6)
     return fig
 

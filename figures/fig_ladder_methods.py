@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from weakstrong.figures.plots import grouped_bars, pending_figure, rotate_ticks
+from weakstrong.figures.plots import grouped_bars, pending_figure
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import display_path
 from weakstrong.figures.style import new_figure, save_figure
@@ -23,7 +23,10 @@ METHODS = ("best single", "average", "vote", "logconf", "bayes")
 
 
 def _group(row: dict) -> str:
-    return f"{row['strong']}\n{row['student']} ({len(row['seeds'])} seed{'s' if len(row['seeds']) > 1 else ''})"
+    """A short two-line label: the strong model (``smollm2-135m-l16`` -> ``smol-l16``), then the student
+    (probe, or FT: top-K fine-tuned)."""
+    short = row["strong"].replace("smollm2-135m", "smol").replace("-270m", "").replace("minilm-", "")
+    return f"{short}\n{'FT' if row['student'] == 'finetune' else 'probe'}"
 
 
 def draw(data: dict):
@@ -44,18 +47,19 @@ def draw(data: dict):
         grouped_bars(axes[0][j], groups, series, ranges, ylabel="test accuracy of the student")
         values = [v for s in series.values() for v in s if v is not None]
         axes[0][j].set_ylim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.03))
-        axes[0][j].set_title(f"({'ab'[j]}) {task}: students by teacher", fontsize=9)
-        rotate_ticks(axes[0][j], 30)
+        seeds = sorted({len(r["seeds"]) for r in mine if r["student"] == "probe"})
+        axes[0][j].set_title(f"({'ab'[j]}) {task} (probe: {seeds[-1] if seeds else 0} seeds, FT: 1)", fontsize=8)
         others = ("average", "vote", "logconf")
         diff = {f"bayes − {o}": [r["bayes_minus"].get(o, {}).get("mean") for r in mine] for o in others}
         cis = {f"bayes − {o}": [tuple(r["bayes_minus"][o]["ci"]) if o in r["bayes_minus"] else None for r in mine]
                for o in others}
         grouped_bars(axes[1][j], groups, diff, cis, ylabel="accuracy difference")
         axes[1][j].axhline(0.0, color="0.3", lw=0.8)
-        axes[1][j].set_title(f"({'cd'[j]}) {task}: bayes minus the naive ensembles (95 % CI)", fontsize=9)
-        rotate_ticks(axes[1][j], 30)
-    axes[0][0].legend(fontsize=7, loc="lower left")
-    axes[1][0].legend(fontsize=7, loc="lower left")
+        axes[1][j].set_title(f"({'cd'[j]}) {task}: bayes minus the others (95 % CI)", fontsize=8)
+        for ax in (axes[0][j], axes[1][j]):
+            ax.tick_params(axis="x", labelsize=6.5)
+    axes[0][0].legend(fontsize=6.5, loc="upper right", ncols=2)
+    axes[1][0].legend(fontsize=6.5, loc="lower left")
     return fig
 
 
