@@ -75,7 +75,7 @@ def tables(ctx: FigureContext) -> dict[str, str]:
     for r in data["comparison"]:
         acc = [fmt(float(np.mean(r["best_single"])))] + [fmt(float(np.mean(r["accuracy"][m])))
                                                           if m in r["accuracy"] else "--" for m in METHODS[1:]]
-        diffs = [f"{fmt(d['mean'], 3)} [{fmt(d['ci'][0], 3)}, {fmt(d['ci'][1], 3)}]" if d else "--"
+        diffs = [f"${d['mean']:+.3f}$ [${d['ci'][0]:+.3f}$, ${d['ci'][1]:+.3f}$]" if d else "--"
                  for d in (r["bayes_minus"].get(o) for o in ("average", "vote", "logconf"))]
         body.append([latex_escape(r["task"]), latex_escape(r["strong"]), r["student"], str(len(r["seeds"]))]
                     + acc + diffs)
