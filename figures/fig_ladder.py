@@ -45,12 +45,14 @@ def draw(data: dict):
         if tuned:
             axes[0].scatter([models.index(m) for m in tuned], [t["accuracy"] for t in tuned.values()], s=30,
                             marker=STUDENT_MARKERS["finetune"], facecolors="none", edgecolors=CYCLE[i], zorder=4,
-                            label=f"{task}, top-{data['config']['top_k']} fine-tuned ceiling")
+                            label=f"{task}, top-{data['config']['top_k']} FT")
     axes[0].set_xticks(range(len(models)), models)
     rotate_ticks(axes[0], 60)
     axes[0].set_ylabel("test accuracy of a probe")
     axes[0].set_title("(a) ladder")
-    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.75), fontsize=6, ncols=2)
+    low, high = axes[0].get_ylim()
+    axes[0].set_ylim(low - 0.6 * (high - low), high)  # room below the lines for the legend
+    axes[0].legend(loc="lower right", fontsize=5.5, ncols=2, frameon=False)
     records = [W2SRecord.from_dict(r) for r in data["records"]
                if r["method"] == "single" and r["seed"] == data["config"]["seed"]]
     students = [s for s in STUDENT_MARKERS if any(r.extra["student"] == s for r in records)]
