@@ -121,16 +121,12 @@ def load_inputs(study: MisfitStudyConfig, task: str, cache_dir: Path) -> TaskInp
     """Splits, features and weak outputs of ``task``, through the study's stage cache (computed if absent)."""
     from .classify import Timer, run_weak
     from .data import SplitConfig, load_task
-    from .device import select_device, torch_threads
-    from .registry import inference_dtype
-    from .study import _Models
+    from .device import torch_threads
+    from .study import checked_models
 
     with torch_threads(study.threads):
-        device = select_device(study.device)
-        dtype = inference_dtype(device) if study.bf16 else None
         timer = Timer()
-        models = _Models(study, device, dtype, cache_dir, timer.stages)
-        models.check_max_length()
+        models = checked_models(study, cache_dir, timer.stages)
         data = load_task(task, study.data_dir, SplitConfig(study.n_weak_train, study.n_w2s_train, study.n_test,
                                                            study.seed))
         with timer("features"):

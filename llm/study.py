@@ -197,7 +197,7 @@ class _Models:
     def __init__(self, cfg: MisfitStudyConfig, device, dtype, cache_dir: Path, log: dict):
         from .weak import FrozenProbeWeak, make_weak
 
-        self.cfg = cfg
+        self.cfg, self.device, self.dtype = cfg, device, dtype
         self.extractors: dict[str, FeatureExtractor] = {}
         weak_features = {}
         for name in dict.fromkeys(cfg.weak + cfg.strong):
@@ -258,6 +258,15 @@ class _Models:
 
     def passes(self) -> list[dict]:
         return [p for g in self.groups for p in g.passes]
+
+
+def checked_models(cfg: MisfitStudyConfig, cache_dir: Path, log: dict) -> _Models:
+    """The study's models on the device ``cfg`` selects (bf16 weights where native and ``cfg.bf16``), with
+    ``--max-length`` checked against every backbone; call inside ``torch_threads(cfg.threads)``."""
+    device = select_device(cfg.device)
+    models = _Models(cfg, device, inference_dtype(device) if cfg.bf16 else None, cache_dir, log)
+    models.check_max_length()
+    return models
 
 
 def _probes(cfg, task, data, strong, teachers, feats, extractor, cache_dir, log) -> dict[str, np.ndarray]:
@@ -398,12 +407,10 @@ def run_study(cfg: MisfitStudyConfig) -> dict:
     out = check_output_dir(cfg.out, "--out")
     cache_dir = check_output_dir(cfg.cache_dir, "--cache-dir") if cfg.cache_dir else out / "cache"
     with torch_threads(cfg.threads):
-        device = select_device(cfg.device)
-        dtype = inference_dtype(device) if cfg.bf16 else None
         # Everything that can fail on bad input (model names, lengths, files, sizes) fails here, before work.
         setup = Timer()
-        models = _Models(cfg, device, dtype, cache_dir, setup.stages)
-        models.check_max_length()
+        models = checked_models(cfg, cache_dir, setup.stages)
+        device, dtype = models.device, models.dtype
         models.check_finetune()
         runs = [(t, cfg.seed) for t in cfg.tasks] + [(t, s) for s in cfg.extra_seeds for t in cfg.tasks
                                                      if t in cfg.extra_seed_tasks]
