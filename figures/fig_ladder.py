@@ -120,8 +120,8 @@ def build(ctx: FigureContext) -> FigureOutcome:
     if not path.is_file():
         images = pending_figure(NAME, ctx.images_dir, [(
             "real-model ladder: results pending",
-            f"No {path} yet.\nWritten by: weakstrong llm misfit-study --data-dir ../shared/data --out "
-            f"results/{EXPERIMENT}")])
+            f"No results/{EXPERIMENT}/results.json yet.\nWritten by: weakstrong llm misfit-study\n"
+            f"--data-dir ../shared/data --out results/{EXPERIMENT}")])
         return FigureOutcome("pending", images=images, message=f"{path} not committed")
     return FigureOutcome("ok", images=save_figure(draw(read_json(path)), NAME, ctx.images_dir), data_files=[path])
 
