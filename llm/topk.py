@@ -81,16 +81,12 @@ def encode_sequences(model, tokenizer, texts: Sequence[str], layers: Sequence[in
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "right"
-    try:
-        lengths = [len(tokenizer(t, truncation=True, max_length=max_length)["input_ids"]) for t in texts]
-    finally:
-        tokenizer.padding_side = side
+    lengths = [len(tokenizer(t, truncation=True, max_length=max_length)["input_ids"]) for t in texts]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     out = {layer: np.zeros((offsets[-1], model.config.hidden_size), dtype=np.float32) for layer in layers}
     model.eval()
-    tokenizer.padding_side = "right"
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "right"  # positions 0..len-1, as the top layers will see them
     try:
         with torch.inference_mode():
             for idx in tqdm(length_sorted_batches(lengths, batch_size), desc=progress or "encode",
