@@ -170,17 +170,33 @@ def representation_rng(config: WorldConfig, which: str) -> np.random.Generator:
     return _world_rngs(config.seed)[4 if which == "strong" else 5]
 
 
-def _pretrain_cached(config: WorldConfig, truth: MLP, which: str, cache_dir: Path | None) -> tuple[MLP, float, float]:
-    """Pretrain the ``which`` ("strong" or "weak") representation, or load it from the cache."""
+def _representation_path(config: WorldConfig, which: str, cache_dir: Path | None) -> Path | None:
+    """Where the pretrained ``which`` ("strong" or "weak") representation of ``config`` is cached."""
+    if cache_dir is None:
+        return None
     depth = config.strong_depth if which == "strong" else config.weak_depth
     key = {"version": _CACHE_VERSION, "which": which, "depth": depth, "seed": config.seed,
            "input_dim": config.input_dim, "sigma": config.sigma, "width": config.width,
            "truth_depth": config.truth_depth, "pretrain_tasks": config.pretrain_tasks,
            "pretrain_samples": config.pretrain_samples, "pretrain": asdict(config.pretrain)}
-    path = None if cache_dir is None else Path(cache_dir) / f"representation-{config_hash(key)}.npz"
-    if path is not None and path.exists():
-        with np.load(path) as arrays:
-            return MLP.from_arrays(arrays, "h_"), float(arrays["loss"]), 0.0
+    return Path(cache_dir) / f"representation-{config_hash(key)}.npz"
+
+
+def _load_representation(path: Path | None) -> tuple[MLP, float, float] | None:
+    """The cached representation at ``path`` as ``(mlp, loss, 0.0)``, or None when there is none.
+
+    Call it from one thread only: numpy parses .npy headers with ``ast``, which CPython 3.11 cannot run
+    in two threads at once (it fails with "AST constructor recursion depth mismatch").
+    """
+    if path is None or not path.exists():
+        return None
+    with np.load(path) as arrays:
+        return MLP.from_arrays(arrays, "h_"), float(arrays["loss"]), 0.0
+
+
+def _pretrain(config: WorldConfig, truth: MLP, which: str, path: Path | None) -> tuple[MLP, float, float]:
+    """Pretrain the ``which`` representation and cache it at ``path``: ``(mlp, loss, seconds)``."""
+    depth = config.strong_depth if which == "strong" else config.weak_depth
     x, y, task, heads = pretraining_data(config, truth)
     start = time.perf_counter()
     mlp, info = pretrain_representation(representation_rng(config, which), x, y, task, heads.coef,
@@ -189,6 +205,27 @@ def _pretrain_cached(config: WorldConfig, truth: MLP, which: str, cache_dir: Pat
     if path is not None:
         save_npz_atomic(path, loss=np.array(info["loss"]), **mlp.to_arrays("h_"))
     return mlp, info["loss"], seconds
+
+
+def _pretrained(config: WorldConfig, truth: MLP, which: tuple[str, ...],
+                cache_dir: Path | None) -> dict[str, tuple[MLP, float, float]]:
+    """The representations named in ``which``: read from the cache, the missing ones pretrained.
+
+    Cached ones are read here, on the calling thread; the missing ones train in parallel threads (the
+    training kernel releases the GIL, so two representations train on two cores at once).
+    """
+    paths = {name: _representation_path(config, name, cache_dir) for name in which}
+    out = {name: loaded for name in which if (loaded := _load_representation(paths[name])) is not None}
+    missing = [name for name in which if name not in out]
+    if len(missing) == 1:
+        out[missing[0]] = _pretrain(config, truth, missing[0], paths[missing[0]])
+    elif missing:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+            jobs = {name: pool.submit(_pretrain, config, truth, name, paths[name]) for name in missing}
+            out.update({name: job.result() for name, job in jobs.items()})
+    return out
 
 
 def make_world(config: WorldConfig, cache_dir: str | Path | None = None) -> World:
@@ -203,17 +240,11 @@ def make_world(config: WorldConfig, cache_dir: str | Path | None = None) -> Worl
         weak = truth.perturbed(weak_rng, config.weak_noise)
     elif config.setting == "realizable":
         strong = truth
-        weak, loss["weak"], seconds = _pretrain_cached(config, truth, "weak", cache_dir)
+        weak, loss["weak"], seconds = _pretrained(config, truth, ("weak",), cache_dir)["weak"]
     else:
-        # The training kernel releases the GIL, so the two representations train on two cores at once.
-        from concurrent.futures import ThreadPoolExecutor
-
         start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = {which: pool.submit(_pretrain_cached, config, truth, which, cache_dir)
-                    for which in ("strong", "weak")}
-            (strong, loss["strong"], s_strong), (weak, loss["weak"], s_weak) = (jobs["strong"].result(),
-                                                                                jobs["weak"].result())
+        reps = _pretrained(config, truth, ("strong", "weak"), cache_dir)
+        (strong, loss["strong"], s_strong), (weak, loss["weak"], s_weak) = reps["strong"], reps["weak"]
         seconds = time.perf_counter() - start if s_strong or s_weak else 0.0
     return World(config, truth, strong, weak, loss, seconds)
 

@@ -51,6 +51,34 @@ def test_pretraining_reduces_loss_and_caches(tmp_path):
     assert world.pretrain_loss["weak"] < baseline
 
 
+def test_cached_representations_are_read_on_the_calling_thread(tmp_path, monkeypatch):
+    # numpy parses .npy headers with ast, which CPython 3.11 cannot run in two threads at once: cached
+    # representations must be read on the caller's thread, and only missing ones trained in threads.
+    import threading
+
+    from weakstrong.sim import worlds
+
+    config = WorldConfig(setting="pretrained", seed=2, **TINY_PRETRAIN)
+    first = make_world(config, cache_dir=tmp_path)
+    cached = sorted(tmp_path.glob("representation-*.npz"))
+    assert len(cached) == 2
+    weak_file = worlds._representation_path(config, "weak", tmp_path)
+    weak_file.unlink()                                   # strong cached, weak missing: the mixed path
+    readers = []
+    real_load = worlds._load_representation
+
+    def recording_load(path):
+        readers.append(threading.current_thread())
+        return real_load(path)
+
+    monkeypatch.setattr(worlds, "_load_representation", recording_load)
+    again = make_world(config, cache_dir=tmp_path)
+    assert readers and all(t is threading.main_thread() for t in readers)
+    assert weak_file.exists() and again.pretrain_seconds > 0
+    for a, b in zip(first.strong.weights + first.weak.weights, again.strong.weights + again.weak.weights):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_settings_define_the_representations():
     realizable = make_world(WorldConfig(setting="realizable", seed=1, **TINY_PRETRAIN))
     assert realizable.strong is realizable.truth
