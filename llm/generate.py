@@ -66,6 +66,18 @@ STATEMENTS = "none guaranteed: fine-tuned student is not a projection"
 DPO_DELTA_METRICS = ("slu_f1", "exact_match", "slot_precision", "slot_recall")
 
 
+def dpo_students(results: dict, dpo_on: str) -> list[str]:
+    """The students DPO refines: every one (``"all"``), or the best by test SLU-F1 and the Bayesian one.
+
+    ``"best+bayes"`` follows the reference: DPO on top of the best student and of the Bayesian student (one
+    stage when they are the same; ties go to the first trained). The choice uses only the students' own scores, and DPO's effect is then
+    measured against the same student on the same utterances (a paired delta), so it does not favour DPO.
+    """
+    if dpo_on == "all":
+        return list(results)
+    best = max(results, key=lambda name: results[name]["slu_f1"])
+    return list(dict.fromkeys([best] + (["bayes"] if "bayes" in results else [])))
+
 class GenerateRun:
     """The cached stages of one experiment in ``out``; :meth:`run` returns (and writes) ``results.json``."""
 
@@ -302,16 +314,19 @@ class GenerateRun:
                     loss=partial(bayes_token_loss, kl_weight=cfg.kl_weight), name="bayes"), list(range(len(models))))
 
         self.boot = bootstrap_weights(len(self.test), cfg.n_boot, cfg.seed)
-        results, records = {}, []
+        results, records, evaluated = {}, [], {}
         for name, (train, teachers) in students.items():
             model, tok = self._model(f"students/{name}/model", cfg.strong, train)
-            evaluated = self._evaluate(f"students/{name}", model, tok)
-            results[name] = self._summarise(name, evaluated, teachers, weak, ceiling, records)
-            if cfg.dpo:
-                after = self._dpo(name, model, tok, models, w)
-                results[f"{name}+dpo"] = self._summarise(f"{name}+dpo", after, teachers, weak, ceiling, records)
-                delta = paired_bootstrap_delta(evaluated["counts"], after["counts"], self.boot)
-                results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
+            evaluated[name] = self._evaluate(f"students/{name}", model, tok)
+            results[name] = self._summarise(name, evaluated[name], teachers, weak, ceiling, records)
+            del model
+        for name in dpo_students(results, cfg.dpo_on) if cfg.dpo else []:
+            model, tok = self._model(f"students/{name}/model", cfg.strong, None)
+            after = self._dpo(name, model, tok, models, w)
+            results[f"{name}+dpo"] = self._summarise(f"{name}+dpo", after, students[name][1], weak, ceiling,
+                                                     records)
+            delta = paired_bootstrap_delta(evaluated[name]["counts"], after["counts"], self.boot)
+            results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
             del model
 
         rates = matmul_rates(threads=torch.get_num_threads(), device=str(self.device)) \

@@ -16,6 +16,7 @@ from weakstrong.config import ConfigError, check_int, check_number
 from .device import check_device
 
 METHODS = ("single", "multi", "joint", "bayes")
+DPO_ON = ("best+bayes", "all")
 OFFICIAL_SPLITS = ("weak_train", "w2s_train", "test")
 
 
@@ -88,7 +89,8 @@ class GenerateConfig:
     strong: str | None = None  # strong model: registry decoder (smollm2-135m), local model directory or hub id
     methods: tuple[str, ...] = ("joint",)  # supervision strategies: single multi joint bayes, or all
     weights: tuple[float, ...] | None = None  # ensemble weights, one per weak model (normalised; none: uniform)
-    dpo: bool = False  # add the conservative DPO stage after each student
+    dpo: bool = False  # add the conservative DPO stage after the students named by --dpo-on
+    dpo_on: str = "best+bayes"  # students DPO refines: best+bayes (the best by test SLU-F1, and bayes) or all
     seed: int = 0  # seed of the splits, of fine-tuning and of DPO
     n_weak_train: int = 1000  # weak-train utterances (a seeded part of SLURP devel)
     n_w2s_train: int = 1000  # w2s-train utterances (the disjoint rest of the same devel permutation)
@@ -133,6 +135,8 @@ class GenerateConfig:
                                          or sum(self.weights) <= 0):
             raise ConfigError(f"{owner}.weights must be one nonnegative number per weak model ({len(self.weak)}), "
                               f"not all zero, got {list(self.weights)}")
+        if self.dpo_on not in DPO_ON:
+            raise ConfigError(f"{owner}.dpo_on (--dpo-on) must be one of {DPO_ON}, got {self.dpo_on!r}")
         check_int(owner, "seed", self.seed, minimum=0)
         for name in ("n_weak_train", "n_w2s_train", "n_best", "max_new_tokens", "batch_size"):
             check_int(owner, name, getattr(self, name))
@@ -158,10 +162,10 @@ class GenerateConfig:
         return [x / sum(w) for x in w]
 
     def identity(self) -> dict:
-        """The settings a cached stage depends on (not the list of methods or the DPO switch, which only add
+        """The settings a cached stage depends on (not the list of methods or the DPO switches, which only add
         stages, nor the reporting settings)."""
         d = asdict(self)
-        for key in ("methods", "dpo", "device", "min_ceiling_slu_f1", "min_weak_gap", "n_boot"):
+        for key in ("methods", "dpo", "dpo_on", "device", "min_ceiling_slu_f1", "min_weak_gap", "n_boot"):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

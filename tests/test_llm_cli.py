@@ -136,7 +136,8 @@ def test_generate_and_pretrain_configs_from_the_command_line():
     assert cfg.weak == ("m1", "m2") and cfg.finetune.seed == cfg.dpo_config.seed == 2
     assert cfg.weak_finetune == LMFinetuneConfig(lr=1e-3, epochs=5, seed=2)
     assert cfg.official == {"weak_train": "a", "w2s_train": "b", "test": "c"}
-    assert cfg.identity() == GenerateConfig(**{**cfg.__dict__, "methods": ("single",), "dpo": True}).identity()
+    assert cfg.identity() == GenerateConfig(**{**cfg.__dict__, "methods": ("single",), "dpo": True,
+                                               "dpo_on": "all"}).identity()
     with pytest.raises(ConfigError, match="three files"):
         generate_cli.config_from_namespace(build_parser().parse_args(
             ["llm", "generate", "--weak", "m", "--strong", "s", "--official-splits", "a", "--out", "o"]))
@@ -161,6 +162,7 @@ def test_generate_and_pretrain_configs_from_the_command_line():
     (GenerateConfig(data_dir="d", weak=("a", "b"), strong="s", weights=(1.0,)), "weights"),
     (GenerateConfig(data_dir="d", weak=("a",), strong="s", dpo_config=DPOConfig(eps=0.5)), "dpo_config.eps"),
     (GenerateConfig(data_dir="d", weak=("a",), strong="s", finetune=LMFinetuneConfig(lr=0.0)), "finetune.lr"),
+    (GenerateConfig(data_dir="d", weak=("a",), strong="s", dpo_on="best"), "dpo_on"),
     (LMPretrainConfig(slurp_fraction=1.5), "slurp_fraction"),
 ])
 def test_bad_configs_are_config_errors_naming_the_field(config, field):

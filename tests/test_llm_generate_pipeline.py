@@ -60,7 +60,9 @@ def _argv(data, models, out, *extra):
 def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     root, data, models = setup
     out = root / "run"
-    assert main(_argv(data, models, out, "--methods", "all", "--dpo", "--weights", "1", "3", "--weak-lr", "1e-3")) == 0
+    argv = _argv(data, models, out, "--methods", "all", "--dpo", "--dpo-on", "all", "--weights", "1", "3",
+                 "--weak-lr", "1e-3")
+    assert main(argv) == 0
     res = read_json(out / "results.json")
     assert res["config"]["weak_finetune"]["lr"] == 1e-3 and res["config"]["finetune"]["lr"] == 3e-4
     names = {"single/0", "single/1", "multi", "joint", "bayes"}
@@ -106,10 +108,18 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     # a rerun reuses every stage (no retraining) and reproduces the numbers
     stage = out / "students" / "bayes" / "model" / "stage.json"
     mtime = stage.stat().st_mtime_ns
-    assert main(_argv(data, models, out, "--methods", "all", "--dpo", "--weights", "1", "3", "--weak-lr", "1e-3")) == 0
+    assert main(argv) == 0
     again = read_json(out / "results.json")
     assert stage.stat().st_mtime_ns == mtime
     assert again["strategies"] == res["strategies"] and again["records"] == res["records"]
+    # the default refines only the best student and the Bayesian one, from the same cached stages
+    i = argv.index("--dpo-on")
+    assert main(argv[:i] + argv[i + 2:]) == 0
+    fewer = read_json(out / "results.json")
+    trained = [n for n in res["strategies"] if not n.endswith("+dpo")]  # in training order: ties go to the first
+    best = max(trained, key=lambda n: res["strategies"][n]["slu_f1"])
+    assert {n for n in fewer["strategies"] if n.endswith("+dpo")} == {f"{best}+dpo", "bayes+dpo"}
+    assert all(fewer["strategies"][n] == res["strategies"][n] for n in fewer["strategies"])
     # ... but a different configuration in the same folder is refused
     assert main(_argv(data, models, out, "--methods", "joint", "--seed", "1")) == 2
     assert "different configuration" in capsys.readouterr().err

@@ -165,3 +165,16 @@ def test_throughput_table():
     assert t["decode"]["ceiling/test"]["new_tokens_per_s"] == 50
     assert t["decode"]["ceiling/test"]["gflops"] == pytest.approx((100 + 80) * 2000 / 1e9)
     assert transformer_flops_per_token(10) == 20 and transformer_flops_per_token(10, 10, 10) == 60
+
+
+def test_dpo_refines_the_best_student_and_the_bayesian_one():
+    from weakstrong.llm.generate import dpo_students
+
+    scores = {"single/0": 0.31, "multi": 0.44, "joint": 0.41, "bayes": 0.40}
+    results = {name: {"slu_f1": f} for name, f in scores.items()}
+    assert dpo_students(results, "best+bayes") == ["multi", "bayes"]
+    assert dpo_students(results, "all") == list(scores)
+    results["bayes"]["slu_f1"] = 0.5                   # bayes is also the best: one stage, not two
+    assert dpo_students(results, "best+bayes") == ["bayes"]
+    del results["bayes"]                               # no Bayesian student: the best alone
+    assert dpo_students(results, "best+bayes") == ["multi"]
