@@ -329,6 +329,12 @@ class GenerateRun:
             results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
             del model
 
+        # Does the Bayesian strategy beat the others? Paired on the same test utterances, before DPO.
+        comparison = {f"bayes-{other}": {m: d[m] for m in DPO_DELTA_METRICS} for other in evaluated
+                      if other != "bayes" and "bayes" in evaluated
+                      for d in [paired_bootstrap_delta(evaluated[other]["counts"], evaluated["bayes"]["counts"],
+                                                       self.boot)]}
+
         rates = matmul_rates(threads=torch.get_num_threads(), device=str(self.device)) \
             if self.device.type in ("cpu", "cuda") else None
         strong_stages = {"ceiling/model", "ceiling/test"} | {f"students/{n}/{k}" for n in results
@@ -343,7 +349,7 @@ class GenerateRun:
             "weak": [{"name": x["name"], **x["scores"], "ci": bootstrap_ci(x["counts"], self.boot),
                       "tokenizer_matches_strong": x["same_tokens"]} for x in weak],
             "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], self.boot)},
-            "strategies": results, "records": records, "non_degenerate": guard,
+            "strategies": results, "comparison": comparison, "records": records, "non_degenerate": guard,
             "throughput": report.throughput(
                 {k: v["finetune"] for k, v in self.stage_info.items() if "finetune" in v},
                 self.decode_stats, sorted(strong_stages), rates),

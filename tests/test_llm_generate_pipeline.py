@@ -86,6 +86,12 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
         assert len(s["pgr_slu_f1_ci"]) == 2
         delta = res["strategies"][f"{name}+dpo"]["dpo_delta"]["slu_f1"]
         assert delta["delta"] == pytest.approx(res["strategies"][f"{name}+dpo"]["slu_f1"] - s["slu_f1"])
+    # the Bayesian student against every other one, paired on the same utterances
+    assert set(res["comparison"]) == {f"bayes-{n}" for n in names - {"bayes"}}
+    for other in names - {"bayes"}:
+        d = res["comparison"][f"bayes-{other}"]["slu_f1"]
+        assert d["delta"] == pytest.approx(res["strategies"]["bayes"]["slu_f1"] - res["strategies"][other]["slu_f1"])
+        assert d["ci"][0] <= d["delta"] + 1e-12 <= d["ci"][1] + 2e-12
     # the tiny models are degenerate: the guard says so in results.json and loudly on stderr
     guard = res["non_degenerate"]
     assert guard["ok"] is False and guard["ceiling_ok"] is False and guard["problems"]
