@@ -14,7 +14,7 @@ from weakstrong.figures.plots import grouped_bars, pending_figure
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import display_path
 from weakstrong.figures.style import new_figure, save_figure
-from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
+from weakstrong.figures.tables import Table, fmt, fmt_delta, latex_escape, pending_table
 from weakstrong.io import read_json
 
 NAME = "ladder_methods"
@@ -75,8 +75,7 @@ def tables(ctx: FigureContext) -> dict[str, str]:
     for r in data["comparison"]:
         acc = [fmt(float(np.mean(r["best_single"])))] + [fmt(float(np.mean(r["accuracy"][m])))
                                                           if m in r["accuracy"] else "--" for m in METHODS[1:]]
-        diffs = [f"${d['mean']:+.3f}$ [${d['ci'][0]:+.3f}$, ${d['ci'][1]:+.3f}$]" if d else "--"
-                 for d in (r["bayes_minus"].get(o) for o in ("average", "vote", "logconf"))]
+        diffs = [fmt_delta(d) for d in (r["bayes_minus"].get(o) for o in ("average", "vote", "logconf"))]
         body.append([latex_escape(r["task"]), latex_escape(r["strong"]), r["student"], str(len(r["seeds"]))]
                     + acc + diffs)
     table = Table(columns=["task", "strong", "student", "seeds", "best single", "average", "vote", "logconf",

@@ -2,26 +2,30 @@
 
 Reads ``results/slurp*/results.json`` written by ``weakstrong llm generate``: ``weak`` (each weak model's
 scores), ``ceiling`` (the strong model trained on gold), ``strategies`` (``single``/``multi``/``joint``/
-``bayes`` and ``<strategy>+dpo``, each with SLU-F1, exact match, PGR and ``misfit_view``: the word-level
-KL misfit of the student to the weak ensemble against the gain in cross-entropy to the gold output).
+``bayes`` and ``<strategy>+dpo``, each with SLU-F1, exact match, PGR, bootstrap intervals, the DPO delta and
+the misfit views: the word- and token-level KL misfit of the student to the weak ensemble against the gain in
+cross-entropy to the gold output) and ``comparison`` (the Bayesian student minus each other one, paired).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from weakstrong.figures.plots import grouped_bars, marker, pending_figure, rotate_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
 from weakstrong.figures.style import CYCLE, new_figure, save_figure
-from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
+from weakstrong.figures.tables import Table, fmt, fmt_delta, fmt_interval, latex_escape, pending_table
 from weakstrong.llm.slu_metric import non_degeneracy
 
 NAME = "slurp"
 PREFIX = "slurp"
 DPO_SUFFIX = "+dpo"
-COMMAND = ("weakstrong llm generate --data-dir ../shared/data/slurp --weak smollm2-135m-l12,runs/ladder/gpt-4m "
-           "--strong smollm2-135m --methods single,multi,joint,bayes --dpo --threads 1 --out results/slurp_<run>")
+COMMAND = ("weakstrong llm generate --data-dir ../shared/data --weak smollm2-135m-l12,<scratch decoder>,"
+           "smollm2-135m-l16 --strong smollm2-135m --methods all --dpo --threads 1 --out runs/slurp_real "
+           "(README: the full flags), then copy its results.json to results/slurp_real/")
 
 
 def base_strategies(result: LLMResult) -> list[str]:
@@ -45,6 +49,21 @@ def degeneracy_note(data: dict) -> str | None:
     return "DEGENERATE run, PGR not meaningful: " + "; ".join(guard["problems"])
 
 
+def view_key(strategies: dict) -> tuple[str, str]:
+    """The misfit view a run reports: token-level (strong tokenizer) when it has one, else word-level."""
+    if any("token_view" in s for s in strategies.values()):
+        return "token_view", "token"
+    return "misfit_view", "word"
+
+
+def deltas(data: dict) -> list[tuple[str, dict]]:
+    """The paired differences of a run: the Bayesian student minus each other one, then each DPO step."""
+    rows = [(name.replace("-", " − ", 1), d) for name, d in data.get("comparison", {}).items()]
+    rows += [(f"{name} − {name.removesuffix(DPO_SUFFIX)}", s["dpo_delta"])
+             for name, s in data["strategies"].items() if "dpo_delta" in s]
+    return rows
+
+
 def _interval(row: dict, metric: str) -> tuple[float, float] | None:
     lo, hi = row.get("ci", {}).get(metric, [None, None])
     return None if lo is None else (lo, hi)
@@ -59,7 +78,15 @@ def build(ctx: FigureContext) -> FigureOutcome:
         return FigureOutcome("pending", images=images, message=f"no results/{PREFIX}*/results.json")
     strategies = result.data["strategies"]
     names = base_strategies(result)
-    fig, axes = new_figure(ncols=2, height=3.4)
+    paired = deltas(result.data)
+    if paired:  # scores across the top, the misfit view and the paired differences below
+        fig, grid = new_figure(ncols=2, nrows=2, height=7.0)
+        spec = grid[0].get_gridspec()
+        for ax in grid[:2]:
+            ax.remove()
+        axes = [fig.add_subplot(spec[0, :]), grid[2], grid[3]]
+    else:
+        fig, axes = new_figure(ncols=2, height=3.4)
     # Panel (a): every model and strategy on both metrics; SLU-F1 alone hides runs where only EM moves.
     rows = [(f"weak {short_name(w['name'])}", w) for w in result.data["weak"]]
     rows += [("ceiling", result.data["ceiling"])] + [(n, strategies[n]) for n in strategies]
@@ -82,9 +109,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
         axes[0].set_title(f"(a) {result.path.parent.name}: DEGENERATE", color="#b2182b")
     # Colour names the strategy; a hollow marker is the same strategy after DPO.
     points = []
-    # The token-level view (strong tokenizer) when the run has it; the word-level one otherwise.
-    key = "token_view" if any("token_view" in s for s in strategies.values()) else "misfit_view"
-    unit = "token" if key == "token_view" else "word"
+    key, unit = view_key(strategies)
     for i, n in enumerate(names):
         for suffix, filled in (("", True), (DPO_SUFFIX, False)):
             view = strategies.get(n + suffix, {}).get(key)
@@ -104,18 +129,39 @@ def build(ctx: FigureContext) -> FigureOutcome:
     axes[1].set_xlabel(f"misfit (nats per {unit})")
     axes[1].set_ylabel(f"gain (nats per {unit})")
     axes[1].set_title(f"(b) misfit view ({unit}-level KL)")
+    if paired:
+        _draw_deltas(axes[2], paired)
     return FigureOutcome("ok", images=save_figure(fig, NAME, ctx.images_dir), data_files=[result.path])
 
 
+def _draw_deltas(ax, paired: list[tuple[str, dict]]) -> None:
+    """Panel (c): each paired SLU-F1 difference with its 95 % bootstrap interval, top to bottom."""
+    ys = np.arange(len(paired))[::-1]
+    for y, (label, d) in zip(ys, paired):
+        point, (lo, hi) = d["slu_f1"]["delta"], d["slu_f1"]["ci"]
+        color = CYCLE[1] if "+dpo" in label else CYCLE[0]
+        ax.errorbar([point], [y], xerr=[[point - lo], [hi - point]], fmt="o", color=color, ms=4, capsize=2, lw=1)
+    ax.axvline(0.0, color="0.3", lw=0.8)
+    ax.set_yticks(ys, [label for label, _ in paired])
+    ax.tick_params(axis="y", labelsize=6.5)
+    ax.set_xlabel("SLU-F1 difference (95 % CI)")
+    ax.set_title("(c) paired differences")
+
+
 def table_rows(result: LLMResult) -> list[list[str]]:
-    """Weak models, the ceiling, then every strategy: SLU-F1, EM, PGR (SLU-F1), misfit, gain."""
-    rows = [[f"weak: {latex_escape(short_name(w['name']))}", fmt(w["slu_f1"]), fmt(w["exact_match"]), "--", "--", "--"]
+    """Weak models, the ceiling, then every strategy: SLU-F1 and its CI, EM, PGR (SLU-F1) and its CI, and the
+    misfit and gain of the run's misfit view (token-level when recorded)."""
+    rows = [[f"weak: {latex_escape(short_name(w['name']))}", fmt(w["slu_f1"]),
+             fmt_interval(w.get("ci", {}).get("slu_f1")), fmt(w["exact_match"]), "--", "--", "--", "--"]
             for w in result.data["weak"]]
     c = result.data["ceiling"]
-    rows.append(["strong ceiling", fmt(c["slu_f1"]), fmt(c["exact_match"]), "--", "--", "--"])
+    rows.append(["strong ceiling", fmt(c["slu_f1"]), fmt_interval(c.get("ci", {}).get("slu_f1")),
+                 fmt(c["exact_match"]), "--", "--", "--", "--"])
+    key, _ = view_key(result.data["strategies"])
     for name, s in result.data["strategies"].items():
-        view = s.get("misfit_view", {})
-        rows.append([latex_escape(name), fmt(s["slu_f1"]), fmt(s["exact_match"]), fmt(s.get("pgr_slu_f1")),
+        view = s.get(key, {})
+        rows.append([latex_escape(name), fmt(s["slu_f1"]), fmt_interval(s.get("ci", {}).get("slu_f1")),
+                     fmt(s["exact_match"]), fmt(s.get("pgr_slu_f1")), fmt_interval(s.get("pgr_slu_f1_ci")),
                      fmt(view.get("misfit")), fmt(view.get("gain"))])
     return rows
 
@@ -127,12 +173,25 @@ def tables(ctx: FigureContext) -> dict[str, str]:
                                              COMMAND)}
     note = result.data.get("splits", {}).get("note", "")
     note += " " + (degeneracy_note(result.data) or "")
-    table = Table(columns=("model / strategy", "SLU-F1", "EM", "PGR", "misfit", "gain"), rows=table_rows(result),
-                  label="tab:slurp", sources=[display_path(result.path)],
-                  caption=f"SLURP ({latex_escape(result.path.parent.name)}): SLU-F1 and exact match on test, "
-                          f"PGR of SLU-F1 relative to the best teacher, and the word-level KL misfit and gain "
-                          f"(nats per gold word). {latex_escape(note)}")
-    return {"slurp_table": table.to_latex()}
+    _, unit = view_key(result.data["strategies"])
+    table = Table(columns=("model / strategy", "SLU-F1", "95\\% CI", "EM", "PGR", "95\\% CI", "misfit", "gain"),
+                  rows=table_rows(result), label="tab:slurp", sources=[display_path(result.path)],
+                  caption=f"SLURP ({latex_escape(result.path.parent.name)}): SLU-F1 and exact match on test with "
+                          f"bootstrap intervals over test utterances, PGR of SLU-F1 relative to the best teacher, "
+                          f"and the {unit}-level KL misfit of the student to its weak teachers and its gain "
+                          f"(nats per gold {unit}). {latex_escape(note)}")
+    out = {"slurp_table": table.to_latex()}
+    paired = deltas(result.data)
+    if paired:
+        rows = [[latex_escape(label.replace("−", "-")), fmt_delta(d["slu_f1"]), fmt_delta(d["exact_match"]),
+                 fmt(d["slu_f1"].get("p_not_better"))] for label, d in paired]
+        out["slurp_deltas_table"] = Table(
+            columns=("difference", "SLU-F1 [95\\% CI]", "EM [95\\% CI]", "$P(\\Delta \\le 0)$"), rows=rows,
+            label="tab:slurp-deltas", sources=[display_path(result.path)],
+            caption="SLURP: the Bayesian student minus each other student, and each DPO-refined student minus "
+                    "the student it started from, on the same test utterances (paired bootstrap 95\\% CI; the "
+                    "last column is the share of resamples where the difference is not positive).").to_latex()
+    return out
 
 
 SPEC = FigureSpec(

@@ -53,6 +53,23 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def fmt_interval(interval: Sequence[float] | None, digits: int = 3, signed: bool = False) -> str:
+    """A confidence interval as ``[lo, hi]`` (an en dash when there is none); ``signed`` for differences."""
+    if not interval or any(v is None or not math.isfinite(float(v)) for v in interval):
+        return "--"
+    if signed:
+        return "[" + ", ".join(f"${float(v):+.{digits}f}$" for v in interval) + "]"
+    return "[" + ", ".join(fmt(v, digits) for v in interval) + "]"
+
+
+def fmt_delta(delta: dict | None, digits: int = 3) -> str:
+    """A paired difference ``{"delta" or "mean": d, "ci": [lo, hi]}`` as ``$+d$ [$+lo$, $+hi$]``."""
+    if not delta:
+        return "--"
+    point = delta["delta"] if "delta" in delta else delta["mean"]
+    return f"${point:+.{digits}f}$ " + fmt_interval(delta["ci"], digits, signed=True)
+
+
 @dataclass
 class Table:
     """A booktabs table: ``columns`` headers (LaTeX), ``rows`` of already-formatted cells."""

@@ -59,15 +59,26 @@ def write_fake_llm_results(results_dir: Path, seed: int = 0) -> dict[str, Path]:
                     .25, .25 - m - float(rng.normal(0, .01)), m, loss=loss, setting=f"{student}/test",
                     weak=name, method=method, extra={"student": student, "split": "test"}).to_dict())
         sciq["students"][student] = {"ceiling": {"accuracy": float(rng.uniform(.6, .7))}, "runs": runs}
-    scores = lambda: {"slu_f1": float(rng.uniform(.1, .4)), "exact_match": float(rng.uniform(0, .2))}  # noqa: E731
+    def scores():
+        f, em = float(rng.uniform(.1, .4)), float(rng.uniform(0, .2))
+        return {"slu_f1": f, "exact_match": em, "ci": {"slu_f1": [f - .04, f + .05], "exact_match": [em - .03, em + .02]}}
+
+    def delta():
+        d = float(rng.normal(0, .03))
+        return {m: {"delta": d, "ci": [d - .02, d + .03], "p_not_better": float(rng.uniform())}
+                for m in ("slu_f1", "exact_match")}
+
     strategies = {}
     for name in ("single-a", "multi", "joint", "bayes"):
         for suffix in ("", "+dpo"):
-            m = float(rng.uniform(.1, .5))
-            strategies[name + suffix] = {**scores(), "pgr_slu_f1": float(rng.uniform(-.5, 1)),
-                                         "misfit_view": {"misfit": m, "gain": m + float(rng.normal(0, .05))}}
+            m, p = float(rng.uniform(.1, .5)), float(rng.uniform(-.5, 1))
+            view = lambda: {"misfit": m, "gain": m + float(rng.normal(0, .05))}  # noqa: E731
+            strategies[name + suffix] = {**scores(), "pgr_slu_f1": p, "pgr_slu_f1_ci": [p - .2, p + .1],
+                                         "misfit_view": view(), "token_view": view(),
+                                         **({"dpo_delta": delta()} if suffix else {})}
     slurp = {"task": "slurp", "weak": [{"name": "a", **scores()}, {"name": "b", **scores()}],
              "ceiling": scores(), "strategies": strategies, "records": [], "timings_s": {"pretrain": 12.0},
+             "comparison": {f"bayes-{n}": delta() for n in ("single-a", "multi", "joint")},
              "splits": {"note": "seeded splits of devel+test"}}
     paths = {"sciq": results_dir / "sciq_cpu_probe" / "results.json",
              "slurp": results_dir / "slurp_cpu_smoke" / "results.json"}

@@ -111,15 +111,33 @@ def test_llm_tables_match_their_json(tmp_path):
             assert (lo, hi) == pytest.approx(tuple(run["pgr"]["ci"]), abs=5.1e-4)
     assert len(rows) == len(sciq["students"][students[0]]["runs"])
     slurp = json.loads(paths["slurp"].read_text())
-    rows = _cells(fig_slurp.tables(ctx)["slurp_table"])
-    expected = [(w["slu_f1"], w["exact_match"]) for w in slurp["weak"]]
-    expected += [(slurp["ceiling"]["slu_f1"], slurp["ceiling"]["exact_match"])]
-    expected += [(s["slu_f1"], s["exact_match"], s["pgr_slu_f1"], s["misfit_view"]["misfit"],
-                  s["misfit_view"]["gain"]) for s in slurp["strategies"].values()]
+    out = fig_slurp.tables(ctx)
+    rows = _cells(out["slurp_table"])
+
+    def interval(cell):
+        return [_parse(x.strip()) for x in cell.strip("[]").split(",")]
+
+    expected = [(w["slu_f1"], w["ci"]["slu_f1"], w["exact_match"]) for w in slurp["weak"]]
+    expected += [(slurp["ceiling"]["slu_f1"], slurp["ceiling"]["ci"]["slu_f1"], slurp["ceiling"]["exact_match"])]
+    expected += [(s["slu_f1"], s["ci"]["slu_f1"], s["exact_match"], s["pgr_slu_f1"], s["pgr_slu_f1_ci"],
+                  s["token_view"]["misfit"], s["token_view"]["gain"]) for s in slurp["strategies"].values()]
     assert len(rows) == len(expected)
     for row, values in zip(rows, expected):
         for cell, value in zip(row[1:], values):
-            assert _parse(cell) == pytest.approx(value, abs=5.1e-4), (row, values)
+            got = interval(cell) if isinstance(value, list) else _parse(cell)
+            assert got == pytest.approx(value, abs=5.1e-4), (row, values)
+    # the paired differences: bayes minus each other student, then each DPO step
+    rows = _cells(out["slurp_deltas_table"])
+    want = [d for d in slurp["comparison"].values()]
+    want += [s["dpo_delta"] for s in slurp["strategies"].values() if "dpo_delta" in s]
+    assert len(rows) == len(want) == 7
+    for row, d in zip(rows, want):
+        for cell, metric in zip(row[1:3], ("slu_f1", "exact_match")):
+            point, ci = re.fullmatch(r"\$(\S+)\$ (\[.*\])", cell).groups()
+            assert _parse(point.lstrip("+")) == pytest.approx(d[metric]["delta"], abs=5.1e-4)
+            assert [_parse(x.strip().strip("$").lstrip("+")) for x in ci.strip("[]").split(",")] == pytest.approx(
+                d[metric]["ci"], abs=5.1e-4)
+        assert _parse(row[3]) == pytest.approx(d["slu_f1"]["p_not_better"], abs=5.1e-4)
 
 
 def test_figure_snippet_includes_image_or_says_why(tmp_path):
