@@ -7,7 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs
 
-.PHONY: setup figures test paper bench bench-llm clean
+# The SLURP study with real decoders (about 2.5 CPU-hours cold; resumable: rerun to continue, a warm rerun
+# only rescores). The from-scratch weak decoder is pretrained first, for 300 s (it stopped at step 102 here).
+SCRATCH := runs/w2s_gen/scratch
+SLURP_FLAGS := --weak smollm2-135m-l12,$(SCRATCH)/gpt-4m,smollm2-135m-l16 --strong smollm2-135m \
+	--methods all --dpo --n-weak-train 1000 --n-w2s-train 1000 --n-test 500 --max-new-tokens 40 \
+	--batch-size 32 --finetune-lr 1e-4 --finetune-epochs 2 --finetune-batch-size 16 --weak-lr 3e-4 \
+	--weak-epochs 3 --n-best 3 --dpo-n-best 4 --dpo-inputs 64 --dpo-epochs 2 --dpo-lr 5e-6
+
+.PHONY: setup figures test paper bench bench-llm slurp clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +50,13 @@ bench: $(STAMP)
 
 bench-llm: $(STAMP)
 	$(BIN)/python -m weakstrong.llm.bench --out results/llm_bench
+
+slurp: $(STAMP)
+	test -f $(SCRATCH)/gpt-4m/model.safetensors || $(BIN)/weakstrong llm pretrain --presets gpt-4m \
+		--max-steps 600 --batch-size 16 --seq-len 128 --time-budget 300 --data-dir ../shared/data \
+		--out $(SCRATCH) --threads 1
+	$(BIN)/weakstrong llm generate --data-dir ../shared/data $(SLURP_FLAGS) --threads 2 --out runs/slurp_real
+	mkdir -p results/slurp_real && cp runs/slurp_real/results.json results/slurp_real/results.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -23,9 +23,9 @@ from weakstrong.llm.slu_metric import non_degeneracy
 NAME = "slurp"
 PREFIX = "slurp"
 DPO_SUFFIX = "+dpo"
-COMMAND = ("weakstrong llm generate --data-dir ../shared/data --weak smollm2-135m-l12,<scratch decoder>,"
-           "smollm2-135m-l16 --strong smollm2-135m --methods all --dpo --threads 1 --out runs/slurp_real "
-           "(README: the full flags), then copy its results.json to results/slurp_real/")
+COMMAND = ("make slurp (weakstrong llm generate --data-dir ../shared/data --weak smollm2-135m-l12,<scratch "
+           "decoder>,smollm2-135m-l16 --strong smollm2-135m --methods all --dpo ... --out runs/slurp_real, its "
+           "results.json copied to results/slurp_real/)")
 
 
 def base_strategies(result: LLMResult) -> list[str]:
