@@ -111,6 +111,10 @@ def format_summary(results: dict) -> str:
         if "dpo_delta" in s:
             d = s["dpo_delta"]["slu_f1"]
             lines.append(f"  {'':<30} DPO delta SLU-F1 {d['delta']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]")
+    for name, d in results.get("comparison", {}).items():
+        d = d["slu_f1"]
+        lines.append(f"  {name.replace('-', ' - ', 1):<30} SLU-F1 {d['delta']:+.3f} [{d['ci'][0]:+.3f}, "
+                     f"{d['ci'][1]:+.3f}] (paired)")
     guard = results.get("non_degenerate")
     if guard is not None:
         lines.append("  non-degenerate: yes" if guard["ok"] else

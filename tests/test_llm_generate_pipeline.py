@@ -95,7 +95,9 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     # the tiny models are degenerate: the guard says so in results.json and loudly on stderr
     guard = res["non_degenerate"]
     assert guard["ok"] is False and guard["ceiling_ok"] is False and guard["problems"]
-    assert "DEGENERATE" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "DEGENERATE" in printed.err
+    assert "bayes - multi" in printed.out and "DPO delta SLU-F1" in printed.out  # the summary on stdout
     # throughput of fine-tuning and decoding, and the matmul rate measured in the same run
     tp = res["throughput"]
     assert tp["matmul"]["bf16_gflops"] > 0 and tp["matmul"]["threads"] == 1
