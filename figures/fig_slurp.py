@@ -49,6 +49,15 @@ def degeneracy_note(data: dict) -> str | None:
     return "DEGENERATE run, PGR not meaningful: " + "; ".join(guard["problems"])
 
 
+def strategy_label(name: str, data: dict) -> str:
+    """A strategy as a reader names it: ``single/1+dpo`` -> ``single gpt-4m+dpo`` (its teacher by name)."""
+    base, dpo = (name[:-len(DPO_SUFFIX)], DPO_SUFFIX) if name.endswith(DPO_SUFFIX) else (name, "")
+    head, _, index = base.partition("/")
+    if head == "single" and index.isdigit() and int(index) < len(data["weak"]):
+        return f"single {short_name(data['weak'][int(index)]['name'])}{dpo}"
+    return name
+
+
 def view_key(strategies: dict) -> tuple[str, str]:
     """The misfit view a run reports: token-level (strong tokenizer) when it has one, else word-level."""
     if any("token_view" in s for s in strategies.values()):
@@ -57,9 +66,12 @@ def view_key(strategies: dict) -> tuple[str, str]:
 
 
 def deltas(data: dict) -> list[tuple[str, dict]]:
-    """The paired differences of a run: the Bayesian student minus each other one, then each DPO step."""
-    rows = [(name.replace("-", " − ", 1), d) for name, d in data.get("comparison", {}).items()]
-    rows += [(f"{name} − {name.removesuffix(DPO_SUFFIX)}", s["dpo_delta"])
+    """The paired differences of a run: the Bayesian student minus each other one, then each DPO step (the
+    refined student minus the one it started from)."""
+    label = lambda name: strategy_label(name, data)  # noqa: E731
+    rows = [(f"{label(a)} − {label(b)}", d) for name, d in data.get("comparison", {}).items()
+            for a, b in [name.split("-", 1)]]
+    rows += [(f"DPO on {label(name.removesuffix(DPO_SUFFIX))}", s["dpo_delta"])
              for name, s in data["strategies"].items() if "dpo_delta" in s]
     return rows
 
@@ -89,7 +101,8 @@ def build(ctx: FigureContext) -> FigureOutcome:
         fig, axes = new_figure(ncols=2, height=3.4)
     # Panel (a): every model and strategy on both metrics; SLU-F1 alone hides runs where only EM moves.
     rows = [(f"weak {short_name(w['name'])}", w) for w in result.data["weak"]]
-    rows += [("ceiling", result.data["ceiling"])] + [(n, strategies[n]) for n in strategies]
+    rows += [("ceiling", result.data["ceiling"])] + [(strategy_label(n, result.data), strategies[n])
+                                                      for n in strategies]
     metrics = {"SLU-F1": [r["slu_f1"] for _, r in rows], "exact match": [r["exact_match"] for _, r in rows]}
     intervals = {"SLU-F1": [_interval(r, "slu_f1") for _, r in rows],
                  "exact match": [_interval(r, "exact_match") for _, r in rows]}
@@ -102,7 +115,7 @@ def build(ctx: FigureContext) -> FigureOutcome:
     axes[0].set_ylim(0, max(0.1, top * 1.3))
     axes[0].legend(loc="upper left", ncols=2)
     rotate_ticks(axes[0], angle=90)
-    axes[0].set_title(f"(a) scores, {result.path.parent.name}")
+    axes[0].set_title(f"(a) test scores with 95 % bootstrap CIs, {result.path.parent.name}")
     note = degeneracy_note(result.data)
     if note is not None:
         fig.suptitle(note, color="#b2182b", fontsize="small", wrap=True)
@@ -116,9 +129,10 @@ def build(ctx: FigureContext) -> FigureOutcome:
             if view is None:
                 continue
             color = CYCLE[i % len(CYCLE)]
-            axes[1].scatter([view["misfit"]], [view["gain"]], s=36, marker=marker(i), zorder=3,
+            # After DPO a student barely moves: its hollow marker is drawn larger, a ring around the filled one.
+            axes[1].scatter([view["misfit"]], [view["gain"]], s=36 if filled else 110, marker=marker(i), zorder=3,
                             facecolors=color if filled else "none", edgecolors=color, linewidths=1.3,
-                            label=n if filled else None)
+                            label=strategy_label(n, result.data) if filled else None)
             points.append((view["misfit"], view["gain"]))
     if points:
         # y = x over the measured misfits only: misfit is a KL (>= 0), so the line never enters x < 0.
@@ -139,7 +153,7 @@ def _draw_deltas(ax, paired: list[tuple[str, dict]]) -> None:
     ys = np.arange(len(paired))[::-1]
     for y, (label, d) in zip(ys, paired):
         point, (lo, hi) = d["slu_f1"]["delta"], d["slu_f1"]["ci"]
-        color = CYCLE[1] if "+dpo" in label else CYCLE[0]
+        color = CYCLE[1] if label.startswith("DPO") else CYCLE[0]
         ax.errorbar([point], [y], xerr=[[point - lo], [hi - point]], fmt="o", color=color, ms=4, capsize=2, lw=1)
     ax.axvline(0.0, color="0.3", lw=0.8)
     ax.set_yticks(ys, [label for label, _ in paired])
@@ -160,7 +174,7 @@ def table_rows(result: LLMResult) -> list[list[str]]:
     key, _ = view_key(result.data["strategies"])
     for name, s in result.data["strategies"].items():
         view = s.get(key, {})
-        rows.append([latex_escape(name), fmt(s["slu_f1"]), fmt_interval(s.get("ci", {}).get("slu_f1")),
+        rows.append([latex_escape(strategy_label(name, result.data)), fmt(s["slu_f1"]), fmt_interval(s.get("ci", {}).get("slu_f1")),
                      fmt(s["exact_match"]), fmt(s.get("pgr_slu_f1")), fmt_interval(s.get("pgr_slu_f1_ci")),
                      fmt(view.get("misfit")), fmt(view.get("gain"))])
     return rows

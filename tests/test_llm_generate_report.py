@@ -119,6 +119,10 @@ def test_slurp_figure_says_when_a_run_is_degenerate(tmp_path):
         return data
 
     assert fig_slurp.degeneracy_note(result(0.7, 0.3)) is None
+    # a single-weak student is named by its teacher; others keep their strategy name
+    assert fig_slurp.strategy_label("single/0+dpo", result(0.7, 0.3)) == "single gpt-4m+dpo"
+    assert fig_slurp.strategy_label("single/7", result(0.7, 0.3)) == "single/7"     # no such weak model
+    assert fig_slurp.strategy_label("bayes+dpo", result(0.7, 0.3)) == "bayes+dpo"
     note = fig_slurp.degeneracy_note(result(0.0, 0.0))
     assert note.startswith("DEGENERATE") and "ceiling SLU-F1 0.000 < 0.5" in note
     assert "DEGENERATE" in fig_slurp.degeneracy_note(result(0.0, 0.0, guard=False))  # results older than the guard
