@@ -133,6 +133,11 @@ def build(ctx: FigureContext) -> FigureOutcome:
             axes[1].scatter([view["misfit"]], [view["gain"]], s=36 if filled else 110, marker=marker(i), zorder=3,
                             facecolors=color if filled else "none", edgecolors=color, linewidths=1.3,
                             label=strategy_label(n, result.data) if filled else None)
+            if filled and "ci" in view:  # 95 % bootstrap intervals over test utterances
+                (mlo, mhi), (glo, ghi) = view["ci"]["misfit"], view["ci"]["gain"]
+                axes[1].errorbar([view["misfit"]], [view["gain"]], fmt="none", ecolor=color, lw=0.8, capsize=1.5,
+                                 xerr=[[view["misfit"] - mlo], [mhi - view["misfit"]]],
+                                 yerr=[[view["gain"] - glo], [ghi - view["gain"]]], zorder=2)
             points.append((view["misfit"], view["gain"]))
     if points:
         # y = x over the measured misfits only: misfit is a KL (>= 0), so the line never enters x < 0.
@@ -164,19 +169,20 @@ def _draw_deltas(ax, paired: list[tuple[str, dict]]) -> None:
 
 def table_rows(result: LLMResult) -> list[list[str]]:
     """Weak models, the ceiling, then every strategy: SLU-F1 and its CI, EM, PGR (SLU-F1) and its CI, and the
-    misfit and gain of the run's misfit view (token-level when recorded)."""
+    misfit, gain and the interval of gain - misfit of the run's misfit view (token-level when recorded)."""
     rows = [[f"weak: {latex_escape(short_name(w['name']))}", fmt(w["slu_f1"]),
-             fmt_interval(w.get("ci", {}).get("slu_f1")), fmt(w["exact_match"]), "--", "--", "--", "--"]
+             fmt_interval(w.get("ci", {}).get("slu_f1")), fmt(w["exact_match"]), "--", "--", "--", "--", "--"]
             for w in result.data["weak"]]
     c = result.data["ceiling"]
     rows.append(["strong ceiling", fmt(c["slu_f1"]), fmt_interval(c.get("ci", {}).get("slu_f1")),
-                 fmt(c["exact_match"]), "--", "--", "--", "--"])
+                 fmt(c["exact_match"]), "--", "--", "--", "--", "--"])
     key, _ = view_key(result.data["strategies"])
     for name, s in result.data["strategies"].items():
         view = s.get(key, {})
         rows.append([latex_escape(strategy_label(name, result.data)), fmt(s["slu_f1"]), fmt_interval(s.get("ci", {}).get("slu_f1")),
                      fmt(s["exact_match"]), fmt(s.get("pgr_slu_f1")), fmt_interval(s.get("pgr_slu_f1_ci")),
-                     fmt(view.get("misfit")), fmt(view.get("gain"))])
+                     fmt(view.get("misfit")), fmt(view.get("gain")),
+                     fmt_interval(view.get("ci", {}).get("gain_minus_misfit"), signed=True)])
     return rows
 
 
@@ -188,12 +194,14 @@ def tables(ctx: FigureContext) -> dict[str, str]:
     note = result.data.get("splits", {}).get("note", "")
     note += " " + (degeneracy_note(result.data) or "")
     _, unit = view_key(result.data["strategies"])
-    table = Table(columns=("model / strategy", "SLU-F1", "95\\% CI", "EM", "PGR", "95\\% CI", "misfit", "gain"),
+    table = Table(columns=("model / strategy", "SLU-F1", "95\\% CI", "EM", "PGR", "95\\% CI", "misfit", "gain",
+                           "gain $-$ misfit, 95\\% CI"),
                   rows=table_rows(result), label="tab:slurp", sources=[display_path(result.path)],
                   caption=f"SLURP ({latex_escape(result.path.parent.name)}): SLU-F1 and exact match on test with "
                           f"bootstrap intervals over test utterances, PGR of SLU-F1 relative to the best teacher, "
                           f"and the {unit}-level KL misfit of the student to its weak teachers and its gain "
-                          f"(nats per gold {unit}). {latex_escape(note)}")
+                          f"(nats per gold {unit}), with a bootstrap interval of their difference. "
+                          f"{latex_escape(note)}")
     out = {"slurp_table": table.to_latex()}
     paired = deltas(result.data)
     if paired:

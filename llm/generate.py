@@ -397,9 +397,10 @@ class GenerateRun:
         token_teacher = report.mixture([report.token_teacher_probs(
             targets, self.strong_tok, weak[j]["same_tokens"], weak[j]["token_logprobs"], weak[j]["word_logprobs"])
             for j in teachers], tw)
-        views = {"misfit_view": report.bernoulli_view(student["word_logprobs"], word_teacher, ceiling["word_logprobs"]),
+        views = {"misfit_view": report.bernoulli_view(student["word_logprobs"], word_teacher, ceiling["word_logprobs"],
+                                                      self.boot),
                  "token_view": report.bernoulli_view(student["token_logprobs"], token_teacher,
-                                                     ceiling["token_logprobs"])}
+                                                     ceiling["token_logprobs"], self.boot)}
         for key, level in (("misfit_view", "gold word"), ("token_view", "gold token of the strong tokenizer")):
             v = views[key]
             rec = W2SRecord.from_errors(
@@ -417,5 +418,5 @@ class GenerateRun:
                 "pgr_exact_match": pgr_em["pgr"], "pgr_exact_match_ci": pgr_em["ci"],
                 "pgr_reference": "best teacher by SLU-F1", "teachers": teachers,
                 **({"dpo": student["dpo"]} if "dpo" in student else {}),
-                **{k: {m: v[m] for m in ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "n_units")}
+                **{k: {m: v[m] for m in ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "n_units", "ci")}
                    for k, v in views.items()}}

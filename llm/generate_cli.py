@@ -107,7 +107,9 @@ def format_summary(results: dict) -> str:
         lo, hi = s.get("pgr_slu_f1_ci", [None, None])
         pgr = "n/a" if p is None else f"{p:+.2f}" + ("" if lo is None else f" [{lo:+.2f}, {hi:+.2f}]")
         lines.append(row(name, s) + f"  PGR {pgr}  word misfit {v['misfit']:.4f} gain {v['gain']:+.4f}"
-                     + ("" if t is None else f"  token misfit {t['misfit']:.4f} gain {t['gain']:+.4f}"))
+                     + ("" if t is None else f"  token misfit {t['misfit']:.4f} gain {t['gain']:+.4f}")
+                     + ("" if t is None or "ci" not in t else
+                        " (gain - misfit in [{:+.3f}, {:+.3f}])".format(*t["ci"]["gain_minus_misfit"])))
         if "dpo_delta" in s:
             d = s["dpo_delta"]["slu_f1"]
             lines.append(f"  {'':<30} DPO delta SLU-F1 {d['delta']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]")

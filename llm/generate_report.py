@@ -26,18 +26,22 @@ from .matmul_rate import transformer_flops_per_token
 
 
 def bernoulli_view(student: Sequence[np.ndarray], teacher_probs: Sequence[np.ndarray],
-                   ceiling: Sequence[np.ndarray] | None = None) -> dict:
+                   ceiling: Sequence[np.ndarray] | None = None, boot: np.ndarray | None = None,
+                   level: float = 0.95) -> dict:
     """Errors, misfit and gain over gold units (definition in the module docstring).
 
     Parameters
     ----------
     student, ceiling : per example, the model's log p(gold unit) for each gold unit (EOS last).
     teacher_probs : per example, the teacher's p(gold unit) (already mixed over the weak models).
+    boot : (n_boot, n examples) resampling multiplicities of the examples (``slu_metric.bootstrap_weights``);
+        given, the result also has ``ci``: percentile intervals of misfit, gain and gain - misfit, the
+        resampling unit being the example (an utterance), not the gold unit.
 
     Returns
     -------
     dict : ``weak_error``, ``w2s_error``, ``misfit``, ``gain`` (nats per unit), ``strong_error`` with a
-    ceiling, and ``n_units``.
+    ceiling, ``n_units``, and ``ci`` when ``boot`` is given.
     """
     from weakstrong.theory.bounds import kl_theorem
 
@@ -47,10 +51,30 @@ def bernoulli_view(student: Sequence[np.ndarray], teacher_probs: Sequence[np.nda
 
     teacher = rows(teacher_probs)
     truth = np.tile([1.0, 0.0], (len(teacher), 1))
-    out = dict(kl_theorem(truth, teacher, rows([np.exp(s) for s in student])).terms)
+    w2s = rows([np.exp(s) for s in student])
+    out = dict(kl_theorem(truth, teacher, w2s).terms)
     if ceiling is not None:
         out["strong_error"] = float(-np.log(rows([np.exp(c) for c in ceiling])[:, 0]).mean())
-    return {**{k: float(v) for k, v in out.items()}, "n_units": int(len(teacher))}
+    out = {**{k: float(v) for k, v in out.items()}, "n_units": int(len(teacher))}
+    if boot is not None:
+        out["ci"] = _view_intervals(teacher, w2s, [len(np.atleast_1d(x)) for x in teacher_probs], boot, level)
+    return out
+
+
+def _view_intervals(teacher: np.ndarray, w2s: np.ndarray, units: list[int], boot: np.ndarray,
+                    level: float) -> dict:
+    """Bootstrap intervals of the per-unit means of misfit, gain and gain - misfit, resampling examples."""
+    if boot.shape[1] != len(units):
+        raise ValueError(f"the resamples are of {boot.shape[1]} examples, the view has {len(units)}")
+    misfit = np.sum(w2s * (np.log(w2s) - np.log(teacher)), axis=1)       # KL(Bern(student) || Bern(teacher))
+    gain = np.log(w2s[:, 0]) - np.log(teacher[:, 0])                     # weak error - w2s error (cross-entropy)
+    owner = np.repeat(np.arange(len(units)), units)
+    per_example = np.stack([np.bincount(owner, weights=v, minlength=len(units))
+                            for v in (misfit, gain, gain - misfit)], 1)
+    resampled = (boot @ per_example) / (boot @ np.asarray(units, dtype=float))[:, None]
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {name: [float(x) for x in np.quantile(resampled[:, k], q)]
+            for k, name in enumerate(("misfit", "gain", "gain_minus_misfit"))}
 
 
 def mixture(per_model: Sequence[Sequence[np.ndarray]], weights: Sequence[float]) -> list[np.ndarray]:

@@ -72,7 +72,9 @@ def write_fake_llm_results(results_dir: Path, seed: int = 0) -> dict[str, Path]:
     for name in ("single-a", "multi", "joint", "bayes"):
         for suffix in ("", "+dpo"):
             m, p = float(rng.uniform(.1, .5)), float(rng.uniform(-.5, 1))
-            view = lambda: {"misfit": m, "gain": m + float(rng.normal(0, .05))}  # noqa: E731
+            view = lambda: {"misfit": m, "gain": m + float(rng.normal(0, .05)),  # noqa: E731
+                            "ci": {"misfit": [m - .02, m + .02], "gain": [m - .1, m + .1],
+                                   "gain_minus_misfit": [-.08, .09]}}
             strategies[name + suffix] = {**scores(), "pgr_slu_f1": p, "pgr_slu_f1_ci": [p - .2, p + .1],
                                          "misfit_view": view(), "token_view": view(),
                                          **({"dpo_delta": delta()} if suffix else {})}

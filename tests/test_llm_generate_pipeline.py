@@ -83,6 +83,9 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
         s = res["strategies"][name]
         assert set(s["token_view"]) >= {"misfit", "gain", "weak_error", "w2s_error", "strong_error"}
         assert s["token_view"]["n_units"] >= s["misfit_view"]["n_units"]  # tokens at least as many as words
+        for view in ("token_view", "misfit_view"):
+            assert all(lo <= hi for lo, hi in s[view]["ci"].values())  # exactness: test_bernoulli_view_terms
+            assert set(s[view]["ci"]) == {"misfit", "gain", "gain_minus_misfit"}
         assert len(s["pgr_slu_f1_ci"]) == 2
         delta = res["strategies"][f"{name}+dpo"]["dpo_delta"]["slu_f1"]
         assert delta["delta"] == pytest.approx(res["strategies"][f"{name}+dpo"]["slu_f1"] - s["slu_f1"])
@@ -98,6 +101,7 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     printed = capsys.readouterr()
     assert "DEGENERATE" in printed.err
     assert "bayes - multi" in printed.out and "DPO delta SLU-F1" in printed.out  # the summary on stdout
+    assert "gain - misfit in [" in printed.out
     # throughput of fine-tuning and decoding, and the matmul rate measured in the same run
     tp = res["throughput"]
     assert tp["matmul"]["bf16_gflops"] > 0 and tp["matmul"]["threads"] == 1

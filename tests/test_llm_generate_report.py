@@ -145,6 +145,17 @@ def test_bernoulli_view_terms():
     kl = lambda p, q: p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))  # noqa: E731
     assert v["misfit"] == pytest.approx(np.mean([kl(.9, .6), kl(.5, .5), kl(.8, .4)]))
     assert v["strong_error"] == pytest.approx(ce([0.95, 0.9, 0.9]))
+    # intervals resample utterances: a resample that repeats utterance 1 twice is a mean over its units
+    boot = np.array([[1.0, 1.0], [0.0, 2.0], [2.0, 0.0]])
+    ci = bernoulli_view(student, teacher, boot=boot, level=1.0)["ci"]
+    only = {0: bernoulli_view(student[:1], teacher[:1]), 1: bernoulli_view(student[1:], teacher[1:])}
+    for name in ("misfit", "gain"):
+        values = [v[name], only[1][name], only[0][name]]
+        assert ci[name] == pytest.approx([min(values), max(values)])
+    diffs = [v["gain"] - v["misfit"]] + [only[k]["gain"] - only[k]["misfit"] for k in (0, 1)]
+    assert ci["gain_minus_misfit"] == pytest.approx([min(diffs), max(diffs)])
+    with pytest.raises(ValueError, match="resamples are of 3 examples"):
+        bernoulli_view(student, teacher, boot=np.ones((2, 3)))
     mixed = mixture([teacher, [np.array([0.2, 0.1]), np.array([0.0])]], [3, 1])
     assert np.allclose(mixed[0], [0.5, 0.4]) and np.allclose(mixed[1], [0.3])
 

@@ -114,13 +114,18 @@ def test_llm_tables_match_their_json(tmp_path):
     out = fig_slurp.tables(ctx)
     rows = _cells(out["slurp_table"])
 
+    def number(x):  # a plain or signed ("$+0.012$") number
+        signed = re.fullmatch(r"\$([+-][\d.]+)\$", x.strip())
+        return _parse(signed.group(1).lstrip("+")) if signed else _parse(x.strip())
+
     def interval(cell):
-        return [_parse(x.strip()) for x in cell.strip("[]").split(",")]
+        return [number(x) for x in cell.strip("[]").split(",")]
 
     expected = [(w["slu_f1"], w["ci"]["slu_f1"], w["exact_match"]) for w in slurp["weak"]]
     expected += [(slurp["ceiling"]["slu_f1"], slurp["ceiling"]["ci"]["slu_f1"], slurp["ceiling"]["exact_match"])]
     expected += [(s["slu_f1"], s["ci"]["slu_f1"], s["exact_match"], s["pgr_slu_f1"], s["pgr_slu_f1_ci"],
-                  s["token_view"]["misfit"], s["token_view"]["gain"]) for s in slurp["strategies"].values()]
+                  s["token_view"]["misfit"], s["token_view"]["gain"], s["token_view"]["ci"]["gain_minus_misfit"])
+                 for s in slurp["strategies"].values()]
     assert len(rows) == len(expected)
     for row, values in zip(rows, expected):
         for cell, value in zip(row[1:], values):
