@@ -100,12 +100,15 @@ def test_every_strategy_with_smollm2_and_two_tokenizer_families(tmp_path):
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
     assert [w["tokenizer_matches_strong"] for w in res["weak"]] == [True, False]
-    names = {"single/0", "single/1", "multi", "joint", "bayes"}
-    assert set(res["strategies"]) == names | {f"{n}+dpo" for n in names}
+    names = ["single/0", "single/1", "multi", "joint", "bayes"]
+    best = max(names, key=lambda n: res["strategies"][n]["slu_f1"])  # DPO refines the best and the Bayesian one
+    assert set(res["strategies"]) == set(names) | {f"{best}+dpo", "bayes+dpo"}
     for name in names:
         s = res["strategies"][name]
         assert {"ci", "pgr_slu_f1_ci", "misfit_view", "token_view"} <= set(s)
-        assert "dpo_delta" in res["strategies"][f"{name}+dpo"]
+        assert "ci" in s["token_view"] and "ci" in s["misfit_view"]
+    assert all("dpo_delta" in res["strategies"][f"{n}+dpo"] for n in (best, "bayes"))
+    assert set(res["comparison"]) == {f"bayes-{n}" for n in names if n != "bayes"}
     tp = res["throughput"]
     assert tp["strong_finetune"]["tokens_per_s"] > 0 and tp["finetune"]["ceiling/model"]["top_k"] == 2
     assert tp["finetune"]["weak/0/model"]["top_k"] is None  # the weak models train every layer
