@@ -203,6 +203,7 @@ CASES = [
     row(GENERATE, ["--dpo-eps", "0.5"], r"eps", id="generate-dpo-eps-half"),
     row(GENERATE, ["--dpo-beta", "0"], r"beta", id="generate-dpo-beta-0"),
     row(GENERATE, ["--dpo-n-best", "1"], r"n_best|n-best", id="generate-dpo-n-best-1"),
+    row(GENERATE, ["--dpo-on", "best"], r"dpo[_-]on", id="generate-dpo-on-unknown"),
     row(GENERATE, ["--weak-lr", "0"], r"weak_finetune\.lr|weak-lr", id="generate-weak-lr-0"),
     row(GENERATE, ["--weak-epochs", "0"], r"weak_finetune\.epochs|weak-epochs", id="generate-weak-epochs-0"),
     # --- generate: choices, devices, folders, models ------------------------------------------------------------
