@@ -7,8 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs
 
-# The SLURP study with real decoders (about 2.5 CPU-hours cold; resumable: rerun to continue, a warm rerun
-# only rescores). The from-scratch weak decoder is pretrained first, for 300 s (it stopped at step 102 here).
+# The SLURP study with real decoders (its stages took 132 min on 2 cores here; resumable: rerun to continue,
+# a warm rerun only rescores, 22 s). The from-scratch weak decoder is pretrained first, for 300 s (it stopped at step 102 here).
 SCRATCH := runs/w2s_gen/scratch
 SLURP_FLAGS := --weak smollm2-135m-l12,$(SCRATCH)/gpt-4m,smollm2-135m-l16 --strong smollm2-135m \
 	--methods all --dpo --n-weak-train 1000 --n-w2s-train 1000 --n-test 500 --max-new-tokens 40 \

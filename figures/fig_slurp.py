@@ -179,7 +179,8 @@ def table_rows(result: LLMResult) -> list[list[str]]:
     key, _ = view_key(result.data["strategies"])
     for name, s in result.data["strategies"].items():
         view = s.get(key, {})
-        rows.append([latex_escape(strategy_label(name, result.data)), fmt(s["slu_f1"]), fmt_interval(s.get("ci", {}).get("slu_f1")),
+        rows.append([latex_escape(strategy_label(name, result.data)), fmt(s["slu_f1"]),
+                     fmt_interval(s.get("ci", {}).get("slu_f1")),
                      fmt(s["exact_match"]), fmt(s.get("pgr_slu_f1")), fmt_interval(s.get("pgr_slu_f1_ci")),
                      fmt(view.get("misfit")), fmt(view.get("gain")),
                      fmt_interval(view.get("ci", {}).get("gain_minus_misfit"), signed=True)])

@@ -70,13 +70,15 @@ def dpo_students(results: dict, dpo_on: str) -> list[str]:
     """The students DPO refines: every one (``"all"``), or the best by test SLU-F1 and the Bayesian one.
 
     ``"best+bayes"`` follows the reference: DPO on top of the best student and of the Bayesian student (one
-    stage when they are the same; ties go to the first trained). The choice uses only the students' own scores, and DPO's effect is then
-    measured against the same student on the same utterances (a paired delta), so it does not favour DPO.
+    stage when they are the same; ties go to the first trained). The choice uses only the students' own
+    scores, and DPO's effect is then measured against the same student on the same utterances (a paired
+    delta), so it does not favour DPO.
     """
     if dpo_on == "all":
         return list(results)
     best = max(results, key=lambda name: results[name]["slu_f1"])
     return list(dict.fromkeys([best] + (["bayes"] if "bayes" in results else [])))
+
 
 class GenerateRun:
     """The cached stages of one experiment in ``out``; :meth:`run` returns (and writes) ``results.json``."""

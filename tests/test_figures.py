@@ -61,7 +61,8 @@ def write_fake_llm_results(results_dir: Path, seed: int = 0) -> dict[str, Path]:
         sciq["students"][student] = {"ceiling": {"accuracy": float(rng.uniform(.6, .7))}, "runs": runs}
     def scores():
         f, em = float(rng.uniform(.1, .4)), float(rng.uniform(0, .2))
-        return {"slu_f1": f, "exact_match": em, "ci": {"slu_f1": [f - .04, f + .05], "exact_match": [em - .03, em + .02]}}
+        return {"slu_f1": f, "exact_match": em,
+                "ci": {"slu_f1": [f - .04, f + .05], "exact_match": [em - .03, em + .02]}}
 
     def delta():
         d = float(rng.normal(0, .03))
