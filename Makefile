@@ -1,6 +1,6 @@
 # The two commands of the README. Each creates .venv from scratch when needed, installs, and runs.
 #   make figures   set up, run the simulator reproduction (three charikar settings) and draw every figure
-#   make test      set up and run the whole test suite
+#   make test      set up, check docs/ against results/, and run the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -15,7 +15,7 @@ SLURP_FLAGS := --weak smollm2-135m-l12,$(SCRATCH)/gpt-4m,smollm2-135m-l16 --stro
 	--batch-size 32 --finetune-lr 1e-4 --finetune-epochs 2 --finetune-batch-size 16 --weak-lr 3e-4 \
 	--weak-epochs 3 --n-best 3 --dpo-n-best 4 --dpo-inputs 64 --dpo-epochs 2 --dpo-lr 5e-6
 
-.PHONY: setup figures test paper bench bench-llm slurp regression clean
+.PHONY: setup figures demo docs test paper bench bench-llm slurp regression clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,19 @@ setup: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/weakstrong figures --out-dir $(OUT)
+	# The headline's seed summary (the same runs, cached in $(OUT)), committed under results/.
+	$(BIN)/python -m weakstrong.sim.headline --seeds 0 1 2 3 4 --runs-dir $(OUT) --out results/charikar_seeds
+
+# A small real weak-to-strong run end to end (SST-2, SmolLM2 teacher and student), with what it found.
+demo: $(STAMP)
+	$(BIN)/weakstrong llm demo --data-dir ../shared/data --out runs/demo
+
+docs: $(STAMP)
+	$(BIN)/weakstrong report
 
 test: $(STAMP)
+	# Every number in docs/ must be what the committed results/ give.
+	$(BIN)/weakstrong report --check
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
 
 paper: $(STAMP)

@@ -9,12 +9,14 @@ containing the truth. Data: ``weakstrong sim charikar --setting S --tasks N --se
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from weakstrong.figures.plots import GAIN_LABEL, MISFIT_LABEL, gain_vs_misfit, marker, share_labels
 from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec, sim_run
 from weakstrong.figures.sources import display_path
 from weakstrong.figures.style import CYCLE, new_figure, save_figure
-from weakstrong.figures.tables import Table, fmt, stacked
-from weakstrong.io import write_json
+from weakstrong.figures.tables import Table, fmt, pending_table, stacked
+from weakstrong.io import read_json
 from weakstrong.runs import RunData
 from weakstrong.sim.charikar import CharikarConfig
 from weakstrong.sim.stats import seed_spread
@@ -87,12 +89,11 @@ def draw(runs: list[RunData]):
 
 def build(ctx: FigureContext) -> FigureOutcome:
     found = runs(ctx)
-    data = write_json(ctx.runs_dir / f"{NAME}-seeds.json", spreads(list(found.values())))
     return FigureOutcome("ok", images=save_figure(draw(list(found.values())), NAME, ctx.images_dir),
-                         data_files=[f for run in found.values() for f in run.files] + [data])
+                         data_files=[f for run in found.values() for f in run.files])
 
 
-TABLE_COLUMNS = ("setting", "seeds", stacked("weak", "err."), stacked("w2s", "err."), "ceiling", "misfit",
+TABLE_COLUMNS = ("setting", "seeds", stacked("weak", "err."), stacked("w2s", "err."), "ceiling", "misfit", "gain",
                  "slope", "$R^2$", stacked("Thm.~1", "fresh"), stacked("Thm.~1", "own"), stacked("viol.", "fresh"),
                  stacked("viol.", "own"))
 
@@ -103,29 +104,36 @@ def _median_iqr(s: dict) -> str:
     return f"{fmt(s['median'])} [{fmt(s['q25'])}, {fmt(s['q75'])}]"
 
 
-def table_rows(found: dict[tuple[str, int], RunData]) -> list[list[str]]:
-    """One row per setting: medians over seeds of every summary.json number, and the interquartile range of
-    the slope and R^2 (the ``_in_sample`` columns are the same checks on the student's own sample)."""
+def table_rows(summary: dict) -> list[list[str]]:
+    """One row per setting of the committed seed summary (``results/charikar_seeds/summary.json``): medians
+    over seeds of every run summary number, and the interquartile range of the slope and R^2 (the ``_in_sample``
+    columns are the same checks on the student's own sample)."""
     rows = []
-    for setting, group in by_setting(list(found.values())).items():
-        keys = ("mean.weak_error", "mean.w2s_error", "mean.strong_error", "mean.misfit", "frac_theorem1_holds",
-                "frac_theorem1_holds_in_sample", "max_nonrealizable_violation",
-                "max_nonrealizable_violation_in_sample")
-        spread = seed_spread({r.summary["config"]["world"]["seed"]: r.summary for r in group},
-                             keys + ("slope", "r2"))["spread"]
-        med = {k: fmt(spread[k]["median"]) for k in keys}
-        rows.append([setting, fmt(len(group)), med["mean.weak_error"], med["mean.w2s_error"],
-                     med["mean.strong_error"], med["mean.misfit"], _median_iqr(spread["slope"]),
-                     _median_iqr(spread["r2"]), med["frac_theorem1_holds"], med["frac_theorem1_holds_in_sample"],
+    for setting, spread in summary["settings"].items():
+        s = spread["spread"]
+        med = {k: fmt(s[k]["median"]) for k in ("mean.weak_error", "mean.w2s_error", "mean.strong_error",
+                                                  "mean.misfit", "mean.gain", "frac_theorem1_holds",
+                                                  "frac_theorem1_holds_in_sample", "max_nonrealizable_violation",
+                                                  "max_nonrealizable_violation_in_sample")}
+        rows.append([setting, fmt(len(spread["seeds"])), med["mean.weak_error"], med["mean.w2s_error"],
+                     med["mean.strong_error"], med["mean.misfit"], med["mean.gain"], _median_iqr(s["slope"]),
+                     _median_iqr(s["r2"]), med["frac_theorem1_holds"], med["frac_theorem1_holds_in_sample"],
                      med["max_nonrealizable_violation"], med["max_nonrealizable_violation_in_sample"]])
     return rows
 
 
+SEEDS_SUMMARY = Path("charikar_seeds") / "summary.json"
+SEEDS_COMMAND = "python -m weakstrong.sim.headline --seeds 0 1 2 3 4 --out results/charikar_seeds"
+
+
 def tables(ctx: FigureContext) -> dict[str, str]:
-    """``charikar_table``: the numbers behind the figure, per setting, over seeds."""
-    found = runs(ctx)
+    """``charikar_table``: the numbers behind the figure, per setting, over seeds, from the committed summary."""
+    path = ctx.results_dir / SEEDS_SUMMARY
+    if not path.is_file():
+        return {"charikar_table": pending_table("tab:charikar", "The simulator's seed summary is not committed.",
+                                                SEEDS_COMMAND)}
     table = Table(
-        columns=TABLE_COLUMNS, rows=table_rows(found), label="tab:charikar",
+        columns=TABLE_COLUMNS, rows=table_rows(read_json(path)), label="tab:charikar",
         caption=(r"Synthetic settings over seeds: medians over seeds of the mean squared errors over fine-tuning "
                  r"tasks on fresh samples, and of the least-squares fit of gain on misfit (slope and $R^2$: "
                  r"median [interquartile range]). \emph{Thm.~1}: fraction of tasks with "
@@ -134,7 +142,7 @@ def tables(ctx: FigureContext) -> dict[str, str]:
                  r"($\le 0$ when the non-realizable bound holds on every task); \emph{fresh}: measured on "
                  r"fresh samples, \emph{own}: on the student's own training sample, where the statements are "
                  r"exact."),
-        sources=[display_path(run.path / "summary.json") for run in found.values()])
+        sources=[display_path(path)])
     return {"charikar_table": table.to_latex()}
 
 
@@ -144,7 +152,7 @@ SPEC = FigureSpec(
     shows="Gain vs misfit per fine-tuning task in the realizable, pretrained and perturbed settings, with y = x "
           "(Charikar et al. 2024, Fig. 2a–c analogue).",
     data="runs/charikar-<hash>/records.jsonl, summary.json (one run per setting and seed); "
-         "runs/charikar-seeds.json (median, quartiles and per-seed values)",
+         "results/charikar_seeds/summary.json (median, quartiles and per-seed values)",
     command="weakstrong sim charikar --setting {realizable,pretrained,perturbed} --tasks 100 --seed S --out DIR "
             "(S = 0..4)",
     caption=(r"Gain $\mathrm{err}(f_w)-\mathrm{err}(f_{sw})$ against misfit $d(f_{sw},f_w)$, one point per "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -99,6 +100,45 @@ class Table:
         lines += [" & ".join(row) + r" \\" for row in self.rows]
         lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
         return "\n".join(lines)
+
+    def to_markdown(self, plain: bool = False) -> str:
+        """The table as Markdown: the caption, the header, the rows, and the file it was generated from.
+
+        Cells are LaTeX (as for :meth:`to_latex`) and are turned into text by :func:`latex_to_text`; with
+        ``plain`` they are plain text already and only their pipes are escaped."""
+        text = (lambda c: str(c).replace("|", "\\|")) if plain else latex_to_text
+        align = self.align or "l" + "r" * (len(self.columns) - 1)
+        lines = [f"*{text(self.caption)}*", "", "| " + " | ".join(text(c) for c in self.columns) + " |",
+                 "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+        lines += ["| " + " | ".join(text(c) for c in row) + " |" for row in self.rows]
+        if self.sources:
+            lines += ["", "Data: " + ", ".join(f"`{s}`" for s in self.sources)]
+        return "\n".join(lines) + "\n"
+
+
+_TEXT_COMMANDS = [(r"\bar\varepsilon", "ε̄"), (r"\varepsilon", "ε"), (r"\Delta", "Δ"), (r"\le", "≤"),
+                  (r"\ge", "≥"), (r"\cdot", "·"), (r"\times", "×"), (r"\%", "%"), (r"\_", "_"), (r"\&", "&"),
+                  (r"\#", "#"), (r"\$", "$"), (r"\{", "{"), (r"\}", "}"), (r"\textasciitilde{}", "~"),
+                  (r"\textasciicircum{}", "^"), (r"\textbackslash{}", "\\"), (r"\allowbreak{}", ""),
+                  (r"\ ", " "), (r"\,", " ")]
+
+
+def latex_to_text(cell: str) -> str:
+    r"""A generated table cell or caption as plain Markdown text: math and escapes unwrapped (``$R^2$`` -> R²,
+    ``$2.0\times 10^{-5}$`` -> 2.0× 10^-5, ``\texttt{x}`` -> `x`, a stacked header on one line, ``--`` -> –)."""
+    text = str(cell)
+    text = re.sub(r"\\begin\{tabular\}\[b\]\{@\{\}c@\{\}\}(.*?)\\end\{tabular\}",
+                  lambda m: " ".join(p.strip() for p in m.group(1).split("\\\\")), text)
+    text = re.sub(r"\\texttt\{((?:[^{}]|\{\})*)\}", lambda m: "`" + m.group(1) + "`", text)
+    for cmd in ("emph", "textbf", "text", "mathrm"):
+        text = re.sub(r"\\" + cmd + r"\{([^{}]*)\}", r"\1", text)
+    text = re.sub(r"\\sqrt\{([^{}]*)\}", r"√(\1)", text)
+    text = re.sub(r"10\^\{(-?\d+)\}", r"10^\1", text)
+    text = text.replace("R^2", "R²")
+    for latex, plain in _TEXT_COMMANDS:
+        text = text.replace(latex, plain)
+    text = text.replace("$", "").replace("~", " ").replace("--", "–").replace("-{}-", "--")
+    return text.replace("|", "\\|").strip()
 
 
 def write_tex(name: str, text: str, out_dir: str | os.PathLike | None = None) -> Path:

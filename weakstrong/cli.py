@@ -5,6 +5,7 @@
     weakstrong llm classify ... --out DIR  |  weakstrong llm generate ... --out DIR
     weakstrong figures [--only NAME]
     weakstrong paper
+    weakstrong report [--check]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _COMMANDS = (
     ("llm", "weakstrong.llm.cli"),
     ("figures", "weakstrong.figures.cli"),
     ("paper", "weakstrong.figures.paper_cli"),
+    ("report", "weakstrong.figures.report_cli"),
 )
 
 

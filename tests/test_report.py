@@ -1,0 +1,57 @@
+"""`weakstrong report`: docs generated from results/, and --check failing when a results file changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from weakstrong.cli import main
+from weakstrong.figures.registry import FigureContext
+from weakstrong.figures.report import check_docs, write_docs
+from weakstrong.figures.tables import Table, latex_to_text
+
+RESULTS = Path(__file__).parents[1] / "results"
+
+
+def test_latex_cells_become_plain_markdown():
+    assert latex_to_text(r"$+0.012$ [$-0.003$, $+0.020$]") == "+0.012 [-0.003, +0.020]"
+    assert latex_to_text(r"$R^2$") == "R²" and latex_to_text("--") == "–"
+    assert latex_to_text(r"\texttt{a/\allowbreak{}b -{}-x}") == "`a/b --x`"
+    assert latex_to_text(r"$|\mathrm{gain}| \le 2\sqrt{\varepsilon}$") == r"\|gain\| ≤ 2√(ε)"
+    assert latex_to_text(r"\begin{tabular}[b]{@{}c@{}}weak \\ err.\end{tabular}") == "weak err."
+    md = Table(columns=["a", "$R^2$"], rows=[["x\\_y", "0.500"]], caption="c", label="t",
+               sources=["results/x.json"]).to_markdown()
+    assert md.splitlines()[2:5] == ["| a | R² |", "|---|---:|", "| x_y | 0.500 |"]
+    assert "Data: `results/x.json`" in md
+
+
+def test_docs_follow_the_results_and_check_catches_an_edit(tmp_path, capsys):
+    results = tmp_path / "results"
+    for name in ("regression", "ladder", "charikar_protocol_seeds"):
+        if (RESULTS / name).is_dir():
+            shutil.copytree(RESULTS / name, results / name, ignore=shutil.ignore_patterns("seed*"))
+    if not (results / "regression" / "results.json").is_file():
+        pytest.skip("results/regression/results.json not committed")
+    ctx = FigureContext(results_dir=results)
+    docs = tmp_path / "docs"
+    paths = write_docs(ctx, docs)
+    assert sorted(p.name for p in paths) == ["guide.md", "limitations.md", "performance.md", "results.md"]
+    assert check_docs(ctx, docs) == []
+    text = (docs / "results.md").read_text()
+    data = json.loads((results / "regression" / "results.json").read_text())
+    eps = data["datasets"]["freesolv"]["by_strong"]["rdkit-desc"]["mean_epsilon"]
+    assert f"{eps:.3f}" in text and "weakstrong llm regression-study" in text
+    assert "Pending" in text  # no simulator seed summary in this copy: said, not invented
+    # Edit one number of the results: the check names the doc that no longer matches.
+    data["datasets"]["freesolv"]["by_strong"]["rdkit-desc"]["mean_epsilon"] = eps + 0.5
+    (results / "regression" / "results.json").write_text(json.dumps(data))
+    diffs = check_docs(ctx, docs)
+    assert len(diffs) == 1 and "results.md" in diffs[0] and f"{eps + 0.5:.3f}" in diffs[0]
+    assert main(["report", "--check", "--out-dir", str(docs), "--results-dir", str(results)]) == 1
+    assert main(["report", "--out-dir", str(docs), "--results-dir", str(results)]) == 0
+    assert main(["report", "--check", "--out-dir", str(docs), "--results-dir", str(results)]) == 0
+    assert main(["report", "--results-dir", str(tmp_path / "missing")]) == 2
+    assert "--results-dir" in capsys.readouterr().err
