@@ -14,6 +14,7 @@ The student never sees w2s-train gold labels; only the ceiling and the post-hoc 
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -117,6 +118,8 @@ class Timer:
     @contextmanager
     def __call__(self, stage: str):
         start = time.perf_counter()
+        # Long stages (model loads, feature passes, training) announce themselves: a run is never silent.
+        print(f"[stage] {stage}", file=sys.stderr, flush=True)
         before = set(self.stages)
         try:
             yield

@@ -1,4 +1,4 @@
-"""`weakstrong llm {classify,generate,pretrain,misfit-study,predict,regression-study,models}`.
+"""`weakstrong llm {demo,classify,generate,pretrain,misfit-study,predict,regression-study,models}`.
 
 Each subcommand lives in its own ``*_cli`` module (no torch import at module level, so ``weakstrong --help``
 stays fast). Each exposes ``add_parser(subparsers)``, which generates the options from the run's config
@@ -15,13 +15,13 @@ from weakstrong.config import ConfigError
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong llm`` and its subcommands."""
-    from . import classify_cli, generate_cli, predict_cli, pretrain_cli, regression_cli, study_cli
+    from . import classify_cli, demo_cli, generate_cli, predict_cli, pretrain_cli, regression_cli, study_cli
 
     parser = subparsers.add_parser("llm", help="real transformer weak-to-strong experiments",
                                    description="Real transformer weak-to-strong experiments.")
     sub = parser.add_subparsers(dest="llm_command", metavar="LLM_COMMAND")
     sub.required = True
-    for module in (classify_cli, generate_cli, pretrain_cli, study_cli, predict_cli, regression_cli):
+    for module in (demo_cli, classify_cli, generate_cli, pretrain_cli, study_cli, predict_cli, regression_cli):
         module.add_parser(sub)
     models = sub.add_parser("models", help="list the offline pretrained models: installed, cached, size, source",
                             description="The registry's offline models (any other name is a local folder or a "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from typing import Sequence
 
@@ -204,6 +205,8 @@ class DepthGroup:
         depths = [e.spec.num_layers for e in todo]
         batch, length = todo[0].batch_size, todo[0].max_length
         label = f"{'+'.join(e.spec.name for e in todo)} {what}".strip()
+        print(f"[features] {label}: {len(texts)} inputs" + ("" if pairs is None else " (pairs)"), file=sys.stderr,
+              flush=True)
         start = time.perf_counter()
         x, tokens = encode_depths(model, tokenizer, kind, texts, depths, batch, length, progress=label)
         if pairs is not None:
