@@ -95,10 +95,12 @@ class Table:
                  rf"\caption{{{self.caption}}}", rf"\label{{{self.label}}}",
                  # Tight columns keep wide tables (ten and more columns) inside the text width.
                  r"\setlength{\tabcolsep}{" + ("3pt" if len(self.columns) > 7 else "6pt") + "}",
+                 # A table wider than the text is scaled down to the text width (graphicx), never cut off.
+                 r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
                  rf"\begin{{tabular}}{{{align}}}", r"\toprule",
                  " & ".join(self.columns) + r" \\", r"\midrule"]
         lines += [" & ".join(row) + r" \\" for row in self.rows]
-        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
         return "\n".join(lines)
 
     def to_markdown(self, plain: bool = False) -> str:
