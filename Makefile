@@ -73,7 +73,7 @@ slurp: $(STAMP)
 
 # The real-data regression study (molecules and IMDB ratings), committed as results/regression/results.json.
 regression: $(STAMP)
-	$(BIN)/weakstrong llm regression-study --data-dir ../shared/data --threads 1 --out runs/regression
+	WEAKSTRONG_PROGRESS=1 $(BIN)/weakstrong llm regression-study --data-dir ../shared/data --threads 1 --out runs/regression
 	mkdir -p results/regression && cp runs/regression/results.json results/regression/results.json
 
 clean:

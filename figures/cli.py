@@ -22,6 +22,7 @@ from weakstrong.figures.registry import (
     run_figure,
     select,
 )
+from weakstrong.config import ascii_int
 from weakstrong.figures.sources import DEFAULT_RESULTS_DIR, display_path
 from weakstrong.io import check_output_dir, output_lock
 
@@ -36,7 +37,7 @@ def add_arguments(p) -> None:
                    help="committed LLM/GPU results (default: results)")
     p.add_argument("--force", action="store_true", help="re-run simulator stages even when cached")
     p.add_argument("--quick", action="store_true", help="small simulator runs (previews and tests)")
-    p.add_argument("--seed", type=int, default=0, help="simulator seed (default: 0)")
+    p.add_argument("--seed", type=ascii_int, default=0, help="simulator seed (default: 0)")
 
 
 def context_from_args(args) -> FigureContext:

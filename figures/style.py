@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from weakstrong.io import atomic_path  # noqa: E402
+
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies.
 PALETTE = {
     "blue": "#0072B2",
@@ -119,13 +121,14 @@ def save_figure(fig, name: str, out_dir: str | os.PathLike) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for ext, kw in (("pdf", {}), ("png", {"dpi": PNG_DPI})):
-        final = out / f"{name}.{ext}"
-        tmp = out / f".{name}.tmp.{ext}"
-        # Fixed metadata keeps re-renders of identical data byte-stable where the backend allows it.
-        meta = {"Creator": "weakstrong"} if ext == "png" else {"Creator": "weakstrong", "CreationDate": None}
-        fig.savefig(tmp, format=ext, metadata=meta, **kw)
-        os.replace(tmp, final)
-        paths.append(final)
-    plt.close(fig)
+    try:
+        for ext, kw in (("pdf", {}), ("png", {"dpi": PNG_DPI})):
+            final = out / f"{name}.{ext}"
+            # Fixed metadata keeps re-renders of identical data byte-stable where the backend allows it.
+            meta = {"Creator": "weakstrong"} if ext == "png" else {"Creator": "weakstrong", "CreationDate": None}
+            with atomic_path(final) as tmp:   # refuses a symlink, FIFO or device at the image's path
+                fig.savefig(tmp, format=ext, metadata=meta, **kw)
+            paths.append(final)
+    finally:
+        plt.close(fig)
     return paths

@@ -14,7 +14,6 @@ The student never sees w2s-train gold labels; only the ceiling and the post-hoc 
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int
 from weakstrong.io import atomic_path, check_output_dir, config_hash, output_lock, write_json
+from weakstrong.progress import stage_line
 
 from .data import REGRESSION_TASKS, TASKS, SplitConfig, TaskData, load_task
 from .device import check_device, dist_info, select_device
@@ -119,7 +119,7 @@ class Timer:
     def __call__(self, stage: str):
         start = time.perf_counter()
         # Long stages (model loads, feature passes, training) announce themselves: a run is never silent.
-        print(f"[stage] {stage}", file=sys.stderr, flush=True)
+        stage_line(f"stage {stage}")
         before = set(self.stages)
         try:
             yield

@@ -95,6 +95,8 @@ class SplitConfig:
     seed: int = 0
 
 
+MAX_EMPTY_FRACTION = 0.05  # past this share of empty texts in a split, the data file is refused
+
 DEFAULT_SIZES = {"sciq": (5000, 5000, 1000), "sst2": (5000, 5000, 872), "imdb": (3000, 3000, 1000),
                  "imdb-rating": (3000, 3000, 1000)}
 
@@ -285,4 +287,19 @@ def load_task(task: str, data_dir: str | os.PathLike | None, config: SplitConfig
     data = TaskData(task, weak_train, w2s_train, test, regression=task in REGRESSION_TASKS,
                     info={"source": str(data_dir) if data_dir else "hf-hub", "seed": config.seed})
     check_disjoint(data)
+    check_trainable(data, folder if data_dir is not None else "the hub copy")
     return data
+
+
+def check_trainable(data: TaskData, source) -> None:
+    """Every split has text, and a classification task's training splits hold both classes: a weak model fitted
+    on one class, or on empty strings, would fail deep inside the solver or learn nothing."""
+    for name in ("weak_train", "w2s_train", "test"):
+        split = getattr(data, name)
+        empty = sum(not str(t).strip() for t in split.text)
+        if empty > MAX_EMPTY_FRACTION * len(split):
+            raise ConfigError(f"{source}: {empty} of the {len(split)} {data.task} {name} texts are empty (more than "
+                              f"{MAX_EMPTY_FRACTION:.0%}); the data file looks damaged")
+        if not data.regression and name != "test" and len(np.unique(split.label)) < 2:
+            raise ConfigError(f"{source}: the {data.task} {name} split holds only class {int(split.label[0])}; "
+                              f"a classifier needs both classes (is the data file damaged, or the split tiny?)")

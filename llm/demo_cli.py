@@ -13,7 +13,9 @@ option below can change them.
 from __future__ import annotations
 
 import argparse
-import sys
+
+from weakstrong.config import ascii_int
+from weakstrong.progress import stage_line
 
 from .cli import check_threads
 
@@ -33,10 +35,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--strong", default="smollm2-135m-l16", help="the strong student (default: smollm2-135m-l16)")
     parser.add_argument("--radius", type=float, default=0.05,
                         help="norm-ball radius of the student's head on standardised features (default: 0.05)")
-    parser.add_argument("--n-weak-train", type=int, default=1000, help="weak-train size (default: 1000)")
-    parser.add_argument("--n-w2s-train", type=int, default=1000, help="w2s-train size (default: 1000)")
-    parser.add_argument("--n-test", type=int, default=500, help="test size (default: 500)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--n-weak-train", type=ascii_int, default=1000, help="weak-train size (default: 1000)")
+    parser.add_argument("--n-w2s-train", type=ascii_int, default=1000, help="w2s-train size (default: 1000)")
+    parser.add_argument("--n-test", type=ascii_int, default=500, help="test size (default: 500)")
+    parser.add_argument("--threads", type=ascii_int, default=None, help="torch CPU threads (default: torch's own)")
     parser.set_defaults(func=run)
 
 
@@ -49,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = ClassifyConfig(task="sst2", out=args.out, data_dir=args.data_dir, weak=(args.weak,), strong=args.strong,
                          methods=("single",), students=("probe",), n_weak_train=args.n_weak_train,
                          n_w2s_train=args.n_w2s_train, n_test=args.n_test, probe=ProbeConfig(radius=args.radius))
-    print(f"[demo] SST-2: weak {args.weak} labels {args.n_w2s_train} sentences for the strong {args.strong} "
-          f"(sizes {args.n_weak_train}/{args.n_w2s_train}/{args.n_test}); first use dequantises the model once",
-          file=sys.stderr, flush=True)
+    stage_line(f"demo: SST-2, weak {args.weak} labels {args.n_w2s_train} sentences for the strong {args.strong} "
+               f"(sizes {args.n_weak_train}/{args.n_w2s_train}/{args.n_test}); a first use dequantises the model once")
     with torch_threads(args.threads):
         results = run_classify(cfg)
     print(format_demo(results))

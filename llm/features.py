@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from typing import Sequence
 
 import numpy as np
 
 from weakstrong.io import config_hash
+from weakstrong.progress import stage_line
 
 from .batching import length_sorted_batches
 from .device import autocast_context
@@ -106,6 +106,13 @@ def joined_pairs(texts: Sequence[str], pairs: Sequence[str]) -> list[str]:
     from .data import Split
 
     return Split(list(texts), np.zeros(0), np.zeros(0), [], list(pairs)).joined()
+
+
+def _check_features(arrays: dict, n: int) -> None:
+    """A cached feature file holds a finite (n, H) array ``x``; ValueError otherwise (it is then recomputed)."""
+    x = arrays["x"]
+    if x.ndim != 2 or x.shape[0] != n or not np.isfinite(x).all():
+        raise ValueError(f"features of shape {x.shape}, expected ({n}, H) and finite")
 
 
 class FeatureExtractor:
@@ -205,8 +212,7 @@ class DepthGroup:
         depths = [e.spec.num_layers for e in todo]
         batch, length = todo[0].batch_size, todo[0].max_length
         label = f"{'+'.join(e.spec.name for e in todo)} {what}".strip()
-        print(f"[features] {label}: {len(texts)} inputs" + ("" if pairs is None else " (pairs)"), file=sys.stderr,
-              flush=True)
+        stage_line(f"features {label}: {len(texts)} inputs" + ("" if pairs is None else " (pairs)"))
         start = time.perf_counter()
         x, tokens = encode_depths(model, tokenizer, kind, texts, depths, batch, length, progress=label)
         if pairs is not None:
@@ -240,7 +246,8 @@ class DepthGroup:
                 return {"x": done["x"][name], "tokens": np.asarray(done["log"]["tokens"]),
                         "pass_seconds": np.asarray(done["log"]["seconds"])}
 
-            arrays = cached_array(e.cache_dir, e.stage, e.cache_key(*inputs), compute, e.log)
+            arrays = cached_array(e.cache_dir, e.stage, e.cache_key(*inputs), compute, e.log,
+                                  check=lambda a, n=len(inputs[0]): _check_features(a, n))
             out[e.spec.name] = arrays["x"]
             log["models"][e.spec.name] = {
                 "cached": e.spec.name not in computed,

@@ -121,16 +121,28 @@ def format_summary(results: dict) -> str:
     if guard is not None:
         lines.append("  non-degenerate: yes" if guard["ok"] else
                      "  non-degenerate: NO (" + "; ".join(guard["problems"]) + ")")
-    tp = results.get("throughput") or {}
+    lines += throughput_lines(results.get("throughput") or {})
+    lines.append(f"  timings_s total {sum(results['timings_s'].values()):.1f}")
+    return "\n".join(lines)
+
+
+def throughput_lines(tp: dict) -> list[str]:
+    """The strong model's fine-tuning and decoding rates, each as a share of this machine's faster matmul."""
+    lines = []
     for key, label, unit in (("strong_finetune", "strong fine-tuning", "tokens_per_s"),
                              ("strong_decode", "strong decoding", "new_tokens_per_s")):
         x = tp.get(key)
         if x:
-            frac, frac_cpu = x.get("fraction_of_bf16_matmul"), x.get("fraction_of_bf16_matmul_cpu")
+            # The share of the faster matmul of this machine: bf16 where it is native, fp32 where bf16 is
+            # emulated (on an AVX2-only CPU bf16 runs ~100x slower, and a share of it reads 1733 %).
+            rates = tp.get("matmul") or {}
+            best = max(("bf16", "fp32"), key=lambda d: rates.get(f"{d}_gflops") or 0.0) if rates else None
+            frac = None if best is None else x["gflops"] / rates[f"{best}_gflops"]
+            per_cpu = rates.get(f"{best}_gflops_per_cpu_s") if best else None
+            frac_cpu = x["gflops_per_cpu_s"] / per_cpu if per_cpu and x.get("gflops_per_cpu_s") else None
             lines.append(f"  {label}: {x[unit]:.0f} tok/s ({x[unit.replace('_per_s', '_per_cpu_s')]:.0f} per "
                          f"CPU-s), {x['gflops']:.1f} GFLOP/s"
-                         + ("" if frac is None else f" = {frac:.1%} of bf16 matmul "
-                                                    f"({tp['matmul']['bf16_gflops']:.0f} GFLOP/s)")
+                         + ("" if frac is None else f" = {frac:.1%} of the {best} matmul rate "
+                                                    f"({rates[f'{best}_gflops']:.0f} GFLOP/s, the faster here)")
                          + ("" if frac_cpu is None else f", {frac_cpu:.1%} per CPU-second"))
-    lines.append(f"  timings_s total {sum(results['timings_s'].values()):.1f}")
-    return "\n".join(lines)
+    return lines

@@ -16,6 +16,7 @@ On CUDA: bf16 autocast, SDPA attention, fused AdamW, and MFU is reported.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -186,10 +187,16 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, config: LMPretrainConfig
             state, rng = load_checkpoint(ckpt, model, opt)
             step, tokens_seen, losses = state["step"], state["tokens_seen"], state["losses"]
             log(f"{preset.name}: resumed at step {step}")
+            written = state.get("torch_threads")
+            if written is not None and written != torch.get_num_threads():
+                # Another thread count sums in another order: the run goes on, but not bit-identically.
+                print(f"weakstrong: warning: {preset.name}: the checkpoint was written with {written} torch "
+                      f"threads and this run has {torch.get_num_threads()} (--threads); the resumed weights will "
+                      f"differ from an uninterrupted run's in the last bits", file=sys.stderr, flush=True)
 
         def checkpoint():
             save_checkpoint(ckpt, model, opt, rng, {"identity": identity, "step": step, "tokens_seen": tokens_seen,
-                                                    "losses": losses})
+                                                    "losses": losses, "torch_threads": torch.get_num_threads()})
 
         model.train()
         start, start_step = time.perf_counter(), step

@@ -15,7 +15,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from weakstrong.config import ConfigError, add_config_arguments, config_from_args
+from weakstrong.config import ConfigError, add_config_arguments, ascii_int, config_from_args
 from weakstrong.io import check_output_dir
 
 from .cli import check_threads, split_commas
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
                              help="folder with gutenberg/books.txt.gz and slurp/lm.txt.gz")
     run_options.add_argument("--out", required=True, help="output folder")
     run_options.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    run_options.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    run_options.add_argument("--threads", type=ascii_int, default=None, help="torch CPU threads")
     parser.set_defaults(func=run)
 
 

@@ -16,7 +16,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from weakstrong.config import ConfigError, add_config_arguments, config_from_args
+from weakstrong.config import ConfigError, add_config_arguments, ascii_int, config_from_args
 
 from .cli import check_threads, split_commas
 
@@ -41,8 +41,9 @@ def add_parser(subparsers) -> None:
     where.add_argument("--data-dir", default=None, help="folder holding imdb/ (e.g. ../shared/data)")
     where.add_argument("--cache-dir", default=None, help="feature cache (default: OUT/cache)")
     where.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    where.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
-    where.add_argument("--quiet", action="store_true", help="no stage lines on stderr")
+    where.add_argument("--threads", type=ascii_int, default=None, help="torch CPU threads (default: torch's own)")
+    where.add_argument("--quiet", action="store_true",
+                       help="no stage lines on stderr (default: shown on a terminal or with WEAKSTRONG_PROGRESS=1)")
     parser.set_defaults(func=run)
 
 
@@ -56,6 +57,7 @@ def config_from_namespace(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from weakstrong.io import check_output_dir, output_lock, write_json
+    from weakstrong.progress import progress_enabled
 
     from .device import check_device
     from .regression.study import RunOptions, prepare, run as run_study
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--data-dir {args.data_dir} is not a folder")
     if "imdb-rating" in cfg.datasets and args.data_dir is None:
         raise ConfigError("--data-dir is needed for dataset imdb-rating (the folder holding imdb/)")
-    options = RunOptions(data_dir=args.data_dir, device=args.device, threads=args.threads, progress=not args.quiet)
+    options = RunOptions(data_dir=args.data_dir, device=args.device, threads=args.threads,
+                         progress=progress_enabled() and not args.quiet)
     prepared = prepare(cfg, options)  # the data files and split sizes, before any folder is made
     out = check_output_dir(args.out, "--out")
     cache = check_output_dir(args.cache_dir, "--cache-dir") if args.cache_dir else out / "cache"

@@ -45,6 +45,7 @@ _SLOT_NAME = re.compile(r"^[\w.-]+$")  # slot types are identifiers (SLURP: date
 Slot = tuple[str, str]
 # The fields every row of an official SLURP file has; a file without them is not a SLURP file.
 SLURP_FIELDS = ("slurp_id", "sentence", "sentence_annotation")
+MAX_MALFORMED_FRACTION = 0.05  # past this share of malformed rows a file is refused, not silently thinned
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,9 @@ def read_slurp_jsonl(path: str | Path) -> tuple[list[SlurpExample], int]:
 
     Returns
     -------
-    (examples, n_malformed) : rows whose annotation does not parse (or whose sentence is empty) are skipped
-    and counted, so a few damaged annotations degrade the data set instead of stopping the run.
+    (examples, n_malformed) : rows whose annotation does not parse (or whose sentence is null or empty) are
+    skipped and counted, so a few damaged annotations degrade the data set instead of stopping the run; more
+    than :data:`MAX_MALFORMED_FRACTION` of them is an error naming the file and the first bad lines.
 
     Raises
     ------
@@ -188,7 +190,7 @@ def read_slurp_jsonl(path: str | Path) -> tuple[list[SlurpExample], int]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"SLURP file not found: {path}")
-    examples, n_malformed = [], 0
+    examples, n_malformed, bad_lines = [], 0, []
     for number, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
@@ -206,16 +208,24 @@ def read_slurp_jsonl(path: str | Path) -> tuple[list[SlurpExample], int]:
             raise ConfigError(f"{path}: line {number}: slurp_id must be an integer, got "
                               f"{row['slurp_id']!r}") from None
         try:
+            if not isinstance(row["sentence"], str) or not isinstance(row["sentence_annotation"], str):
+                raise ValueError("sentence and sentence_annotation must be strings")  # null would become "None"
             slots = parse_annotation(row["sentence_annotation"])
-            sentence = " ".join(str(row["sentence"]).split())
+            sentence = " ".join(row["sentence"].split())
             if not sentence:
                 raise ValueError("empty sentence")
         except ValueError:
             n_malformed += 1
+            bad_lines.append(number)
             continue
         examples.append(SlurpExample(slurp_id, sentence, canonical_slots(slots), str(row.get("intent", ""))))
+    total = len(examples) + n_malformed
     if not examples:
         raise ConfigError(f"{path}: no usable SLURP rows ({n_malformed} malformed annotations)")
+    if n_malformed > MAX_MALFORMED_FRACTION * total:
+        raise ConfigError(f"{path}: {n_malformed} of {total} rows are malformed (null or empty sentence, or an "
+                          f"annotation that does not parse; first at lines {bad_lines[:5]}), more than "
+                          f"{MAX_MALFORMED_FRACTION:.0%}: is this SLURP's file?")
     return examples, n_malformed
 
 
@@ -250,6 +260,7 @@ def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 1000, n_
         for key in ("weak_train", "w2s_train", "test"):
             parts[key], n = read_slurp_jsonl(official[key])
             bad += n
+        _check_disjoint(parts, official)
         return SlurpSplits(parts["weak_train"], parts["w2s_train"], parts["test"], "official"), bad
     data_dir = Path(data_dir)
     if not any((data_dir / f"devel.jsonl{ext}").exists() for ext in (".gz", "")) and (data_dir / "slurp").is_dir():
@@ -265,8 +276,22 @@ def load_slurp(data_dir: str | Path, seed: int = 0, n_weak_train: int = 1000, n_
     a, b = n_weak_train, n_weak_train + n_w2s_train
     test_order = list(range(len(test)))
     random.Random(TEST_ORDER_SEED).shuffle(test_order)
-    return SlurpSplits([devel[i] for i in order[:a]], [devel[i] for i in order[a:b]],
-                       [test[i] for i in test_order], "seeded-devel", seed), bad_d + bad_t
+    parts = {"weak_train": [devel[i] for i in order[:a]], "w2s_train": [devel[i] for i in order[a:b]],
+             "test": [test[i] for i in test_order]}
+    _check_disjoint(parts, {"weak_train": _find(data_dir, "devel"), "w2s_train": _find(data_dir, "devel"),
+                            "test": _find(data_dir, "test")})
+    return SlurpSplits(parts["weak_train"], parts["w2s_train"], parts["test"], "seeded-devel", seed), bad_d + bad_t
+
+
+def _check_disjoint(parts: dict[str, list[SlurpExample]], files: dict) -> None:
+    """No utterance (slurp_id) of the test split is in a training split: a test that saw its answers in training
+    would measure memory, not generalisation."""
+    test_ids = {e.slurp_id for e in parts["test"]}
+    for key in ("weak_train", "w2s_train"):
+        shared = sorted(test_ids & {e.slurp_id for e in parts[key]})
+        if shared:
+            raise ConfigError(f"the test split ({files['test']}) and {key} ({files[key]}) share {len(shared)} "
+                              f"utterances (slurp_id {shared[:5]}...); the splits must be disjoint")
 
 
 def subsample(examples: Sequence[SlurpExample], n: int | None) -> list[SlurpExample]:

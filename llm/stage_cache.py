@@ -9,23 +9,32 @@ from typing import Callable
 
 import numpy as np
 
-from weakstrong.io import config_hash, save_npz_atomic
+from weakstrong.io import config_hash, read_npz_cache, save_npz_atomic
 
 
 def cached_array(cache_dir: str | os.PathLike | None, stage: str, config: dict,
-                 compute: Callable[[], dict[str, np.ndarray]], log: dict | None = None) -> dict[str, np.ndarray]:
+                 compute: Callable[[], dict[str, np.ndarray]], log: dict | None = None,
+                 check: Callable[[dict[str, np.ndarray]], None] | None = None) -> dict[str, np.ndarray]:
     """Return ``compute()``'s arrays, cached as ``cache_dir/{stage}-{config_hash(config)}.npz``.
 
     A rerun with the same configuration loads the file and skips the stage; ``cache_dir=None`` disables caching.
     The seconds ``compute`` took are stored with the arrays, so a resumed run still reports what each stage
-    cost: with ``log``, ``log[file stem] = {"seconds": ..., "cached": bool}``.
+    cost: with ``log``, ``log[file stem] = {"seconds": ..., "cached": bool}``. A cached file that does not load,
+    or that ``check(arrays)`` rejects by raising (a wrong shape, say), is set aside with a warning and the
+    stage is computed again (:func:`weakstrong.io.read_npz_cache`).
     """
     stem = f"{stage}-{config_hash(config)}"
     path = None if cache_dir is None else Path(cache_dir) / f"{stem}.npz"
-    if path is not None and path.exists():
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files if k != "_seconds"}
-            seconds = float(data["_seconds"]) if "_seconds" in data.files else None
+
+    def convert(data):
+        arrays = {k: v for k, v in data.items() if k != "_seconds"}
+        if check is not None:
+            check(arrays)
+        return arrays, (float(data["_seconds"]) if "_seconds" in data else None)
+
+    loaded = None if path is None else read_npz_cache(path, convert)
+    if loaded is not None:
+        arrays, seconds = loaded
         cached = True
     else:
         start = time.perf_counter()

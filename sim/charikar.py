@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from weakstrong.config import check_memory
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, named_rng
 from weakstrong.sim.heads import ActiveFeatures, BallHead, HullHead, LinearHead, SelectedHead, l1_ball_vertices
 from weakstrong.sim.pipeline import SOLVER_RTOL, nonrealizable_violation, run_tasks, task_records
@@ -63,6 +64,13 @@ class CharikarConfig:
         check_choice("CharikarConfig", "head", self.head, HEADS)
         check_finite("CharikarConfig", "radius", self.radius, minimum=0.0, strict=True)
         check_finite("CharikarConfig", "min_active_fraction", self.min_active_fraction, minimum=0.0, maximum=1.0)
+        check_finite("CharikarConfig", "radius", self.radius, maximum=1e12)
+        w = self.world.width
+        # Per-task training features of the strong and weak representations, the shared test features, and
+        # every head's predictions on test, in float64.
+        check_memory("CharikarConfig", f"{self.tasks} tasks x n_train {self.n_train} x n_test {self.n_test}",
+                     8.0 * (self.tasks * self.n_train * (2 * w + self.world.input_dim + 4)
+                            + self.n_test * (2 * w + self.world.input_dim) + 4 * self.tasks * self.n_test))
         return self
 
     def active_fraction(self) -> float:

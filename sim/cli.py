@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from weakstrong.config import ConfigError, add_config_arguments, config_from_args, option_names
+from weakstrong.config import ConfigError, add_config_arguments, ascii_int, config_from_args, option_names
 from weakstrong.io import check_output_dir, output_lock
 from weakstrong.runs import write_run
 from weakstrong.sim import experiments
@@ -44,12 +44,12 @@ def _add_run_options(group, sweeps: bool) -> None:
     group.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on stderr (default: only on a terminal)")
-    group.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    group.add_argument("--threads", type=ascii_int, default=None, help="numba threads (default: all cores)")
     group.add_argument("--cache-dir", type=Path, default=None,
                        help="cache of pretrained representations (default: $WEAKSTRONG_CACHE or "
                             "~/.cache/weakstrong)")
     if sweeps:
-        group.add_argument("--jobs", type=int, default=1, help="worker processes over worlds (default: 1)")
+        group.add_argument("--jobs", type=ascii_int, default=1, help="worker processes over worlds (default: 1)")
         group.add_argument("--scheduler", default=None, metavar="ADDRESS",
                            help="run the worlds on the Dask cluster at ADDRESS (needs dask[distributed])")
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from weakstrong.config import ConfigError
+from weakstrong.config import ConfigError, check_memory
 from weakstrong.sim.common import check_finite, check_positive_int, named_rng
 from weakstrong.sim.heads import LinearHead
 from weakstrong.sim.pipeline import Predictions, TaskBatch, task_records
@@ -63,6 +63,11 @@ class FiniteSampleConfig:
         check_finite("FiniteSampleConfig", "delta", self.delta, minimum=0.0, strict=True)
         if self.delta >= 1:
             raise ConfigError(f"FiniteSampleConfig.delta must be in (0, 1), got {self.delta!r}")
+        w = self.world.width
+        check_memory("FiniteSampleConfig",
+                     f"sizes up to {max(self.sizes)} x {self.tasks} tasks and n_test {self.n_test}",
+                     8.0 * (self.tasks * max(self.sizes) * (2 * w + self.world.input_dim + 4)
+                            + self.n_test * (2 * w + self.world.input_dim + 4 * self.tasks)))
         return self
 
 
@@ -163,10 +168,14 @@ def summarize(records, config: FiniteSampleConfig, world, seconds: float) -> dic
 def report(summary: dict) -> str:
     """What ``weakstrong sim finite-sample`` prints."""
     config = summary["config"]
+
+    def rate(x):  # a rate needs two sizes (the excess rate three): n/a below that
+        return "n/a" if x is None else f"n^{x:.3f}"
+
     return (f"finite-sample {config['world']['setting']}: n = {summary['sizes'][0]}..{summary['sizes'][-1]}, "
             f"{config['tasks']} tasks, {summary['seconds']:.1f} s\n"
-            f"  median |gain - misfit| rate n^{summary['empirical_rate']:.3f} (theory n^{THEORY_RATE:g}); "
-            f"w2s excess rate n^{summary['w2s_excess_rate']:.3f}\n"
+            f"  median |gain - misfit| rate {rate(summary['empirical_rate'])} (theory n^{THEORY_RATE:g}); "
+            f"w2s excess rate {rate(summary['w2s_excess_rate'])}\n"
             f"  Theorem 2 holds on {summary['frac_theorem2_holds']:.2f} of records")
 
 

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from weakstrong.config import ConfigError
+from weakstrong.config import ConfigError, ascii_int
 from weakstrong.io import check_output_dir, output_lock, write_json
 from weakstrong.sim.stats import SPREAD_KEYS, seed_spread
 from weakstrong.sim.worlds import SETTINGS
@@ -45,7 +45,7 @@ def charikar_seeds(seeds, runs_dir: str | Path = "runs", force: bool = False) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m weakstrong.sim.headline", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="world seeds")
+    parser.add_argument("--seeds", type=ascii_int, nargs="+", default=[0, 1, 2, 3, 4], help="world seeds")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="runs cache (default: runs)")
     parser.add_argument("--out", type=Path, default=Path("results/charikar_seeds"), help="where summary.json goes")
     parser.add_argument("--force", action="store_true", help="recompute the runs even when cached")

@@ -14,6 +14,8 @@ it is not part of a run's cache key.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +47,12 @@ class RunOptions:
     def validate(self) -> "RunOptions":
         """Check every field; raise :class:`ConfigError` naming the first bad one. Returns self."""
         check_positive_int("RunOptions", "jobs", self.jobs)
-        if self.scheduler is not None and (not isinstance(self.scheduler, str) or not self.scheduler.strip()):
-            raise ConfigError(f"RunOptions.scheduler must be a non-empty address such as "
-                              f"'tcp://127.0.0.1:8786', got {self.scheduler!r}")
+        if self.scheduler is not None and not _valid_address(self.scheduler):
+            raise ConfigError(f"RunOptions.scheduler must be a Dask scheduler address such as "
+                              f"'tcp://127.0.0.1:8786' or '127.0.0.1:8786' (port 1-65535), got {self.scheduler!r}")
+        if self.jobs > 4096:
+            raise ConfigError(f"RunOptions.jobs must be <= 4096 (it is capped by the worlds and the cores anyway), "
+                              f"got {self.jobs}")
         for name in ("blas_threads", "threads"):
             if getattr(self, name) is not None:
                 check_positive_int("RunOptions", name, getattr(self, name))
@@ -62,6 +67,19 @@ class RunOptions:
         from weakstrong.io import default_cache_dir
 
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+
+_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})/?$")
+
+
+def _valid_address(address) -> bool:
+    """``[protocol://]host:port`` with a port in 1-65535 (or ``inproc://...``), the forms a Dask client takes."""
+    if not isinstance(address, str):
+        return False
+    if address.startswith("inproc://") and len(address) > len("inproc://"):
+        return True
+    match = _ADDRESS.match(address.strip())
+    return bool(match) and 1 <= int(match.group(2)) <= 65535
 
 
 def world_seeds(seed: int, n_worlds: int) -> list[int]:
@@ -125,8 +143,17 @@ def run_sweep(fn: Callable[[Any], Any], items: Iterable[Any], config: RunOptions
             client = _dask_client(config.scheduler)
             with client, joblib.parallel_config(backend="dask"):
                 return _collect(joblib.Parallel(n_jobs=-1, return_as="generator"), fn, items, config, bar)
-        return _collect(joblib.Parallel(n_jobs=config.jobs, backend="loky", return_as="generator"),
-                        fn, items, config, bar)
+        # Never more workers than worlds to run or cores to run them on.
+        n_jobs = max(1, min(config.jobs, len(items), os.cpu_count() or 1))
+        try:
+            return _collect(joblib.Parallel(n_jobs=n_jobs, backend="loky", return_as="generator"),
+                            fn, items, config, bar)
+        except BaseException:
+            # Interrupted or failed: the reusable pool's workers must not outlive this run.
+            from joblib.externals.loky import get_reusable_executor
+
+            get_reusable_executor().shutdown(wait=False, kill_workers=True)
+            raise
     finally:
         bar.close()
 

@@ -28,14 +28,16 @@ Examples
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
-from weakstrong.config import ConfigError
-from weakstrong.io import config_hash, save_npz_atomic
+from weakstrong.config import ConfigError, check_memory
+from weakstrong.io import config_hash, read_npz_cache, save_npz_atomic
 from weakstrong.sim.common import check_choice, check_finite, check_positive_int, spawn_rngs
 from weakstrong.sim.heads import LinearHead
 from weakstrong.sim.mlp import MLP, random_mlp, torch_default_linear_init
@@ -54,30 +56,38 @@ class WorldConfig:
 
     # how h_s and h_w are obtained: pretrained on T tasks, h_s = h* (realizable), or h* perturbed
     setting: str = field(default="pretrained", metadata={"choices": SETTINGS})
-    input_dim: int = 8            # d, the input dimension
-    sigma: float = 500.0          # input standard deviation
-    width: int = 16               # width of every representation layer
-    truth_depth: int = 5          # layers of h*
-    strong_depth: int = 8         # layers of a pretrained h_s
-    weak_depth: int = 2           # layers of a pretrained h_w
-    pretrain_tasks: int = 10      # T
-    pretrain_samples: int = 2000  # samples per pretraining task
-    strong_noise: float = 0.1     # perturbed setting: relative noise on h* for h_s
-    weak_noise: float = 0.5       # perturbed setting: relative noise on h* for h_w
+    input_dim: int = 8            # d, the input dimension (1 to 4096)
+    sigma: float = 500.0          # input standard deviation (1e-3 to 1e6)
+    width: int = 16               # width of every representation layer (1 to 4096)
+    truth_depth: int = 5          # layers of h* (1 to 64)
+    strong_depth: int = 8         # layers of a pretrained h_s (1 to 64)
+    weak_depth: int = 2           # layers of a pretrained h_w (1 to 64)
+    pretrain_tasks: int = 10      # T (1 to 10,000)
+    pretrain_samples: int = 2000  # samples per pretraining task (width + 1 to 10,000,000)
+    strong_noise: float = 0.1     # perturbed setting: relative noise on h* for h_s (0 to 100)
+    weak_noise: float = 0.5       # perturbed setting: relative noise on h* for h_w (0 to 100)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seed: int = 0                 # master seed of the world (truth, representations) and of its tasks
 
     def validate(self) -> "WorldConfig":
         """Check every field; raise ``ValueError`` naming the first bad one. Returns self."""
         check_choice("WorldConfig", "setting", self.setting, SETTINGS)
-        for name in ("input_dim", "width", "truth_depth", "strong_depth", "weak_depth",
-                     "pretrain_tasks"):
+        # The ranges are where the kernels stay in float64's comfortable range (a sigma of 1e-300 underflows
+        # every activation; one of 1e300 overflows the first layer) and the sizes where a world still fits.
+        for name, top in (("input_dim", 4096), ("width", 4096), ("truth_depth", 64), ("strong_depth", 64),
+                          ("weak_depth", 64), ("pretrain_tasks", 10_000)):
             check_positive_int("WorldConfig", name, getattr(self, name))
+            check_finite("WorldConfig", name, getattr(self, name), maximum=top)
         check_positive_int("WorldConfig", "seed", self.seed, minimum=0)
-        check_finite("WorldConfig", "sigma", self.sigma, minimum=0.0, strict=True)
-        check_finite("WorldConfig", "strong_noise", self.strong_noise, minimum=0.0)
-        check_finite("WorldConfig", "weak_noise", self.weak_noise, minimum=0.0)
+        check_finite("WorldConfig", "sigma", self.sigma, minimum=1e-3, maximum=1e6)
+        check_finite("WorldConfig", "strong_noise", self.strong_noise, minimum=0.0, maximum=100.0)
+        check_finite("WorldConfig", "weak_noise", self.weak_noise, minimum=0.0, maximum=100.0)
         check_positive_int("WorldConfig", "pretrain_samples", self.pretrain_samples)
+        check_finite("WorldConfig", "pretrain_samples", self.pretrain_samples, maximum=10_000_000)
+        if self.setting != "realizable":
+            # Pretraining data: inputs and the hidden states of the deepest representation, in float64.
+            check_memory("WorldConfig", "pretraining", 8.0 * self.pretrain_tasks * self.pretrain_samples *
+                         (self.input_dim + self.width * (max(self.strong_depth, self.weak_depth) + 2)))
         if self.setting != "perturbed":
             # Pretraining fits width-dimensional heads' worth of structure per task; fewer samples than
             # parameters of one layer would leave the representation unidentified.
@@ -182,16 +192,27 @@ def _representation_path(config: WorldConfig, which: str, cache_dir: Path | None
     return Path(cache_dir) / f"representation-{config_hash(key)}.npz"
 
 
-def _load_representation(path: Path | None) -> tuple[MLP, float, float] | None:
+def _representation_from_arrays(arrays: dict, config: WorldConfig, which: str) -> tuple[MLP, float, float]:
+    """The cached representation's ``(mlp, loss, 0.0)``; ValueError when its layers are not the config's."""
+    depth = config.strong_depth if which == "strong" else config.weak_depth
+    mlp = MLP.from_arrays(arrays, "h_")
+    shapes = [w.shape for w in mlp.weights]
+    want = [(config.input_dim if k == 0 else config.width, config.width) for k in range(depth)]
+    if shapes != want or not all(np.isfinite(w).all() for w in mlp.weights):
+        raise ValueError(f"layers {shapes}, expected {want} with finite weights")
+    return mlp, float(arrays["loss"]), 0.0
+
+
+def _load_representation(path: Path | None, config: WorldConfig, which: str) -> tuple[MLP, float, float] | None:
     """The cached representation at ``path`` as ``(mlp, loss, 0.0)``, or None when there is none.
 
     Call it from one thread only: numpy parses .npy headers with ``ast``, which CPython 3.11 cannot run
     in two threads at once (it fails with "AST constructor recursion depth mismatch").
     """
-    if path is None or not path.exists():
+    if path is None:
         return None
-    with np.load(path) as arrays:
-        return MLP.from_arrays(arrays, "h_"), float(arrays["loss"]), 0.0
+    # A damaged file is set aside with a warning and the representation is pretrained again.
+    return read_npz_cache(path, lambda arrays: _representation_from_arrays(arrays, config, which))
 
 
 def _pretrain(config: WorldConfig, truth: MLP, which: str, path: Path | None) -> tuple[MLP, float, float]:
@@ -215,17 +236,39 @@ def _pretrained(config: WorldConfig, truth: MLP, which: tuple[str, ...],
     training kernel releases the GIL, so two representations train on two cores at once).
     """
     paths = {name: _representation_path(config, name, cache_dir) for name in which}
-    out = {name: loaded for name in which if (loaded := _load_representation(paths[name])) is not None}
+    out = {name: loaded for name in which if (loaded := _load_representation(paths[name], config, name)) is not None}
     missing = [name for name in which if name not in out]
-    if len(missing) == 1:
-        out[missing[0]] = _pretrain(config, truth, missing[0], paths[missing[0]])
-    elif missing:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-            jobs = {name: pool.submit(_pretrain, config, truth, name, paths[name]) for name in missing}
-            out.update({name: job.result() for name, job in jobs.items()})
+    out.update(_in_daemon_threads({name: (lambda name=name: _pretrain(config, truth, name, paths[name]))
+                                   for name in missing}))
     return out
+
+
+def _in_daemon_threads(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """``{name: job()}``, each job in its own daemon thread while this thread waits in short, interruptible joins.
+
+    A numba kernel cannot be interrupted, and a pool's threads are joined at exit; in daemon threads a Ctrl-C
+    or SIGTERM stops the run at once instead of after the pretraining it interrupted (the cache is written
+    atomically, so an abandoned kernel leaves no partial file).
+    """
+    results: dict[str, Any] = {}
+    errors: dict[str, BaseException] = {}
+
+    def run(name, job):
+        try:
+            results[name] = job()
+        except BaseException as exc:  # re-raised on the calling thread
+            errors[name] = exc
+
+    threads = [threading.Thread(target=run, args=item, daemon=True, name=f"pretrain-{item[0]}")
+               for item in jobs.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+    for exc in errors.values():
+        raise exc
+    return results
 
 
 def make_world(config: WorldConfig, cache_dir: str | Path | None = None) -> World:

@@ -73,6 +73,10 @@ STUDY = ["llm", "misfit-study", "--tasks", "sst2", "--data-dir", "{data}", "--we
 PREDICT = ["llm", "predict", "--task", "sst2", "--data-dir", "{data}", "--weak", "tfidf", "--strong", "{bert}",
            "--n-weak-train", "10", "--n-w2s-train", "10", "--n-test", "5", "--k", "3", "--device", "cpu",
            "--cache-dir", "{out}/cache", "--out", "{out}"]
+REGRESSION = ["llm", "regression-study", "--datasets", "freesolv", "--molecule-weak", "desc8", "--molecule-strong",
+              "maccs", "--random-splits", "0", "--no-scaffold-split", "--quiet", "--out", "{out}"]
+DEMO = ["llm", "demo", "--data-dir", "{data}", "--weak", "tfidf", "--strong", "{bert}", "--n-weak-train", "10",
+        "--n-w2s-train", "10", "--n-test", "5", "--out", "{out}"]
 PRETRAIN = ["llm", "pretrain", "--presets", "gpt-0.3m", "--data-dir", "{data}", "--out", "{out}", "--device", "cpu",
             "--max-steps", "2", "--batch-size", "2", "--seq-len", "16"]
 
@@ -288,6 +292,25 @@ CASES = [
     row(STUDY, ["--finetune-strong", "gemma3-270m"], r"finetune[_-]strong", id="study-finetune-not-a-strong"),
     # --- predict -----------------------------------------------------------------------------------------
     row(PREDICT, ["--k", "1"], r"--k", id="predict-k-1"),
+    # --- regression-study ----------------------------------------------------------------------------------
+    row(REGRESSION, ["--strong-dim", "0"], r"strong[_-]dim", id="regression-strong-dim-0"),
+    row(REGRESSION, ["--strong-dim", "5000"], r"strong[_-]dim.*w2s-train rows", id="regression-strong-dim-too-big"),
+    row(REGRESSION, ["--test-fraction", "0.9"], r"test[_-]fraction", id="regression-test-fraction-high"),
+    row(REGRESSION, ["--datasets", "esol"], r"datasets", id="regression-unknown-dataset"),
+    row(REGRESSION, ["--molecule-strong", "calc"], r"molecule[_-]strong", id="regression-calc-as-strong"),
+    row(REGRESSION, ["--text-weak", "maccs"], r"text[_-]weak", id="regression-molecule-rep-on-text"),
+    row(REGRESSION, ["--datasets", "imdb-rating"], r"--data-dir", id="regression-imdb-without-data"),
+    row(REGRESSION, ["--max-bad-fraction", "2"], r"max[_-]bad[_-]fraction", id="regression-bad-fraction-2"),
+    row(REGRESSION, ["--n-bootstrap", "0"], r"n[_-]bootstrap", id="regression-n-bootstrap-0"),
+    row(REGRESSION, ["--random-splits", "1", "1"], r"random[_-]splits", id="regression-repeated-split"),
+    row(REGRESSION, ["--molecule-weak", "{root}/no-such-model"], r"no-such-model", id="regression-missing-model"),
+    row(REGRESSION, ["--cache-dir", "{out}/summary.json/x"], r"--cache-dir", id="regression-cache-under-a-file",
+        prepare=lambda out: (out / "summary.json").write_text("{}")),
+    # --- demo -------------------------------------------------------------------------------------------------
+    row(DEMO, ["--threads", "0"], r"--threads", id="demo-threads-0"),
+    row(DEMO, ["--radius", "0"], r"radius", id="demo-radius-0"),
+    row(DEMO, ["--n-test", "0"], r"n[_-]test", id="demo-n-test-0"),
+    row(DEMO, ["--strong", "{root}/no-such-model"], r"no-such-model", id="demo-missing-model"),
     row(PREDICT, ["--k", "6"], r"--k.*n_test", id="predict-k-above-n-test"),
     row(PREDICT, ["--level", "1"], r"level", id="predict-level-1"),
     row(PREDICT, ["--label-seed", "-1"], r"label[_-]seed", id="predict-label-seed-negative"),
@@ -348,5 +371,6 @@ def test_the_table_covers_every_llm_subcommand(capsys):
     commands = set(re.findall(r"^    ([\w-]+)\s", capsys.readouterr().out, flags=re.MULTILINE))
     covered = {case.values[0][1] for case in CASES}
     # ``llm models`` takes no input: it only lists what is installed.
-    assert commands - {"models"} == covered == {"classify", "generate", "pretrain", "misfit-study", "predict"}
+    assert commands - {"models"} == covered == {"classify", "generate", "pretrain", "misfit-study", "predict",
+                                                "regression-study", "demo"}
     assert len(CASES) >= 40

@@ -128,11 +128,11 @@ def test_overlapping_splits_are_refused(tmp_path):
 
 
 def test_repeated_sentences_never_leak(tmp_path):
-    train = "sentence\tlabel\n" + "".join(f"same sentence {i % 5}\t{i % 2 if i < 5 else (i - 5) % 2}\n"
-                                          for i in range(30))
+    # Sentence k repeats with one label; both classes among the repeats, so every split can hold both.
+    train = "sentence\tlabel\n" + "".join(f"same sentence {i % 10}\t{(i % 10) % 2}\n" for i in range(40))
     _write(tmp_path / "sst2" / "train.tsv", train, gz=False)
     _write(tmp_path / "sst2" / "dev.tsv", "sentence\tlabel\nsame sentence 0\t0\nother\t1\n")
-    data = load_task("sst2", tmp_path, SplitConfig(2, 2, 2))
+    data = load_task("sst2", tmp_path, SplitConfig(4, 4, 2))
     check_disjoint(data)
     assert "same sentence 0" not in data.weak_train.text + data.w2s_train.text
 

@@ -37,12 +37,20 @@ def test_parse_annotation_rejects_malformed(bad):
 def test_loader_skips_and_counts_malformed_annotations(tmp_path):
     rows = [{"slurp_id": 1, "sentence": "wake me at five am", "sentence_annotation": "wake me at [time : five am]"},
             {"slurp_id": 2, "sentence": "broken", "sentence_annotation": "[time : five am"},
-            {"slurp_id": 3, "sentence": " ", "sentence_annotation": "no sentence"}]
+            {"slurp_id": 3, "sentence": " ", "sentence_annotation": "no sentence"},
+            {"slurp_id": 4, "sentence": None, "sentence_annotation": "[time : five am]"}]  # null: not "None"
+    rows += [{"slurp_id": 100 + i, "sentence": f"play song {i}", "sentence_annotation": f"play song {i}"}
+             for i in range(60)]
     path = tmp_path / "devel.jsonl.gz"
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(json.dumps(r) for r in rows) + "\n\n")
     examples, n_bad = read_slurp_jsonl(path)
-    assert [e.slurp_id for e in examples] == [1] and n_bad == 2
+    assert [e.slurp_id for e in examples][:2] == [1, 100] and n_bad == 3 and len(examples) == 61
+    # Past 5 % malformed rows the file is refused, naming it and its first bad lines.
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join(json.dumps(r) for r in rows[:24]) + "\n")
+    with pytest.raises(ConfigError, match=r"devel.jsonl.gz: 3 of 24 rows are malformed .*lines \[2, 3, 4\]"):
+        read_slurp_jsonl(path)
     assert examples[0].target == " time: five am"
     assert examples[0].prompt.endswith("wake me at five am\nslots:")
 

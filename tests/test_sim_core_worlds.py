@@ -67,9 +67,9 @@ def test_cached_representations_are_read_on_the_calling_thread(tmp_path, monkeyp
     readers = []
     real_load = worlds._load_representation
 
-    def recording_load(path):
+    def recording_load(path, *args):
         readers.append(threading.current_thread())
-        return real_load(path)
+        return real_load(path, *args)
 
     monkeypatch.setattr(worlds, "_load_representation", recording_load)
     again = make_world(config, cache_dir=tmp_path)

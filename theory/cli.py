@@ -14,17 +14,15 @@ from pathlib import Path
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from weakstrong.io import check_output_dir, write_json
-
-    from weakstrong.config import ConfigError, config_from_args
+    from weakstrong.config import config_from_args
+    from weakstrong.io import check_output_dir, check_output_file, write_json
 
     from .check import CheckConfig, check_report, format_table
 
     config = config_from_args(CheckConfig, args)
     if args.json:
         check_output_dir(Path(args.json).parent, f"--json {args.json}: its folder")
-        if Path(args.json).is_dir():
-            raise ConfigError(f"--json must be a file path, but {args.json} is a folder")
+        check_output_file(args.json, "--json")  # a symlink, FIFO, device or folder is refused, never replaced
     report = check_report(config)
     failed = report["violated"]
     print(format_table(report["rows"]))

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 
 from weakstrong.config import ConfigError
 
@@ -28,10 +31,17 @@ _COMMANDS = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the option (``--help`` still shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from weakstrong import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="weakstrong",
         description="Weak-to-strong generalization: theory checks, simulator, LLM experiments, figures.",
     )
@@ -43,15 +53,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    # SIGTERM unwinds like Ctrl-C: finally blocks run, locks and temporary files go, worker pools are shut down.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
+        if os.environ.get("WEAKSTRONG_CACHE"):
+            from weakstrong.io import check_output_dir
+
+            # The cache of representations and dequantised models: a bad one fails here, not mid-run.
+            check_output_dir(os.environ["WEAKSTRONG_CACHE"], "WEAKSTRONG_CACHE (the cache folder)")
         code = args.func(args)
     except ConfigError as exc:
         # Bad user input is one clear line; any other exception is a bug and keeps its traceback (exit 1).
         print(f"weakstrong {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        terminated = bool(exc.args) and str(exc.args[0]).startswith("signal")
+        print(f"weakstrong {args.command}: {'terminated' if terminated else 'interrupted'}; finished stages are "
+              f"cached and written results are whole: rerun the same command to resume", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(code or 0)
 
 

@@ -42,8 +42,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "add_config_arguments", "config_from_args", "field_help", "check_int", "check_number",
-           "check_choice"]
+__all__ = ["ConfigError", "add_config_arguments", "ascii_int", "config_from_args", "field_help", "check_int",
+           "check_number", "check_choice", "check_memory", "MAX_SEED"]
 
 
 class ConfigError(ValueError):
@@ -58,14 +58,22 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------------------------------------
 # Validation helpers: each names the owner and the field, and says what was expected.
 
+# numpy's legacy seeding, numba's np.random.seed and many libraries take 32-bit seeds; a larger one fails deep
+# inside them, after work has started.
+MAX_SEED = 2**32 - 1
+
+
 def check_int(owner: str, name: str, value: Any, minimum: int | None = 1) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is an integer (not a bool) >= ``minimum``."""
+    """Raise :class:`ConfigError` unless ``value`` is an integer (not a bool) >= ``minimum`` (and, for a field
+    named like a seed, <= :data:`MAX_SEED`)."""
     import numpy as np
 
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
             or (minimum is not None and value < minimum):
         bound = f" >= {minimum}" if minimum is not None else ""
         raise ConfigError(f"{owner}.{name} must be an integer{bound}, got {value!r}")
+    if "seed" in name and value > MAX_SEED:
+        raise ConfigError(f"{owner}.{name} must be a seed <= 2**32 - 1 = {MAX_SEED}, got {value!r}")
 
 
 def check_number(owner: str, name: str, value: Any, minimum: float | None = None, strict: bool = False,
@@ -80,6 +88,25 @@ def check_number(owner: str, name: str, value: Any, minimum: float | None = None
         raise ConfigError(f"{owner}.{name} must be {'>' if strict else '>='} {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{owner}.{name} must be <= {maximum}, got {value!r}")
+
+
+def available_memory() -> int:
+    """Bytes of memory this process could still allocate (psutil's "available"; 8 GiB when unknown)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or the platform does not say
+        return 8 * 2**30
+
+
+def check_memory(owner: str, what: str, nbytes: float, fraction: float = 0.8) -> None:
+    """Raise :class:`ConfigError`, with the estimate, when ``nbytes`` (the largest working set a config implies)
+    is more than ``fraction`` of the memory available now: refused before any work, not a MemoryError later."""
+    limit = fraction * available_memory()
+    if nbytes > limit:
+        raise ConfigError(f"{owner}: {what} needs about {nbytes / 2**30:.1f} GiB, more than the "
+                          f"{limit / 2**30:.1f} GiB available; choose smaller sizes")
 
 
 def check_choice(owner: str, name: str, value: Any, choices) -> None:
@@ -143,6 +170,11 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def ascii_int(text: str) -> int:
+    """``type=`` for a plain integer option: ASCII digits only (``int()`` also reads "٣" as 3)."""
+    return _scalar_parser(int, "the option")(text)
+
+
 def _scalar_parser(tp: Any, flag: str):
     """A converter from one command-line token to ``tp`` that raises argparse's own error on bad text."""
     if tp is bool:
@@ -154,7 +186,19 @@ def _scalar_parser(tp: Any, flag: str):
                 return False
             raise argparse.ArgumentTypeError(f"{flag} expects true or false, got {text!r}")
         return parse_bool
-    if tp in (int, float, str, Path):
+    if tp in (int, float):
+        def parse_number(text: str):
+            # int() and float() also read other scripts' digits ("٣" is 3); a seed or a size typed that way is
+            # almost surely a mistake, so only ASCII is a number here.
+            if not text.isascii():
+                raise argparse.ArgumentTypeError(f"{flag} expects an ASCII {tp.__name__}, got {text!r}")
+            try:
+                return tp(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{flag} expects {'an integer' if tp is int else 'a number'}, "
+                                                 f"got {text!r}") from None
+        return parse_number
+    if tp in (str, Path):
         return tp
     if typing.get_origin(tp) is typing.Literal:
         values = typing.get_args(tp)

@@ -11,12 +11,16 @@ import hashlib
 import json
 import math
 import os
+import stat
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def _to_jsonable(obj: Any) -> Any:
@@ -46,9 +50,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
 
     The one place that knows how to write a file so that readers see either the old file or the whole new
-    one. Use it for any writer that takes a path (``np.savez``, ``fig.savefig``, ...).
+    one. Use it for any writer that takes a path (``np.savez``, ``fig.savefig``, ...). It replaces only what
+    it may own: a missing path or a regular file. A symlink, FIFO, device, socket or folder at ``path`` is a
+    :class:`~weakstrong.config.ConfigError`, raised before anything is written (:func:`check_output_file`).
     """
     path = Path(path)
+    check_output_file(path, "output")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
     os.close(fd)
@@ -59,6 +66,45 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _check_name_lengths(path: Path, option: str) -> None:
+    from weakstrong.config import ConfigError
+
+    limit = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > limit:
+            raise ConfigError(f"{option} {str(path)[:80]}...: the name {part[:40]!r}... is longer than the "
+                              f"filesystem's limit of {limit} bytes")
+
+
+def check_output_file(path: str | os.PathLike, option: str) -> Path:
+    """Check, before any work, that ``path`` may be written as a result file: its name fits the filesystem and,
+    if something is there, it is a regular file (never a symlink, FIFO, device, socket or folder, which a
+    writer would replace or block on). Its folder is checked by :func:`check_output_dir`."""
+    from weakstrong.config import ConfigError
+
+    path = Path(path)
+    _check_name_lengths(path, option)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise ConfigError(f"{option} {path} cannot be examined ({exc.strerror})") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(f"{option} {path} is {_kind(mode)}; weakstrong writes results only to new or regular "
+                          f"files it replaces atomically. Give a new file name")
+    return path
 
 
 def _umask() -> int:
@@ -73,19 +119,37 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("WEAKSTRONG_CACHE", Path.home() / ".cache" / "weakstrong"))
 
 
+# The files a run writes into its output folder; each must be absent or a regular file.
+RESULT_NAMES = ("results.json", "records.jsonl", "summary.json", ".weakstrong.lock")
+
+
 def check_output_dir(path: str | os.PathLike, option: str) -> Path:
     """Check, before any work, that ``path`` can be (or is) a writable folder; :class:`ConfigError` otherwise.
 
-    ``option`` names the argument in the message (``"--out"``). Nothing is created.
+    ``option`` names the argument in the message (``"--out"``). Refused: a file, a symlink that dangles or
+    loops, a name over the filesystem's limit, a parent that is not a folder or not writable, and a folder
+    whose result files (:data:`RESULT_NAMES`) exist as something other than regular files. Nothing is created.
     """
     from weakstrong.config import ConfigError
 
     path = Path(path)
+    if not str(path).strip():
+        raise ConfigError(f"{option} must name a folder, got an empty path")
+    _check_name_lengths(path, option)
+    if os.path.islink(path):
+        try:
+            path.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError, OSError):
+            raise ConfigError(f"{option} {path} is a symbolic link that dangles or loops "
+                              f"(to {os.readlink(path)!r}); give a real folder") from None
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"{option} must be a folder, but {path} is a file")
+        what = "a file" if path.is_file() else _kind(os.stat(path).st_mode)
+        raise ConfigError(f"{option} must be a folder, but {path} is {what}")
     parent = path
-    while not parent.exists():
+    while not os.path.lexists(parent):
         parent = parent.parent
+    if os.path.islink(parent) and not parent.exists():
+        raise ConfigError(f"{option} {path} lies under {parent}, a symbolic link that dangles or loops")
     if not parent.is_dir():
         raise ConfigError(f"{option} {path} lies under {parent}, which is a file, not a folder")
     try:   # a real attempt, not os.access: root passes every permission check, yet cannot write in /proc
@@ -93,6 +157,9 @@ def check_output_dir(path: str | os.PathLike, option: str) -> Path:
     except OSError as exc:
         raise ConfigError(f"{option} {path} cannot be written: {parent} does not accept new files "
                           f"({exc.strerror})") from None
+    if path.is_dir():
+        for name in RESULT_NAMES:
+            check_output_file(path / name, option)
     return path
 
 
@@ -160,6 +227,31 @@ def config_hash(config: Any, length: int = 12) -> str:
     """A short, stable hash of a JSON-able configuration, used to name cached stages."""
     blob = json.dumps(_to_jsonable(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def read_npz_cache(path: str | os.PathLike, convert: Callable[[dict], T]) -> T | None:
+    """``convert({name: array})`` of the cached ``.npz`` at ``path``; None when there is none or it is damaged.
+
+    A cache file that does not load (truncated, empty, garbage, pickled objects) or that ``convert`` rejects
+    (it raises on a wrong shape or a missing array) is renamed to ``PATH.corrupt`` with a one-line warning
+    naming it, and None is returned so the caller recomputes the stage. Pickles are never loaded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        return convert(arrays)
+    except Exception as exc:  # any way a cache file can be damaged: the stage is simply computed again
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        text = str(exc).splitlines()[0][:160] if str(exc) else ""
+        # numpy's own message for an object array invites allow_pickle=True; the project never loads pickles.
+        reason = "it holds pickled Python objects, which are never loaded" if "pickle" in text else text
+        print(f"weakstrong: warning: cache file {path} is damaged ({type(exc).__name__}: {reason}); moved to "
+              f"{aside.name} and recomputed", file=sys.stderr, flush=True)
+        return None
 
 
 def save_npz_atomic(path: str | os.PathLike, **arrays: np.ndarray) -> Path:

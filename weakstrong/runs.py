@@ -3,8 +3,8 @@
 A run folder holds ``records.jsonl`` (one :class:`~weakstrong.theory.records.W2SRecord` per line) and
 ``summary.json``. :func:`cached_run` names the folder ``<name>-<hash>``, the hash covering the config
 (``asdict``) and a fingerprint of the source code that computes it, so a result is reused only for the same
-configuration *and* the same code. ``summary.json`` is written last: its presence marks a finished run, so an
-interrupted run is recomputed rather than half-read.
+configuration *and* the same code. ``.complete.json`` is written last, with the digests of both files: a run
+interrupted before it, or whose files were emptied or edited since, is recomputed rather than half-read.
 
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True)
@@ -26,6 +26,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -68,12 +69,38 @@ def run_dir(root: str | os.PathLike, name: str, config: Any, fingerprint: str) -
     return Path(root) / f"{name}-{config_hash(key, length=10)}"
 
 
+COMPLETE = ".complete.json"  # written last: the record count and digests of the files a finished run wrote
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def write_run(out: str | os.PathLike, records: Sequence[W2SRecord], summary: dict) -> RunData:
-    """Write ``out/records.jsonl`` then ``out/summary.json``, each atomically."""
+    """Write ``out/records.jsonl``, ``out/summary.json`` and last ``out/.complete.json`` (the count of records
+    and the digests of both files), each atomically."""
     out = Path(out)
     write_jsonl(out / "records.jsonl", [r.to_dict() for r in records])
     write_json(out / "summary.json", summary)
+    write_json(out / COMPLETE, {"records": len(records), "records_sha256": _digest(out / "records.jsonl"),
+                                "summary_sha256": _digest(out / "summary.json")})
     return RunData(out, list(records), summary)
+
+
+def stale_reason(path: str | os.PathLike) -> str | None:
+    """Why the run folder ``path`` is not a finished run as written (None: it is): a missing marker, or a
+    records or summary file that was emptied, cut or edited since."""
+    path = Path(path)
+    try:
+        done = read_json(path / COMPLETE)
+        for name, key in (("records.jsonl", "records_sha256"), ("summary.json", "summary_sha256")):
+            if _digest(path / name) != done[key]:
+                return f"{name} changed since the run wrote it"
+    except FileNotFoundError as exc:
+        return f"{Path(exc.filename).name} is missing"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"its {COMPLETE} is unreadable ({exc})"
+    return None
 
 
 def read_run(path: str | os.PathLike) -> RunData:
@@ -94,11 +121,15 @@ def cached_run(name: str, config: Any, compute: Callable[[Any], tuple[list[W2SRe
     ``summary.json`` and is never mistaken for a finished one.
     """
     out = run_dir(root, name, config, fingerprint)
-    if not force and (out / "summary.json").is_file():
+    if not force and stale_reason(out) is None:
         return read_run(out)
     # A second process asking for the same run waits for the first, then reuses its result.
     with output_lock(out, wait=True):
-        if not force and (out / "summary.json").is_file():
+        reason = stale_reason(out)
+        if not force and reason is None:
             return read_run(out)
+        if (out / "summary.json").exists() and reason is not None:
+            print(f"weakstrong: warning: run folder {out} is not a finished run as written ({reason}); "
+                  f"recomputing it", file=sys.stderr, flush=True)
         records, summary = compute(config)
         return write_run(out, records, summary)
