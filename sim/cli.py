@@ -17,7 +17,7 @@ from weakstrong.config import ConfigError, add_config_arguments, ascii_int, conf
 from weakstrong.io import check_output_dir, output_lock
 from weakstrong.runs import write_run
 from weakstrong.sim import experiments
-from weakstrong.sim.common import set_threads
+from weakstrong.sim.common import check_bounds, set_threads
 from weakstrong.sim.parallel import RunOptions
 
 
@@ -74,6 +74,7 @@ def _main(args: argparse.Namespace) -> int:
 
     experiment = experiments.get(args.sim_experiment)
     config = config_from_args(experiment.config, args)
+    check_bounds(config)
     options = run_options(args)
     check_output_dir(args.out, "--out")
     set_threads(options.threads)

@@ -14,7 +14,14 @@ import numpy as np
 from weakstrong.config import check_choice, check_int as check_positive_int, check_number as check_finite
 
 __all__ = ["check_choice", "check_finite", "check_positive_int", "spawn_rngs", "set_threads", "blas_threads",
-           "named_rng"]
+           "named_rng", "check_bounds", "MAX_MAGNITUDE", "MAX_COUNT"]
+
+# The simulator's documented range for every numeric option of every experiment (on top of each config's own
+# lower bounds): magnitudes (noises, radii, spreads, scales) within +-MAX_MAGNITUDE, where float64 kernels keep
+# their precision and nothing overflows; counts (tasks, worlds, samples) at most MAX_COUNT; and a working set
+# that fits in the memory available now (an estimate from the sizes, refused with the estimate before work).
+MAX_MAGNITUDE = 1e6
+MAX_COUNT = 10**8
 
 
 def spawn_rngs(seed: int, n: int) -> list[np.random.Generator]:
@@ -57,3 +64,47 @@ def named_rng(seed: int, name: str) -> np.random.Generator:
     import zlib
 
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),)))
+
+
+def _numbers(config, prefix: str = ""):
+    """``(dotted name, value)`` of every int and float field of a (nested) config dataclass, tuples unrolled."""
+    import dataclasses
+
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _numbers(value, f"{prefix}{f.name}.")
+            continue
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                yield f"{prefix}{f.name}", v
+
+
+def check_bounds(config) -> None:
+    """Every numeric field of a simulator config within the documented range above, and its estimated working
+    set within the memory available; :class:`~weakstrong.config.ConfigError` naming the field otherwise."""
+    from weakstrong.config import ConfigError, check_memory
+
+    owner = type(config).__name__
+    numbers = list(_numbers(config))
+    for name, v in numbers:
+        if name.endswith("seed"):
+            continue
+        field = f"{owner}.{name} (--{name.split('.')[-1].replace('_', '-')})"
+        if isinstance(v, (float, np.floating)) and abs(v) > MAX_MAGNITUDE:
+            raise ConfigError(f"{field} must be within +-{MAX_MAGNITUDE:g}, the simulator's range for magnitudes, "
+                              f"got {v!r}")
+        if isinstance(v, (int, np.integer)) and v > MAX_COUNT:
+            raise ConfigError(f"{field} must be <= {MAX_COUNT:,}, got {v!r}")
+    values = dict(numbers)
+    world = getattr(config, "world", None)
+    width = getattr(world, "width", 16)
+    dim = getattr(world, "input_dim", 8)
+    samples = sum(int(v) for name, v in numbers if name.split(".")[-1].startswith("n_") or name == "sizes")
+    copies = 1
+    for name in ("tasks", "candidates", "classes"):
+        copies *= int(values.get(name, 1))
+    copies *= max([1] + [len(getattr(config, n)) for n in ("weak_noises", "strong_noises", "ks", "sizes")
+                          if isinstance(getattr(config, n, None), tuple)])
+    # Features of the strong, weak and true representations and a few predictions per sample and copy.
+    check_memory(owner, "the largest world's features and predictions", 8.0 * samples * copies * (3 * width + dim))

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from weakstrong.config import ConfigError
 from weakstrong.runs import RunData, cached_run, source_fingerprint
+from weakstrong.sim.common import check_bounds
 from weakstrong.sim.parallel import RunOptions
 
 # ``weakstrong sim`` subcommand -> module; the order of ``weakstrong sim --help``.
@@ -84,5 +85,6 @@ def run_cached(name: str, config: Any, runs_dir: str | os.PathLike, options: Run
     if not isinstance(config, experiment.config):
         raise ConfigError(f"{name} takes a {experiment.config.__name__}, got {type(config).__name__}")
     config.validate()
+    check_bounds(config)
     options.validate()
     return cached_run(name, config, lambda c: experiment.run(c, options), runs_dir, fingerprint(), force)

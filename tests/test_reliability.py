@@ -196,6 +196,23 @@ def test_sizes_and_magnitudes_out_of_range_are_refused(extra, expect, tmp_path, 
     assert not (tmp_path / "o").exists()
 
 
+OTHER_EXPERIMENTS = [
+    ("classification-logit-scale", ["classification", "--logit-scale", "1e300"], r"--logit-scale.*1e\+06"),
+    ("classification-spread", ["classification", "--spread", "1e9"], r"--spread"),
+    ("selection-n-test", ["selection", "--n-test", "1000000000"], r"--n-test.*100,000,000"),
+    ("ensembles-memory", ["ensembles", "--tasks", "100000", "--n-test", "1000000"], r"needs about [\d.]+ GiB"),
+    ("epsilon-sweep-noise", ["epsilon-sweep", "--strong-noises", "0.1", "1e9"], r"--strong-noises"),
+    ("gain-prediction-draws", ["gain-prediction", "--draws", "1000000000"], r"--draws"),
+]
+
+
+@pytest.mark.parametrize("argv, expect", [o[1:] for o in OTHER_EXPERIMENTS], ids=[o[0] for o in OTHER_EXPERIMENTS])
+def test_every_simulator_experiment_bounds_its_numbers(argv, expect, tmp_path, capsys):
+    code, lines = _run(["sim", *argv, "--out", str(tmp_path / "o")], capsys)
+    _one_line(code, lines, expect)
+    assert not (tmp_path / "o").exists()
+
+
 def test_finite_sample_memory_is_estimated(tmp_path, capsys):
     code, lines = _run(["sim", "finite-sample", "--sizes", "50", "10000000000", "--out", str(tmp_path / "o")],
                        capsys)
