@@ -1,7 +1,8 @@
 """LLM benchmark: the study's two hot loops against the machine's matmul rate, measured side by side in one run
 (``python -m weakstrong.llm.bench``, ``make bench-llm``).
 
-Rows, each at every ``--threads`` setting and for bf16 and float32 (timings: medians of ``--repeats``):
+Rows, each at every ``--threads`` setting and for float32 and, where the CPU runs it natively, bf16 (timings:
+medians of ``--repeats``; ``bench.json`` says why bf16 was left out):
 
 1. ``matmul``: the dense torch matmul rate (:mod:`weakstrong.llm.matmul_rate`: square 1024 products, the best
    of three timings), the ceiling the other rows are compared to;
@@ -114,15 +115,21 @@ def run(args) -> dict:
 
     from .device import torch_threads
     from .matmul_rate import matmul_rates
+    from .precision import describe, native_bf16
     from .registry import load_backbone
 
     texts = [SENTENCES[i % len(SENTENCES)] + f" ({i})" for i in range(args.texts)]
     base, tokenizer, _ = load_backbone(args.model, "cpu")
     rows = []
+    # bf16 rows only where bf16 is native: an emulated bf16 matmul (AVX2-only CPUs, ~100x slower) is no
+    # ceiling to compare with, and a model pass in it would read as several times "the matmul rate".
+    dtypes = [("bf16", torch.bfloat16)] if native_bf16("cpu") else []
+    dtypes.append(("fp32", torch.float32))
+    skipped = None if native_bf16("cpu") else "bf16 is not native on this CPU (no AVX512-BF16 or AMX): not measured"
     for threads in args.threads:
         with torch_threads(threads):
             rates = matmul_rates()
-            for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+            for name, dtype in dtypes:
                 rate = rates[f"{name}_gflops"]
                 model = base.to(dtype)
                 feats = bench_features(model, tokenizer, texts, args.batch_size, args.repeats)
@@ -140,6 +147,7 @@ def run(args) -> dict:
     return {"model": args.model, "rows": rows, "machine": {"platform": platform.platform(),
                                                           "processor": platform.processor(),
                                                           "torch": torch.__version__},
+            "precision": describe("cpu"), "bf16_skipped": skipped,
             "config": {k: v for k, v in vars(args).items() if k != "func"}}
 
 

@@ -30,6 +30,7 @@ from .device import check_device, dist_info, select_device
 from .ensemble import METHODS, Teacher, make_teachers
 from .features import FeatureExtractor
 from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
+from .precision import describe
 from .registry import max_positions
 from .stage_cache import cached_array
 from .students import LOSSES, ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
@@ -293,7 +294,7 @@ def _run_checked(cfg: ClassifyConfig, data, weak_models, strong, device, out: Pa
     teachers: list[Teacher] = [t for m in cfg.methods
                                for t in make_teachers(list(cfg.weak), weak_out, m, data.regression)]
     results = {"task": cfg.task, "config": asdict(cfg), "config_hash": config_hash(asdict(cfg)),
-               "sizes": data.sizes(), "data": data.info, "device": str(device),
+               "sizes": data.sizes(), "data": data.info, "device": str(device), "precision": describe(device),
                "features": "pair-aware [q, a, q*a, |q-a|, cos] from separately embedded question and answer"
                if data.test.pair is not None else "mean-pooled text embedding",
                "weak": {n: task_metrics(data.test.label, weak_out["test"][i]) for i, n in enumerate(cfg.weak)},

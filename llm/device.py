@@ -67,12 +67,12 @@ def select_device(prefer: str | None = None):
 
 
 def autocast_context(device, enabled: bool = True):
-    """bf16 autocast on CUDA; a null context on CPU (CPU bf16 matmuls are slower than float32 here)."""
-    import torch
+    """The classification pipeline's autocast (:func:`weakstrong.llm.precision.autocast` with ``cpu=False``):
+    bf16 on a CUDA device that has it, float32 on a CPU (its frozen weights come in bf16 through
+    :func:`~weakstrong.llm.precision.inference_dtype` where a study asks for it)."""
+    from .precision import autocast
 
-    if enabled and getattr(device, "type", str(device)) == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return autocast(device, None if enabled else False, cpu=False)
 
 
 def dist_info() -> tuple[int, int]:

@@ -54,6 +54,7 @@ from .generate_config import GenerateConfig, LMFinetuneConfig
 from .lm import encode_examples, finetune, load_causal_lm, model_depth, resolve_generator, weighted_xent
 from .lm_layers import matmul_params
 from .matmul_rate import matmul_rates
+from .precision import describe
 from .registry import inference_dtype, max_positions
 from .slu_metric import (bootstrap_ci, bootstrap_pgr, bootstrap_weights, generation_counts, non_degeneracy,
                          paired_bootstrap_delta, score_generations)
@@ -355,7 +356,8 @@ class GenerateRun:
             "throughput": report.throughput(
                 {k: v["finetune"] for k, v in self.stage_info.items() if "finetune" in v},
                 self.decode_stats, sorted(strong_stages), rates),
-            "timings_s": dict(self.timings), "device": str(self.device), "threads": torch.get_num_threads(),
+            "timings_s": dict(self.timings), "device": str(self.device), "precision": describe(self.device),
+            "threads": torch.get_num_threads(),
         }
         write_json(self.out / RESULTS, out)
         if not guard["ok"]:

@@ -33,6 +33,7 @@ from .batching import length_buckets
 from .device import select_device
 from .generate_config import LMFinetuneConfig
 from .lm_layers import matmul_params, set_trainable_top_k
+from .precision import autocast as precision_autocast
 from .registry import ModelSpec
 
 IGNORE = -100
@@ -141,23 +142,15 @@ def load_causal_lm(name_or_path: str | ModelSpec, device: torch.device | str | N
 
 
 def lm_autocast(device, enabled: bool | None = None):
-    """bf16 autocast where the hardware has bf16 matmuls (``enabled=None``): CUDA with bf16, or a CPU with
-    AVX512-BF16 / AMX (:func:`weakstrong.llm.registry.inference_dtype`); ``enabled=False``: none.
+    """bf16 autocast where the hardware has bf16 matmuls (``enabled=None``; :mod:`weakstrong.llm.precision`),
+    always (``True``) or never (``False``).
 
-    On CPU this differs from the classification side's :func:`weakstrong.llm.device.autocast_context`: measured
-    on an AVX512-BF16 EPYC with one thread, full fine-tuning steps of SmolLM2-135M at batch 16 x 52 tokens ran
-    at 59 tokens per CPU-second under bf16 autocast against 31 in float32 (1.9x;
+    Measured on an AVX512-BF16 EPYC with one thread, full fine-tuning steps of SmolLM2-135M at batch 16 x 52
+    tokens ran at 59 tokens per CPU-second under bf16 autocast against 31 in float32 (1.9x;
     ``python -m weakstrong.llm.generate_bench``, ``results/slurp_topk_bench/autocast.json``). Parameters and
     optimizer state stay float32.
     """
-    from .registry import inference_dtype
-
-    device = device if isinstance(device, torch.device) else torch.device(device)
-    if enabled is None:
-        enabled = inference_dtype(device) == torch.bfloat16
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return precision_autocast(device, enabled)
 
 
 @dataclass

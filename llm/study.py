@@ -36,6 +36,7 @@ from .device import check_device, select_device, torch_threads
 from .ensemble import make_teachers
 from .features import DepthGroup, FeatureExtractor
 from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
+from .precision import describe
 from .registry import ModelSpec, inference_dtype, max_positions, model_kind, resolve_model
 from .stage_cache import cached_array
 from .students import ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
@@ -405,6 +406,7 @@ def run_study(cfg: MisfitStudyConfig) -> dict:
                                                                    s)) for t, s in runs}
         with output_lock(out, "--out"):
             results = {"config": asdict(cfg), "config_hash": config_hash(asdict(cfg)), "device": str(device),
+                       "precision": describe(device),
                        "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
                        "tasks": {}, "points": [], "skipped": [], "records": [], "feature_passes": [],
                        "timings_s": {"setup": setup.seconds}, "cached_stages": {}, "stage_compute_s": {},

@@ -12,19 +12,32 @@ pytest.importorskip("transformers")
 from weakstrong.llm import bench, gguf_models  # noqa: E402
 
 
-def test_bench_writes_every_row_with_its_matmul_fraction(tmp_path):
+@pytest.mark.parametrize("bf16", ["1", "0"], ids=["bf16-cpu", "avx2-only-cpu"])
+def test_bench_writes_every_row_with_its_matmul_fraction(bf16, tmp_path, monkeypatch):
+    """On a CPU with native bf16 the bench has bf16 and fp32 rows; on one without (faked here with the policy's
+    override, so each branch runs on any machine) it has fp32 rows only and says why."""
     if not gguf_models.is_installed(gguf_models.SMOLLM2):
         pytest.skip(f"SmolLM2 wheels not installed ({gguf_models.SMOLLM2.pip_command()})")
+    from weakstrong.llm.precision import cpu_has_bf16
+
+    monkeypatch.delenv("WEAKSTRONG_BF16", raising=False)
+    truly_native = cpu_has_bf16()
+    monkeypatch.setenv("WEAKSTRONG_BF16", bf16)
     out = tmp_path / "bench"
     assert bench.main(["--model", "smollm2-135m-l4", "--threads", "1", "--texts", "8", "--steps", "1",
                        "--repeats", "1", "--out", str(out)]) == 0
-    rows = json.loads((out / "bench.json").read_text())["rows"]
+    data = json.loads((out / "bench.json").read_text())
+    rows = data["rows"]
+    dtypes = ("bf16", "fp32") if bf16 == "1" else ("fp32",)
     assert {(r["what"], r["dtype"]) for r in rows} == {(w, d) for w in ("matmul", "features", "finetune")
-                                                       for d in ("bf16", "fp32")}
+                                                       for d in dtypes}
+    assert data["precision"]["native_bf16"] is (bf16 == "1") and (data["bf16_skipped"] is None) is (bf16 == "1")
     for r in rows:
         assert r["gflops"] > 0 and r["threads"] == 1
         if r["what"] != "matmul":
-            assert r["tokens_per_s"] > 0 and 0 < r["fraction_of_matmul"] < 5
+            assert r["tokens_per_s"] > 0 and r["fraction_of_matmul"] > 0
+            if r["dtype"] == "fp32" or truly_native:  # an emulated bf16 matmul is no ceiling
+                assert r["fraction_of_matmul"] < 5
             assert r["matmul_gflops"] == next(m["gflops"] for m in rows
                                               if m["what"] == "matmul" and m["dtype"] == r["dtype"])
     assert next(r for r in rows if r["what"] == "finetune")["trainable"] > 0

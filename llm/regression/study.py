@@ -382,7 +382,7 @@ def run(cfg: RegressionStudyConfig, options: RunOptions = RunOptions(), prepared
     ``prepared``: the result of :func:`prepare` for this config and options (read again when None).
     """
     from ..device import select_device, torch_threads
-    from ..registry import inference_dtype
+    from ..precision import describe, inference_dtype
 
     log = _Log(options.progress)
     started = time.perf_counter()
@@ -393,6 +393,7 @@ def run(cfg: RegressionStudyConfig, options: RunOptions = RunOptions(), prepared
         device = select_device(options.device) if prepared.neural else None
         dtype = inference_dtype(device) if prepared.neural and cfg.bf16 else None
         results["device"] = None if device is None else str(device)
+        results["precision"] = None if device is None else describe(device)
         results["dtype"] = "float32" if dtype is None else str(dtype).removeprefix("torch.")
         for name, data in prepared.data.items():
             weak, strong = cfg.models(name)
