@@ -18,7 +18,7 @@ import argparse
 from weakstrong.config import add_config_arguments, config_from_args
 
 from .classify import STUDENTS, ClassifyConfig, run_classify
-from .cli import expand_all, split_commas
+from .cli_args import expand_all, split_commas
 from .ensemble import METHODS
 from .students import ClassifierFinetuneConfig, ProbeConfig
 

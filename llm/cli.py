@@ -8,9 +8,8 @@ namespace and returns an exit code.
 
 from __future__ import annotations
 
-from typing import Iterable
 
-from weakstrong.config import ConfigError
+from .cli_args import check_threads, expand_all, split_commas  # noqa: F401  (re-exported)
 
 
 def add_parser(subparsers) -> None:
@@ -41,19 +40,3 @@ def _list_models(args) -> int:
         print(f"{r['name']:18s} {r['layers']:6d} {'yes' if r['installed'] else 'no':>9s} {cached:>6s} "
               f"{size:>7s}  {r['license']:13s} {r['source']}")
     return 0
-
-
-def split_commas(values: Iterable[str]) -> tuple[str, ...]:
-    """The items of a list option, given space-separated (``--weak a b``) or comma-separated (``--weak a,b``)."""
-    return tuple(v.strip() for item in values for v in str(item).split(",") if v.strip())
-
-
-def expand_all(values: tuple[str, ...], every: tuple[str, ...]) -> tuple[str, ...]:
-    """``every`` when the user wrote ``all``; the values unchanged otherwise."""
-    return every if values == ("all",) else values
-
-
-def check_threads(threads: int | None) -> None:
-    """``--threads`` is a positive count when given (None: torch's own setting)."""
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")

@@ -17,7 +17,7 @@ import argparse
 from weakstrong.config import ascii_int
 from weakstrong.progress import stage_line
 
-from .cli import check_threads
+from .cli_args import check_threads
 
 HELP = "a small real weak-to-strong run (SST-2, SmolLM2 teacher and student) in minutes, with what it means"
 NEXT = ("weakstrong llm misfit-study --data-dir ../shared/data --threads 1 --out results/ladder",

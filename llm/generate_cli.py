@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from weakstrong.config import ConfigError, add_config_arguments, config_from_args
 
-from .cli import check_threads, expand_all, split_commas
+from .cli_args import check_threads, expand_all, split_commas
 from .generate_config import METHODS, OFFICIAL_SPLITS, DPOConfig, GenerateConfig, LMFinetuneConfig
 
 HELP = "weak-ensemble -> strong generation (SLURP slot filling)"

@@ -34,7 +34,7 @@ from typing import Callable
 
 from weakstrong.io import atomic_path, default_cache_dir
 
-from .registry import ModelNotAvailableError
+from .errors import ModelNotAvailableError
 
 # Bump when the cached folder's layout or content changes, so stale folders are rebuilt instead of read.
 CACHE_FORMAT = 1

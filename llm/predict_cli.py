@@ -16,7 +16,7 @@ import argparse
 
 from weakstrong.config import add_config_arguments, config_from_args
 
-from .cli import split_commas
+from .cli_args import split_commas
 
 HELP = "predict each weak model's weak-to-strong gain and error from the misfit and k gold labels"
 

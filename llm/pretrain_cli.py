@@ -18,7 +18,7 @@ from pathlib import Path
 from weakstrong.config import ConfigError, add_config_arguments, ascii_int, config_from_args
 from weakstrong.io import check_output_dir
 
-from .cli import check_threads, split_commas
+from .cli_args import check_threads, split_commas
 from .device import check_device
 from .ladder import PRESETS, LMPretrainConfig
 

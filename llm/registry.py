@@ -30,16 +30,13 @@ from dataclasses import dataclass
 
 from weakstrong.config import ConfigError
 
-from .precision import inference_dtype  # noqa: F401  (re-exported: the one precision policy)
 from .device import select_device
+from .errors import ModelNotAvailableError  # noqa: F401  (re-exported)
+from .precision import inference_dtype  # noqa: F401  (re-exported: the one precision policy)
 
 MINILM_LAYERS = 6
 _LADDER_RE = re.compile(r"^minilm-l([1-6])$")
 _DEPTH_RE = re.compile(r"^(.+)-l(\d+)$")
-
-
-class ModelNotAvailableError(ConfigError):
-    """A model named by hub id or path cannot be loaded (offline, missing folder, missing package)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +218,29 @@ def load_backbone(spec: ModelSpec | str, device=None, dtype=None, lm_head: bool 
     if dtype is not None:
         model.to(dtype)
     return model, tokenizer, kind
+
+
+def backbone_kind(spec: ModelSpec) -> str:
+    """"decoder" or "encoder" from the config alone (a GGUF ladder model is a decoder before it is built)."""
+    if spec.gguf is not None:
+        return "decoder"
+    from transformers import AutoConfig
+
+    return model_kind(AutoConfig.from_pretrained(spec.source))
+
+
+def backbone_layers(spec: ModelSpec) -> int | None:
+    """The transformer layers the model ``spec`` keeps (its depth on the ladder; None: its config has no
+    ``num_hidden_layers``)."""
+    if spec.num_layers is not None:
+        return spec.num_layers
+    if spec.gguf is not None:
+        from .gguf_models import GGUF_MODELS
+
+        return GGUF_MODELS[spec.gguf].num_layers
+    from transformers import AutoConfig
+
+    return getattr(AutoConfig.from_pretrained(spec.source), "num_hidden_layers", None)
 
 
 def list_models() -> list[dict]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from weakstrong.config import ConfigError, add_config_arguments, ascii_int, config_from_args
 
-from .cli import check_threads, split_commas
+from .cli_args import check_threads, split_commas
 
 HELP = "real-data regression study: molecules (FreeSolv, solubility) and IMDB ratings, gain vs misfit"
 LISTS = ("datasets", "molecule_weak", "molecule_strong", "text_weak", "text_strong")

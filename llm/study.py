@@ -37,7 +37,7 @@ from .ensemble import make_teachers
 from .features import DepthGroup, FeatureExtractor
 from .metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
 from .precision import describe
-from .registry import ModelSpec, inference_dtype, max_positions, model_kind, resolve_model
+from .registry import backbone_kind, backbone_layers, inference_dtype, max_positions, resolve_model
 from .stage_cache import cached_array
 from .students import ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
 
@@ -152,29 +152,6 @@ def check_run_options(owner: str, cfg, folders: tuple[str, ...], required: tuple
         value = getattr(cfg, name)
         if (value is not None or name in required) and not (isinstance(value, str) and value.strip()):
             raise ConfigError(f"{owner}.{name} must name a folder, got {value!r}")
-
-
-def backbone_kind(spec: ModelSpec) -> str:
-    """"decoder" or "encoder" from the config alone (a GGUF ladder model is a decoder before it is built)."""
-    if spec.gguf is not None:
-        return "decoder"
-    from transformers import AutoConfig
-
-    return model_kind(AutoConfig.from_pretrained(spec.source))
-
-
-def backbone_layers(spec: ModelSpec) -> int | None:
-    """The transformer layers the model ``spec`` keeps (its depth on the ladder; None: its config has no
-    ``num_hidden_layers``)."""
-    if spec.num_layers is not None:
-        return spec.num_layers
-    if spec.gguf is not None:
-        from .gguf_models import GGUF_MODELS
-
-        return GGUF_MODELS[spec.gguf].num_layers
-    from transformers import AutoConfig
-
-    return getattr(AutoConfig.from_pretrained(spec.source), "num_hidden_layers", None)
 
 
 class _Models:

@@ -17,7 +17,7 @@ import argparse
 
 from weakstrong.config import add_config_arguments, config_from_args
 
-from .cli import split_commas
+from .cli_args import split_commas
 from .students import ClassifierFinetuneConfig, ProbeConfig
 
 HELP = "real-model misfit study: every (weak, strong) pair of a pretrained ladder, probe students"

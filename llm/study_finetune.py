@@ -16,7 +16,7 @@ from weakstrong.io import config_hash
 
 from .features import joined_pairs
 from .precision import autocast as precision_autocast, native_bf16
-from .registry import load_backbone, resolve_model
+from .registry import backbone_layers, load_backbone, resolve_model
 from .stage_cache import cached_array
 from .students import LOSSES, fit_classifier, predict_logits
 from .topk import TopKClassifier, cached_sequences, top_layers
@@ -41,7 +41,6 @@ def autocast_factory(device, bf16: bool):
 def bottom_layers(cfg, strong: list[str]) -> dict[str, tuple]:
     """{strong: (backbone spec, layer)}: the frozen pass each strong model's students read, one spec per
     backbone (its deepest member), so the strongs of one backbone share it."""
-    from .study import backbone_layers
 
     specs = {s: resolve_model(s) for s in strong}
     deepest: dict[tuple, object] = {}

@@ -4,7 +4,8 @@ Modules (import from them directly; nothing is re-exported here):
 
 - ``distances``: sq_distance, inner_product, kl_divergence, pointwise_kl, bregman_divergence.
 - ``projections``: project_onto_subspace / _ball / _hull / _box / _cone, kl_project_onto_hull -> Projection;
-  simplex_least_squares, condition_number.
+  simplex_least_squares, condition_number; ``simplex``: what they and ``kl_projection`` share (Projection,
+  the simplex least-squares kernel, the Frank-Wolfe gap).
 - ``bounds``: theorem1, subspace_equality, nonrealizable_identity, nonrealizable_bound,
   convex_nonrealizable_bound, kl_theorem, plus (re-exported) the ensemble statements of ``ensembles`` and
   the finite-sample bound of ``finite_sample``; each returns a ``BoundCheck``.

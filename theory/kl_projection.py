@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .projections import _EPS, _PATIENCE, Projection, _frank_wolfe_gap, _simplex_least_squares
+from .simplex import EPS as _EPS, PATIENCE as _PATIENCE, Projection, frank_wolfe_gap as _frank_wolfe_gap
+from .simplex import simplex_least_squares_scaled as _simplex_least_squares
 from .validation import as_probabilities, check_integer, check_positive, normalized_weights
 
 # Below this weight, a component is moved by its own line search (see _newton_step) rather than by the

@@ -1,0 +1,58 @@
+"""No import circle among the modules of theory/, llm/ (and llm/regression/): each module's relative and
+absolute imports of its siblings, at module level or inside functions, form a graph without cycles."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PACKAGES = {"theory": "weakstrong.theory", "sim": "weakstrong.sim", "llm": "weakstrong.llm",
+            "llm/regression": "weakstrong.llm.regression", "figures": "weakstrong.figures"}
+
+
+def sibling_imports(folder: Path, package: str) -> dict[str, set[str]]:
+    modules = {p.stem for p in folder.glob("*.py")}
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    for m in modules:
+        for node in ast.walk(ast.parse((folder / f"{m}.py").read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level == 1:
+                names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+            elif node.level == 0 and node.module and node.module.startswith(package + "."):
+                names = [node.module[len(package) + 1:].split(".")[0]]
+            else:
+                names = []
+            edges[m] |= {n for n in names if n in modules and n != m}
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    found, state = [], {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [m])
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("folder", sorted(PACKAGES))
+def test_no_import_circle(folder):
+    assert cycles(sibling_imports(ROOT / folder, PACKAGES[folder])) == []
