@@ -18,7 +18,7 @@ from weakstrong.figures.registry import FigureContext, FigureOutcome, FigureSpec
 from weakstrong.figures.sources import LLMResult, display_path, primary_llm_result
 from weakstrong.figures.style import CYCLE, new_figure, save_figure
 from weakstrong.figures.tables import Table, fmt, fmt_delta, fmt_interval, latex_escape, pending_table
-from weakstrong.llm.slu_metric import non_degeneracy
+from weakstrong.llm.generation.slu_metric import non_degeneracy
 
 NAME = "slurp"
 PREFIX = "slurp"

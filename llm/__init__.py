@@ -10,6 +10,12 @@
 | ``weakstrong llm pretrain`` | from-scratch decoders on the Gutenberg text, with their own BPE tokenizer |
 | ``weakstrong llm models`` | the offline models: installed, cached, size, licence |
 
+The code lives in rooms of one concept: ``data/`` (tasks, SLURP, file readers), ``models/`` (registry, GGUF,
+precision policy, devices, features, causal LM helpers, checkpoints, tokenizers, benchmarks), ``supervision/``
+(weak supervisors, ensembles, losses), ``students/`` (probe and fine-tuned heads, top-K, DPO), ``classification/``,
+``generation/`` (SLURP: config, decoding, word bridge, SLU metric, report), ``study/`` (misfit study, gain
+prediction and its evaluation), ``pretrain/`` and ``regression/``; the ``*_cli`` modules beside them only parse.
+
 Each run writes ``DIR/results.json``: task metrics with bootstrap CIs, W2SRecords in squared loss and KL with
 the terms of the non-realizable identity, and the time each stage took. Stages are cached by config hash, so a
 rerun skips what is done.

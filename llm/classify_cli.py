@@ -1,8 +1,8 @@
 """`weakstrong llm classify`: weak-ensemble -> strong classification, results in ``OUT/results.json``.
 
-The options are generated from :class:`weakstrong.llm.classify.ClassifyConfig` (its nested
-:class:`~weakstrong.llm.students.ProbeConfig` flattened, its
-:class:`~weakstrong.llm.students.ClassifierFinetuneConfig` as ``--finetune-*``), so every default and help
+The options are generated from :class:`weakstrong.llm.classification.classify.ClassifyConfig` (its nested
+:class:`~weakstrong.llm.students.classifier.ProbeConfig` flattened, its
+:class:`~weakstrong.llm.students.classifier.ClassifierFinetuneConfig` as ``--finetune-*``), so every default and help
 text lives in the dataclass. Light module: the pipeline's torch work is imported only when it runs.
 
 Example (offline ladder, probe student, every method)::
@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 
 from weakstrong.config import add_config_arguments, config_from_args
-
-from .classify import STUDENTS, ClassifyConfig, run_classify
-from .cli_args import expand_all, split_commas
-from .ensemble import METHODS
-from .students import ClassifierFinetuneConfig, ProbeConfig
+from weakstrong.llm.classification.classify import STUDENTS, ClassifyConfig, run_classify
+from weakstrong.llm.cli_args import expand_all, split_commas
+from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
+from weakstrong.llm.supervision.ensemble import METHODS
 
 HELP = "weak-ensemble -> strong classification (SciQ, SST-2, IMDB)"
 # Sub-config fields with no option of their own: each follows the named top-level option.
@@ -50,7 +49,7 @@ def config_from_namespace(args: argparse.Namespace) -> ClassifyConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .device import init_distributed_from_env
+    from weakstrong.llm.models.device import init_distributed_from_env
 
     config = config_from_namespace(args)
     rank, _ = init_distributed_from_env()  # under torchrun: DDP fine-tuning; every rank writes the same results

@@ -9,12 +9,11 @@ namespace and returns an exit code.
 from __future__ import annotations
 
 
-from .cli_args import check_threads, expand_all, split_commas  # noqa: F401  (re-exported)
-
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong llm`` and its subcommands."""
-    from . import classify_cli, demo_cli, generate_cli, predict_cli, pretrain_cli, regression_cli, study_cli
+    from weakstrong.llm import (classify_cli, demo_cli, generate_cli, predict_cli, pretrain_cli, regression_cli,
+                                study_cli)
 
     parser = subparsers.add_parser("llm", help="real transformer weak-to-strong experiments",
                                    description="Real transformer weak-to-strong experiments.")
@@ -30,7 +29,7 @@ def add_parser(subparsers) -> None:
 
 
 def _list_models(args) -> int:
-    from .registry import list_models
+    from weakstrong.llm.models.registry import list_models
 
     rows = list_models()
     print(f"{'name':18s} {'layers':>6s} {'installed':>9s} {'cached':>6s} {'MiB':>7s}  licence       source")

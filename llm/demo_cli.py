@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 
 from weakstrong.config import ascii_int
+from weakstrong.llm.cli_args import check_threads
 from weakstrong.progress import stage_line
-
-from .cli_args import check_threads
 
 HELP = "a small real weak-to-strong run (SST-2, SmolLM2 teacher and student) in minutes, with what it means"
 NEXT = ("weakstrong llm misfit-study --data-dir ../shared/data --threads 1 --out results/ladder",
@@ -43,9 +42,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .classify import ClassifyConfig, run_classify
-    from .device import torch_threads
-    from .students import ProbeConfig
+    from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.models.device import torch_threads
+    from weakstrong.llm.students.classifier import ProbeConfig
 
     check_threads(args.threads)
     cfg = ClassifyConfig(task="sst2", out=args.out, data_dir=args.data_dir, weak=(args.weak,), strong=args.strong,

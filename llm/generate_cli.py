@@ -1,6 +1,6 @@
 """`weakstrong llm generate`: weak ensemble -> strong generator on SLURP slot filling, ``OUT/results.json``.
 
-The options are generated from :class:`weakstrong.llm.generate_config.GenerateConfig` (fine-tuning as
+The options are generated from :class:`weakstrong.llm.generation.config.GenerateConfig` (fine-tuning as
 ``--finetune-*``, DPO as ``--dpo-*``), so every default and help text lives in the dataclass. Light module:
 the pipeline (and torch) is imported only when it runs.
 
@@ -18,9 +18,8 @@ import argparse
 from dataclasses import replace
 
 from weakstrong.config import ConfigError, add_config_arguments, config_from_args
-
-from .cli_args import check_threads, expand_all, split_commas
-from .generate_config import METHODS, OFFICIAL_SPLITS, DPOConfig, GenerateConfig, LMFinetuneConfig
+from weakstrong.llm.cli_args import check_threads, expand_all, split_commas
+from weakstrong.llm.generation.config import METHODS, OFFICIAL_SPLITS, DPOConfig, GenerateConfig, LMFinetuneConfig
 
 HELP = "weak-ensemble -> strong generation (SLURP slot filling)"
 # Sub-config fields with no option of their own: each follows the named top-level option.
@@ -78,8 +77,8 @@ def config_from_namespace(args: argparse.Namespace) -> GenerateConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .device import torch_threads
-    from .generate import GenerateRun
+    from weakstrong.llm.generation.generate import GenerateRun
+    from weakstrong.llm.models.device import torch_threads
 
     config = config_from_namespace(args)
     check_threads(args.threads)

@@ -1,7 +1,7 @@
 """`weakstrong llm predict`: each candidate weak model's predicted gain and weak-to-strong error, with
 intervals, from the misfit on the test split and k gold test labels; ranks the candidates.
 
-The options are generated from :class:`weakstrong.llm.predict.PredictConfig`. Light module: the torch work
+The options are generated from :class:`weakstrong.llm.study.predict.PredictConfig`. Light module: the torch work
 is imported only when the command runs.
 
 Example (the default ladder's cached features: seconds)::
@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 
 from weakstrong.config import add_config_arguments, config_from_args
-
-from .cli_args import split_commas
+from weakstrong.llm.cli_args import split_commas
 
 HELP = "predict each weak model's weak-to-strong gain and error from the misfit and k gold labels"
 
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong llm predict``."""
-    from .predict import PredictConfig
+    from weakstrong.llm.study.predict import PredictConfig
 
     parser = subparsers.add_parser(
         "predict", help=HELP,
@@ -38,13 +37,13 @@ def add_parser(subparsers) -> None:
 
 def config_from_namespace(args: argparse.Namespace):
     """The validated :class:`PredictConfig` the parsed options describe (:class:`ConfigError` if invalid)."""
-    from .predict import PredictConfig
+    from weakstrong.llm.study.predict import PredictConfig
 
     return config_from_args(PredictConfig, args, weak=split_commas(args.weak))
 
 
 def run(args: argparse.Namespace) -> int:
-    from .predict import run_predict
+    from weakstrong.llm.study.predict import run_predict
 
     print(format_table(run_predict(config_from_namespace(args))))
     return 0

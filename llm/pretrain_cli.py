@@ -1,6 +1,6 @@
 """`weakstrong llm pretrain`: pretrain rungs of the offline decoder ladder (BPE tokenizer + GPT-2/Llama model).
 
-The options are generated from :class:`weakstrong.llm.ladder.LMPretrainConfig`, one config per rung named in
+The options are generated from :class:`weakstrong.llm.models.ladder.LMPretrainConfig`, one config per rung named in
 ``--presets``. Light module: torch is imported only when it runs.
 
 Example (a weak-to-strong ladder, a few minutes of GPU per model)::
@@ -17,10 +17,9 @@ from pathlib import Path
 
 from weakstrong.config import ConfigError, add_config_arguments, ascii_int, config_from_args
 from weakstrong.io import check_output_dir
-
-from .cli_args import check_threads, split_commas
-from .device import check_device
-from .ladder import PRESETS, LMPretrainConfig
+from weakstrong.llm.cli_args import check_threads, split_commas
+from weakstrong.llm.models.device import check_device
+from weakstrong.llm.models.ladder import PRESETS, LMPretrainConfig
 
 HELP = "pretrain the offline decoder ladder and its tokenizer"
 
@@ -73,8 +72,8 @@ def check_run_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .device import select_device, torch_threads
-    from .pretrain import pretrain
+    from weakstrong.llm.models.device import select_device, torch_threads
+    from weakstrong.llm.pretrain.train import pretrain
 
     configs = configs_from_namespace(args)
     check_run_options(args)

@@ -17,8 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from weakstrong.config import ConfigError, add_config_arguments, ascii_int, config_from_args
-
-from .cli_args import check_threads, split_commas
+from weakstrong.llm.cli_args import check_threads, split_commas
 
 HELP = "real-data regression study: molecules (FreeSolv, solubility) and IMDB ratings, gain vs misfit"
 LISTS = ("datasets", "molecule_weak", "molecule_strong", "text_weak", "text_strong")
@@ -26,7 +25,7 @@ LISTS = ("datasets", "molecule_weak", "molecule_strong", "text_weak", "text_stro
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong llm regression-study``."""
-    from .regression.study import RegressionStudyConfig
+    from weakstrong.llm.regression.study import RegressionStudyConfig
 
     parser = subparsers.add_parser(
         "regression-study", help=HELP,
@@ -49,7 +48,7 @@ def add_parser(subparsers) -> None:
 
 def config_from_namespace(args: argparse.Namespace):
     """The validated :class:`RegressionStudyConfig` of the parsed options (:class:`ConfigError` if invalid)."""
-    from .regression.study import RegressionStudyConfig
+    from weakstrong.llm.regression.study import RegressionStudyConfig
 
     lists = {n: split_commas(getattr(args, n)) for n in LISTS}
     return config_from_args(RegressionStudyConfig, args, **lists).validate()
@@ -57,10 +56,10 @@ def config_from_namespace(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from weakstrong.io import check_output_dir, output_lock, write_json
+    from weakstrong.llm.models.device import check_device
+    from weakstrong.llm.regression.study import RunOptions, prepare
+    from weakstrong.llm.regression.study import run as run_study
     from weakstrong.progress import progress_enabled
-
-    from .device import check_device
-    from .regression.study import RunOptions, prepare, run as run_study
 
     cfg = config_from_namespace(args)
     check_threads(args.threads)

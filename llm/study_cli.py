@@ -1,8 +1,8 @@
 """`weakstrong llm misfit-study`: every (weak, strong) pair of a pretrained-model ladder, probe students, gain
 against misfit; results in ``OUT/results.json``.
 
-The options are generated from :class:`weakstrong.llm.study.MisfitStudyConfig` (its nested
-:class:`~weakstrong.llm.students.ProbeConfig` flattened), so every default and help text lives in the
+The options are generated from :class:`weakstrong.llm.study.misfit.MisfitStudyConfig` (its nested
+:class:`~weakstrong.llm.students.classifier.ProbeConfig` flattened), so every default and help text lives in the
 dataclass. Light module: the study's torch work is imported only when it runs.
 
 Example (the full default study on the offline ladder; ~35 min cold on 2 shared CPU cores, where one torch
@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 
 from weakstrong.config import add_config_arguments, config_from_args
-
-from .cli_args import split_commas
-from .students import ClassifierFinetuneConfig, ProbeConfig
+from weakstrong.llm.cli_args import split_commas
+from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
 
 HELP = "real-model misfit study: every (weak, strong) pair of a pretrained ladder, probe students"
 # Sub-config fields with no option of their own: each follows the named top-level option.
@@ -27,7 +26,7 @@ DERIVED = {"probe.seed": "--seed", "finetune.seed": "--seed", "finetune.max_leng
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong llm misfit-study``."""
-    from .study import MisfitStudyConfig
+    from weakstrong.llm.study.misfit import MisfitStudyConfig
 
     parser = subparsers.add_parser(
         "misfit-study", help=HELP,
@@ -44,7 +43,7 @@ def add_parser(subparsers) -> None:
 
 def config_from_namespace(args: argparse.Namespace):
     """The validated :class:`MisfitStudyConfig` the parsed options describe (:class:`ConfigError` if invalid)."""
-    from .study import ENSEMBLES, STUDY_TASKS, MisfitStudyConfig
+    from weakstrong.llm.study.misfit import ENSEMBLES, STUDY_TASKS, MisfitStudyConfig
 
     def listed(values, every=()):
         values = split_commas(values)
@@ -61,7 +60,7 @@ def config_from_namespace(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from .study import run_study
+    from weakstrong.llm.study.misfit import run_study
 
     print(format_summary(run_study(config_from_namespace(args))))
     return 0

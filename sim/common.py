@@ -100,11 +100,10 @@ def check_bounds(config) -> None:
     world = getattr(config, "world", None)
     width = getattr(world, "width", 16)
     dim = getattr(world, "input_dim", 8)
-    samples = sum(int(v) for name, v in numbers if name.split(".")[-1].startswith("n_") or name == "sizes")
-    copies = 1
-    for name in ("tasks", "candidates", "classes"):
-        copies *= int(values.get(name, 1))
-    copies *= max([1] + [len(getattr(config, n)) for n in ("weak_noises", "strong_noises", "ks", "sizes")
-                          if isinstance(getattr(config, n, None), tuple)])
-    # Features of the strong, weak and true representations and a few predictions per sample and copy.
-    check_memory(owner, "the largest world's features and predictions", 8.0 * samples * copies * (3 * width + dim))
+    # A lower estimate on purpose (a refusal must be certain): one world at a time, the sample sizes of one
+    # step (the largest of a sweep over sizes), the features of the strong, weak and true representations per
+    # sample and task (or candidate).
+    samples = sum(int(v) for name, v in numbers if name.split(".")[-1].startswith("n_"))
+    samples += max([0] + [int(v) for name, v in numbers if name == "sizes"])
+    copies = int(values.get("tasks", 1)) * int(values.get("candidates", 1))
+    check_memory(owner, "one world's features and predictions", 8.0 * samples * copies * (3 * width + dim))

@@ -121,9 +121,9 @@ def _in_out(relpath: str, payload: bytes | None = None, checkpoint_seed: int | N
         import numpy as np
         import torch
 
-        from weakstrong.llm.checkpoint import save_checkpoint
-        from weakstrong.llm.ladder import LMPretrainConfig, get_preset
-        from weakstrong.llm.pretrain import run_identity
+        from weakstrong.llm.models.checkpoint import save_checkpoint
+        from weakstrong.llm.models.ladder import LMPretrainConfig, get_preset
+        from weakstrong.llm.pretrain.train import run_identity
 
         model = torch.nn.Linear(2, 2)
         config = LMPretrainConfig(preset="gpt-0.3m", batch_size=2, seq_len=16, seed=checkpoint_seed)

@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from weakstrong.llm import bench, gguf_models  # noqa: E402
+from weakstrong.llm.models import bench
+from weakstrong.llm.models import gguf_models
 
 
 @pytest.mark.parametrize("bf16", ["1", "0"], ids=["bf16-cpu", "avx2-only-cpu"])
@@ -18,7 +19,7 @@ def test_bench_writes_every_row_with_its_matmul_fraction(bf16, tmp_path, monkeyp
     override, so each branch runs on any machine) it has fp32 rows only and says why."""
     if not gguf_models.is_installed(gguf_models.SMOLLM2):
         pytest.skip(f"SmolLM2 wheels not installed ({gguf_models.SMOLLM2.pip_command()})")
-    from weakstrong.llm.precision import cpu_has_bf16
+    from weakstrong.llm.models.precision import cpu_has_bf16
 
     monkeypatch.delenv("WEAKSTRONG_BF16", raising=False)
     truly_native = cpu_has_bf16()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weakstrong.llm.data import SplitConfig, TaskData, check_disjoint, load_task, read_imdb, read_sst2
+from weakstrong.llm.data.tasks import SplitConfig, TaskData, check_disjoint, load_task, read_imdb, read_sst2
 
 
 def _write(path: Path, text: str, gz: bool = True) -> None:

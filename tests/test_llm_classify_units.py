@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weakstrong.llm.ensemble import (aggregate, balanced_threshold, confidence_weights, logconf_target,
-                                     make_teachers)
-from weakstrong.llm.metrics import (accuracy, auroc, bootstrap_pgr, pgr, theory_check_kl, theory_check_sq)
-from weakstrong.llm.students import (EvidentialProbe, ProbeConfig, ProbeStudent, fit_probe, predict_probes,
-                                     student_kind)
+from weakstrong.llm.classification.metrics import accuracy, auroc, bootstrap_pgr, pgr, theory_check_kl, theory_check_sq
+from weakstrong.llm.students.classifier import (EvidentialProbe, ProbeConfig, ProbeStudent, fit_probe, predict_probes,
+                                                student_kind)
+from weakstrong.llm.supervision.ensemble import (aggregate, balanced_threshold, confidence_weights, logconf_target,
+                                                 make_teachers)
 from weakstrong.theory.distances import sq_distance
 from weakstrong.theory.records import W2SRecord
 
@@ -217,7 +217,7 @@ def test_student_kind_follows_what_was_fitted(student, method, probe, kind):
 
 
 def test_timer_counts_reused_cache_stages_at_their_compute_cost():
-    from weakstrong.llm.classify import Timer
+    from weakstrong.llm.classification.classify import Timer
 
     timer = Timer()
     with timer("weak/a"):

@@ -13,11 +13,11 @@ import pytest
 from weakstrong.cli import build_parser, main
 from weakstrong.config import ConfigError
 from weakstrong.llm import classify_cli, generate_cli, pretrain_cli
-from weakstrong.llm.classify import ClassifyConfig
-from weakstrong.llm.generate_config import DPOConfig, GenerateConfig, LMFinetuneConfig
-from weakstrong.llm.ladder import LMPretrainConfig
-from weakstrong.llm.metrics import pgr
-from weakstrong.llm.students import ClassifierFinetuneConfig, ProbeConfig
+from weakstrong.llm.classification.classify import ClassifyConfig
+from weakstrong.llm.generation.config import DPOConfig, GenerateConfig, LMFinetuneConfig
+from weakstrong.llm.models.ladder import LMPretrainConfig
+from weakstrong.llm.classification.metrics import pgr
+from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
 
 LLM_DIR = Path(__file__).resolve().parents[1] / "llm"
 
@@ -178,7 +178,7 @@ def test_one_pgr_for_classification_and_generation():
 
 
 def test_no_plotting_and_no_argparse_internals_in_llm():
-    for path in LLM_DIR.glob("*.py"):
+    for path in LLM_DIR.rglob("*.py"):
         text = path.read_text()
         for banned in ("matplotlib", "_actions", "_SubParsersAction"):
             assert banned not in text, f"{path.name} uses {banned}"

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 @pytest.mark.realdata
 def test_demo_runs_end_to_end_and_says_what_it_found(shared_data, tmp_path, capsys):
-    from weakstrong.llm import gguf_models
+    from weakstrong.llm.models import gguf_models
 
     if not gguf_models.is_installed(gguf_models.SMOLLM2):
         pytest.skip(f"SmolLM2 wheels not installed ({gguf_models.SMOLLM2.pip_command()})")

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weakstrong.config import ConfigError
-from weakstrong.llm.slu_metric import char_distance, score_generations, slu_scores, word_distance
-from weakstrong.llm.slurp import (as_target, format_prompt, load_slurp, parse_annotation, parse_slots,
+from weakstrong.llm.generation.slu_metric import char_distance, score_generations, slu_scores, word_distance
+from weakstrong.llm.data.slurp import (as_target, format_prompt, load_slurp, parse_annotation, parse_slots,
                                   read_slurp_jsonl, serialise_slots, subsample)
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"

@@ -9,15 +9,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weakstrong.llm.bridge import (bayes_token_loss, bridged_token_probs, ensemble_word_probs, piece_confidence,
-                                   same_segmentation, soft_targets, target_token_words, token_logprobs, token_words,
-                                   word_logprobs, word_spans, words_from_tokens)
-from weakstrong.llm.dpo import conservative_dpo_loss, conservative_dpo_loss_reference
-from weakstrong.llm.lm import encode_examples, load_causal_lm, target_token_logprobs
-from weakstrong.llm.losses import evidential_loss, evidential_loss_reference
-from weakstrong.llm.pretrain import save_random_model
-from weakstrong.llm.slurp import serialise_slots
-from weakstrong.llm.tokenizer_training import train_bpe_tokenizer
+from weakstrong.llm.data.slurp import serialise_slots
+from weakstrong.llm.generation.bridge import (bayes_token_loss, bridged_token_probs, ensemble_word_probs,
+                                              piece_confidence, same_segmentation, soft_targets, target_token_words,
+                                              token_logprobs, token_words, word_logprobs, word_spans, words_from_tokens)
+from weakstrong.llm.models.lm import encode_examples, load_causal_lm, target_token_logprobs
+from weakstrong.llm.models.tokenizer_training import train_bpe_tokenizer
+from weakstrong.llm.pretrain.train import save_random_model
+from weakstrong.llm.students.dpo import conservative_dpo_loss, conservative_dpo_loss_reference
+from weakstrong.llm.supervision.losses import evidential_loss, evidential_loss_reference
 
 CORPUS_A = [f"wake me up at {h} am on {d} please" for h in ("five", "six", "seven") for d in ("monday", "friday")]
 CORPUS_B = [serialise_slots([("time", t), ("date", d)]) for t in ("five am", "noon") for d in ("today", "this week")]
@@ -202,8 +202,8 @@ def test_dpo_stage_does_not_depend_on_what_ran_before(two_models):
     must seed what it draws (dropout) itself."""
     import copy
 
-    from weakstrong.llm.dpo import train_dpo
-    from weakstrong.llm.generate_config import DPOConfig
+    from weakstrong.llm.generation.config import DPOConfig
+    from weakstrong.llm.students.dpo import train_dpo
 
     model, tok = two_models[0]  # GPT-2: dropout is on while training
     prompts = ["utterance: wake me\nslots: "] * 3

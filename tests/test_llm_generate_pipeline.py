@@ -12,11 +12,11 @@ import torch
 
 from weakstrong.cli import main
 from weakstrong.io import read_json, write_json
-from weakstrong.llm.decoding import DecodeConfig, decode, greedy
-from weakstrong.llm.lm import load_causal_lm
-from weakstrong.llm.ladder import LMPretrainConfig
-from weakstrong.llm.pretrain import pretrain, save_random_model
-from weakstrong.llm.slurp import format_prompt, serialise_slots
+from weakstrong.llm.generation.decoding import DecodeConfig, decode, greedy
+from weakstrong.llm.models.lm import load_causal_lm
+from weakstrong.llm.models.ladder import LMPretrainConfig
+from weakstrong.llm.pretrain.train import pretrain, save_random_model
+from weakstrong.llm.data.slurp import format_prompt, serialise_slots
 from weakstrong.theory.records import W2SRecord
 
 SLOTS = [("time", "five am"), ("date", "today"), ("place_name", "paris"), ("date", "this week"),

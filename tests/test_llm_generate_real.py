@@ -18,8 +18,8 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from weakstrong.cli import main  # noqa: E402
-from weakstrong.llm import gguf_models  # noqa: E402
-from weakstrong.llm.slurp import format_prompt, serialise_slots  # noqa: E402
+from weakstrong.llm.models import gguf_models
+from weakstrong.llm.data.slurp import format_prompt, serialise_slots  # noqa: E402
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 
@@ -82,7 +82,7 @@ def test_every_strategy_with_smollm2_and_two_tokenizer_families(tmp_path):
     from-scratch GPT-2 with its own BPE as the weak ones; every method and DPO at a tiny size."""
     import torch
 
-    from weakstrong.llm.pretrain import save_random_model
+    from weakstrong.llm.pretrain.train import save_random_model
 
     _smollm2_folder()
     texts = [format_prompt(f"wake me up at {h} am") + serialise_slots([("time", f"{h} am")])

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weakstrong.llm.slu_metric import (METRICS, bootstrap_ci, bootstrap_pgr, bootstrap_weights, generation_counts,
-                                       non_degeneracy, paired_bootstrap_delta, scores_from_counts, slu_scores,
-                                       utterance_counts)
+from weakstrong.llm.generation.slu_metric import (METRICS, bootstrap_ci, bootstrap_pgr, bootstrap_weights,
+                                                  generation_counts, non_degeneracy, paired_bootstrap_delta,
+                                                  scores_from_counts, slu_scores, utterance_counts)
 
 GOLD = [[("date", "today")], [("time", "five am"), ("date", "this week")], [], [("place_name", "paris")]] * 5
 GOOD = [" date: today", " date: this week; time: five am", " none", " place_name: paris"] * 5
@@ -50,7 +50,7 @@ def test_bootstrap_intervals_hold_the_point_and_shrink_with_more_utterances():
 
 
 def _parse(generations):
-    from weakstrong.llm.slurp import parse_slots
+    from weakstrong.llm.data.slurp import parse_slots
     return [parse_slots(g)[0] for g in generations]
 
 
@@ -95,7 +95,7 @@ def test_non_degeneracy_guard(ceiling, weak, ok, n_problems):
 
 
 def test_guard_banner_goes_to_stderr(capsys):
-    from weakstrong.llm.generate_report import guard_lines, warn
+    from weakstrong.llm.generation.report import guard_lines, warn
 
     warn(guard_lines(non_degeneracy(0.1, [0.05])))
     captured = capsys.readouterr()
@@ -133,7 +133,7 @@ def test_slurp_figure_says_when_a_run_is_degenerate(tmp_path):
 
 
 def test_bernoulli_view_terms():
-    from weakstrong.llm.generate_report import bernoulli_view, mixture
+    from weakstrong.llm.generation.report import bernoulli_view, mixture
 
     student = [np.log([0.9, 0.5]), np.log([0.8])]
     teacher = [np.array([0.6, 0.5]), np.array([0.4])]
@@ -161,8 +161,8 @@ def test_bernoulli_view_terms():
 
 
 def test_throughput_table():
-    from weakstrong.llm.generate_report import throughput
-    from weakstrong.llm.matmul_rate import transformer_flops_per_token
+    from weakstrong.llm.generation.report import throughput
+    from weakstrong.llm.models.matmul_rate import transformer_flops_per_token
 
     mp = {"forward": 1000, "backward": 600, "trainable": 300}
     ft = {"tokens": 800, "padded_tokens": 1000, "target_tokens": 100, "steps": 4, "seconds": 2.0,
@@ -183,7 +183,7 @@ def test_throughput_table():
 
 
 def test_dpo_refines_the_best_student_and_the_bayesian_one():
-    from weakstrong.llm.generate import dpo_students
+    from weakstrong.llm.generation.generate import dpo_students
 
     scores = {"single/0": 0.31, "multi": 0.44, "joint": 0.41, "bayes": 0.40}
     results = {name: {"slu_f1": f} for name, f in scores.items()}

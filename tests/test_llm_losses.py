@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-from weakstrong.llm.losses import confidence_target, evidential_loss, evidential_loss_reference  # noqa: E402
+from weakstrong.llm.supervision.losses import (confidence_target, evidential_loss,  # noqa: E402
+                                               evidential_loss_reference)
 
 
 def _random_problem(seed: int, n: int, k: int, scale: float):

@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from weakstrong.llm import precision  # noqa: E402
-from weakstrong.llm.device import autocast_context  # noqa: E402
-from weakstrong.llm.lm import lm_autocast  # noqa: E402
-from weakstrong.llm.registry import inference_dtype  # noqa: E402
-from weakstrong.llm.study_finetune import autocast_factory  # noqa: E402
+from weakstrong.llm.models import precision
+from weakstrong.llm.models.device import autocast_context  # noqa: E402
+from weakstrong.llm.models.lm import lm_autocast  # noqa: E402
+from weakstrong.llm.models.registry import inference_dtype  # noqa: E402
+from weakstrong.llm.study.finetune import autocast_factory  # noqa: E402
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["bf16-cpu", "avx2-only-cpu"])
@@ -46,4 +46,4 @@ def test_detection_reads_the_cpu_flags_without_an_override(monkeypatch):
 def test_no_module_but_the_policy_reads_the_cpu_flags():
     out = subprocess.run(["grep", "-rln", "--include=*.py", "avx512_bf16\\|_cpu_has_bf16", "llm"],
                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    assert out.stdout.split() == ["llm/precision.py"], out.stdout
+    assert out.stdout.split() == ["llm/models/precision.py"], out.stdout

@@ -13,16 +13,17 @@ import pytest
 
 from weakstrong.cli import main
 from weakstrong.config import ConfigError
-from weakstrong.llm import predict, predict_eval
-from weakstrong.llm.predict import PredictConfig
-from weakstrong.llm.predict_eval import NO_FINETUNE, EvalConfig
-from weakstrong.llm.study import MisfitStudyConfig
+from weakstrong.llm.study import predict
+from weakstrong.llm.study import predict_eval
+from weakstrong.llm.study.predict import PredictConfig
+from weakstrong.llm.study.predict_eval import NO_FINETUNE, EvalConfig
+from weakstrong.llm.study.misfit import MisfitStudyConfig
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from weakstrong.llm import gguf_models  # noqa: E402
-from weakstrong.llm.device import torch_threads  # noqa: E402
+from weakstrong.llm.models import gguf_models
+from weakstrong.llm.models.device import torch_threads  # noqa: E402
 
 SIZES = {"n_weak_train": 60, "n_w2s_train": 60, "n_test": 40}
 WEAK = ("tfidf", "minilm-l2")
@@ -42,8 +43,8 @@ def _minilm_or_skip() -> None:
 
 
 def _study(tmp_path, shared_data):
-    from weakstrong.llm.students import ProbeConfig
-    from weakstrong.llm.study import run_study
+    from weakstrong.llm.students.classifier import ProbeConfig
+    from weakstrong.llm.study.misfit import run_study
 
     cfg = MisfitStudyConfig(tasks=("sciq",), data_dir=str(shared_data), weak=WEAK, strong=("minilm-l6",),
                             ensembles=(), extra_seeds=(), extra_seed_tasks=(), finetune_tasks=(), threads=1,

@@ -18,9 +18,9 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import load_file  # noqa: E402
 
 from weakstrong.config import ConfigError  # noqa: E402
-from weakstrong.llm.checkpoint import read_state  # noqa: E402
-from weakstrong.llm.ladder import LMPretrainConfig  # noqa: E402
-from weakstrong.llm.pretrain import CHECKPOINT, pretrain  # noqa: E402
+from weakstrong.llm.models.checkpoint import read_state  # noqa: E402
+from weakstrong.llm.models.ladder import LMPretrainConfig  # noqa: E402
+from weakstrong.llm.pretrain.train import CHECKPOINT, pretrain  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = dict(preset="gpt-0.3m", max_steps=8, batch_size=2, seq_len=16, warmup_steps=2, save_every=1)
@@ -31,8 +31,8 @@ KILL_AT = 3
 CHILD = f"""
 import os, signal, sys
 import torch
-from weakstrong.llm.ladder import LMPretrainConfig
-from weakstrong.llm.pretrain import pretrain
+from weakstrong.llm.models.ladder import LMPretrainConfig
+from weakstrong.llm.pretrain.train import pretrain
 
 torch.set_num_threads(1)
 data, cache, kill, *outs = sys.argv[1:]
@@ -107,7 +107,7 @@ def test_checkpoints_are_safetensors_and_bound_to_their_settings(tmp_path):
 
 
 def test_no_pickle_anywhere_in_llm():
-    for path in (ROOT / "llm").glob("*.py"):
+    for path in (ROOT / "llm").rglob("*.py"):
         text = path.read_text()
         for banned in ("torch.load(", "import pickle", "allow_pickle=True", "weights_only=False", "torch.save("):
             assert banned not in text, f"{path.name} uses {banned}"

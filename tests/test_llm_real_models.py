@@ -15,13 +15,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from weakstrong.llm import gguf_models  # noqa: E402
-from weakstrong.llm.device import torch_threads  # noqa: E402
-from weakstrong.llm.gguf_models import (GEMMA3, SMOLLM2, CorruptModelFileError, dequantised_dir,  # noqa: E402
-                                        sha256_file, verified_gguf)
-from weakstrong.llm.pooling import last_token_index  # noqa: E402
-from weakstrong.llm.registry import (ModelNotAvailableError, ladder_names, list_models, load_backbone,  # noqa: E402
-                                     max_positions, resolve_model)
+from weakstrong.llm.models import gguf_models
+from weakstrong.llm.models.device import torch_threads  # noqa: E402
+from weakstrong.llm.models.gguf_models import (GEMMA3, SMOLLM2, CorruptModelFileError, dequantised_dir,  # noqa: E402
+                                               sha256_file, verified_gguf)
+from weakstrong.llm.models.pooling import last_token_index  # noqa: E402
+from weakstrong.llm.models.registry import (ModelNotAvailableError, ladder_names, list_models,  # noqa: E402
+                                            load_backbone, max_positions, resolve_model)
 
 
 @pytest.fixture(autouse=True, scope="module")

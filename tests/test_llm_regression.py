@@ -212,7 +212,7 @@ def tiny_smiles_model(tmp_path_factory):
     """A tiny GPT-2 over SMILES with a WordPiece tokenizer trained here (stands in for a ladder model)."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from weakstrong.llm.tokenizer_training import train_wordpiece_tokenizer
+    from weakstrong.llm.models.tokenizer_training import train_wordpiece_tokenizer
 
     corpus = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "ClCCl", "CCCCCC", "OC1CCCCC1"] * 10
     tok = train_wordpiece_tokenizer(corpus, vocab_size=60)

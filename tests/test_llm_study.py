@@ -13,16 +13,16 @@ import pytest
 
 from weakstrong.cli import main
 from weakstrong.config import ConfigError
-from weakstrong.llm.students import ClassifierFinetuneConfig, ProbeConfig
-from weakstrong.llm.study import MisfitStudyConfig, gain_misfit_fit, run_study
+from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
+from weakstrong.llm.study.misfit import MisfitStudyConfig, gain_misfit_fit, run_study
 from weakstrong.theory.records import W2SRecord
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from weakstrong.llm import gguf_models  # noqa: E402
-from weakstrong.llm.device import torch_threads  # noqa: E402
-from weakstrong.llm.features import DepthGroup, FeatureExtractor  # noqa: E402
+from weakstrong.llm.models import gguf_models
+from weakstrong.llm.models.device import torch_threads  # noqa: E402
+from weakstrong.llm.models.features import DepthGroup, FeatureExtractor  # noqa: E402
 
 TEXTS = ["The capital of France is", "Water boils at one hundred degrees at sea level", "Why?"]
 ANSWERS = ["Paris", "true", "because the pressure drops"]

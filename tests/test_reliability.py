@@ -252,7 +252,7 @@ DAMAGE = [("truncated", lambda p: p.write_bytes(p.read_bytes()[:30])), ("empty",
 
 @pytest.mark.parametrize("damage", [d[1] for d in DAMAGE], ids=[d[0] for d in DAMAGE])
 def test_a_damaged_stage_cache_is_recomputed_with_one_warning(damage, tmp_path, capsys):
-    from weakstrong.llm.stage_cache import cached_array
+    from weakstrong.stages import cached_array
 
     calls = []
 
@@ -392,7 +392,7 @@ DATA = [
 
 @pytest.mark.parametrize("rows, expect", [d[1:] for d in DATA], ids=[d[0] for d in DATA])
 def test_degenerate_training_data_in_the_loader(rows, expect, tmp_path):
-    from weakstrong.llm.data import SplitConfig, load_task
+    from weakstrong.llm.data.tasks import SplitConfig, load_task
 
     _sst2(tmp_path, rows)
     with pytest.raises(ConfigError, match=expect) as info:
@@ -401,7 +401,7 @@ def test_degenerate_training_data_in_the_loader(rows, expect, tmp_path):
 
 
 def test_slurp_splits_that_share_utterances_are_refused(tmp_path):
-    from weakstrong.llm.slurp import load_slurp
+    from weakstrong.llm.data.slurp import load_slurp
 
     rows = [{"slurp_id": i, "sentence": f"wake me at {i}", "sentence_annotation": f"wake me at [time : {i}]"}
             for i in range(20)]

@@ -11,7 +11,7 @@ Uncertainty", eq. 4 onward; used by Cui et al. (2024) for Bayesian multi-weak su
 ``weakstrong.theory.symbolic`` derives it with sympy and checks it against numeric integration.
 
 The function is written once for any array backend: numpy callers get scipy's special functions, torch
-callers pass ``torch.lgamma`` and ``torch.digamma`` (see ``weakstrong.llm.losses``).
+callers pass ``torch.lgamma`` and ``torch.digamma`` (see ``weakstrong.llm.supervision.losses``).
 """
 
 from __future__ import annotations

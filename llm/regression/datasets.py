@@ -180,7 +180,7 @@ def read_solubility(paths: Sequence[str | Path], max_bad_fraction: float = 0.05)
 
 def read_imdb_ratings(data_dir: str | Path | None, n: int, seed: int = 0) -> RegressionSet:
     """``n`` IMDB reviews with their rating scaled to [0, 1], drawn (seeded) from the task's loader."""
-    from ..data import SplitConfig, load_task
+    from weakstrong.llm.data.tasks import SplitConfig, load_task
 
     if data_dir is None:
         raise ConfigError("dataset imdb-rating needs --data-dir (the folder holding imdb/, e.g. ../shared/data)")

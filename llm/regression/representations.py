@@ -5,8 +5,8 @@ MolBERT reads SMILES in the paper).
 Every representation is an (n, d) float array over the whole data set, computed once and cached in the stage
 cache under a key that names its inputs, its settings and :data:`FEATURES_VERSION` (bump it when the code that
 computes a classic representation changes). Neural ones go through
-:class:`~weakstrong.llm.features.FeatureExtractor`; the depths of one backbone share one forward pass
-(:class:`~weakstrong.llm.features.DepthGroup`).
+:class:`~weakstrong.llm.models.features.FeatureExtractor`; the depths of one backbone share one forward pass
+(:class:`~weakstrong.llm.models.features.DepthGroup`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import numpy as np
 
 from weakstrong.config import ConfigError
 from weakstrong.io import config_hash
-
-from ..stage_cache import cached_array
+from weakstrong.stages import cached_array
 
 FEATURES_VERSION = 1
 # Eight physico-chemical descriptors a chemist would try first (RDKit names).
@@ -97,7 +96,7 @@ def classic_features(name: str, inputs: Sequence[str], cache_dir, log: dict | No
 def neural_features(names: Sequence[str], inputs: Sequence[str], what: str, device, dtype, batch_size: int,
                     max_length: int, cache_dir, log: dict | None = None) -> dict[str, np.ndarray]:
     """{name: (n, H) pooled features} of the neural representations ``names``, one pass per backbone."""
-    from ..features import DepthGroup, FeatureExtractor
+    from weakstrong.llm.models.features import DepthGroup, FeatureExtractor
 
     extractors = [FeatureExtractor(n, device, batch_size, max_length, cache_dir, log, dtype) for n in names]
     groups: dict[tuple, list] = {}
@@ -113,7 +112,7 @@ def neural_features(names: Sequence[str], inputs: Sequence[str], what: str, devi
 
 def check_neural(names: Sequence[str]) -> None:
     """Each neural name resolves to a model (fails before any work with the registry's message)."""
-    from ..registry import resolve_model
+    from weakstrong.llm.models.registry import resolve_model
 
     for n in names:
         resolve_model(n)

@@ -33,15 +33,14 @@ import numpy as np
 
 from weakstrong.config import ConfigError, check_int, check_number
 from weakstrong.io import config_hash
+from weakstrong.llm.classification.metrics import theory_check_sq
+from weakstrong.llm.regression import datasets as ds
+from weakstrong.llm.regression import representations as reps
 from weakstrong.theory import bounds
 from weakstrong.theory.ensembles import rank_weak_models
 from weakstrong.theory.fits import bootstrap_gain_misfit_fit
 from weakstrong.theory.projections import project_onto_subspace
 from weakstrong.theory.records import BoundTerms, SampleCheck
-
-from ..metrics import theory_check_sq
-from . import datasets as ds
-from . import representations as reps
 
 DEFAULT_MOLECULE_WEAK = ("desc8", "maccs", "morgan1-64", "minilm-l2", "minilm-l6", "smollm2-135m-l4",
                          "smollm2-135m-l8", "calc")
@@ -381,8 +380,8 @@ def run(cfg: RegressionStudyConfig, options: RunOptions = RunOptions(), prepared
 
     ``prepared``: the result of :func:`prepare` for this config and options (read again when None).
     """
-    from ..device import select_device, torch_threads
-    from ..precision import describe, inference_dtype
+    from weakstrong.llm.models.device import select_device, torch_threads
+    from weakstrong.llm.models.precision import describe, inference_dtype
 
     log = _Log(options.progress)
     started = time.perf_counter()

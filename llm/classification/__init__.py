@@ -1,0 +1,1 @@
+"""Classification: the weak-ensemble -> strong pipeline (``weakstrong llm classify``) and its metrics."""

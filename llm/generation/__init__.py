@@ -1,0 +1,1 @@
+"""Generation: SLURP slot filling (``weakstrong llm generate``): config, decoding, the word bridge, the SLU metric, report and benchmark."""

@@ -1,0 +1,190 @@
+"""The word bridge: carry token-level probabilities across models whose tokenizers differ.
+
+Bayesian WeakS-to-Strong (Cui et al. 2024, §3.3) supervises a strong generator with token-level soft targets
+built from weak models that may tokenize differently. The shared level is the whitespace word:
+
+1. a weak model scores the target text by teacher forcing; its token log-probs are summed per whitespace word,
+   giving log p_w(word) (the EOS token is its own last "word", so stopping is supervised too);
+2. the ensemble's word probability is the weighted mixture p(word) = sum_j w_j p_j(word);
+3. the word's score is spread evenly over the strong tokenizer's pieces of that word in log space, so piece
+   confidence c = p(word) ** (1 / n_pieces) and the product over the word's pieces is p(word) again;
+4. the soft target at a strong position puts mass c on the target token and spreads 1 - c over the rest of the
+   vocabulary in proportion to the student's own (detached) distribution;
+5. the student is trained on these targets with the evidential loss (``weakstrong.llm.supervision.losses``), whose KL term
+   is annealed and clamped as in the reference and computed in float64, so a full vocabulary is safe.
+
+A token is assigned to the word holding its first non-space character; a token of pure whitespace goes to the
+next word (byte-level BPEs attach the leading space to the following word).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from weakstrong.llm.models.lm import encode_examples, target_token_logprobs
+from weakstrong.llm.supervision.losses import evidential_loss
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans ``[start, end)`` of the whitespace-separated words of ``text``."""
+    spans, start = [], None
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if start is not None:
+                spans.append((start, i))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def token_words(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Word index of each token given its character offsets into ``text`` (rule in the module docstring).
+
+    Returns
+    -------
+    (n_tokens,) int array; tokens with no character of ``text`` after them map to the last word.
+    """
+    spans = word_spans(text)
+    char_word = np.full(len(text) + 1, -1, dtype=int)
+    for w, (s, e) in enumerate(spans):
+        char_word[s:e] = w
+    # next_word[i]: the word of the first non-space character at or after i
+    next_word = np.full(len(text) + 1, len(spans) - 1, dtype=int)
+    for i in range(len(text) - 1, -1, -1):
+        next_word[i] = char_word[i] if char_word[i] >= 0 else next_word[i + 1]
+    out = np.empty(len(offsets), dtype=int)
+    for k, (s, e) in enumerate(offsets):
+        inside = [char_word[i] for i in range(s, min(e, len(text))) if char_word[i] >= 0]
+        out[k] = inside[0] if inside else next_word[min(e, len(text))]
+    return out
+
+
+def target_token_words(tokenizer, target: str) -> tuple[np.ndarray, int]:
+    """Word index of each token of ``encode_target(tokenizer, target)`` (EOS last), and the number of words.
+
+    The EOS token gets index ``n_words``: it is a word of its own.
+    """
+    enc = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
+    n_words = len(word_spans(target))
+    words = token_words(target, enc["offset_mapping"]) if n_words else np.zeros(len(enc["input_ids"]), int)
+    return np.append(words, n_words), n_words
+
+
+def same_segmentation(tokenizer_a, tokenizer_b, texts: Sequence[str]) -> bool:
+    """Whether two tokenizers cut every text into the same character spans (so a token of one is a token of the
+    other, and per-token probabilities of the two models can be compared directly)."""
+    def spans(tok, text):
+        return [tuple(o) for o in tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
+    return all(spans(tokenizer_a, t) == spans(tokenizer_b, t) for t in texts)
+
+
+def sum_per_word(token_values: np.ndarray, words: np.ndarray, n_words: int) -> np.ndarray:
+    """Sum token values into their words; returns (n_words + 1,), EOS last."""
+    if len(token_values) != len(words):
+        raise ValueError(f"token_values and words must align, got {len(token_values)} and {len(words)}")
+    return np.bincount(words, weights=token_values, minlength=n_words + 1)
+
+
+def words_from_tokens(tokenizer, targets: Sequence[str], token_lps: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Sum each target's token log-probs (EOS last, as :func:`weakstrong.llm.models.lm.target_token_logprobs` gives
+    them) into its whitespace words: log p(word | prompt, previous words), EOS last."""
+    out = []
+    for target, lp in zip(targets, token_lps):
+        words, n_words = target_token_words(tokenizer, target)
+        out.append(sum_per_word(np.asarray(lp), words, n_words))
+    return out
+
+
+def word_logprobs(model, tokenizer, prompts: Sequence[str], targets: Sequence[str],
+                  batch_size: int = 32) -> list[np.ndarray]:
+    """log p(word | prompt, previous words) for each whitespace word of each target (+ EOS), by one model.
+
+    This is the shared level on which models with different tokenizers are compared: the word sequence of a
+    text does not depend on the tokenizer, and summing token log-probs over a word gives the model's
+    log-probability of that word by the chain rule.
+    """
+    return words_from_tokens(tokenizer, targets, token_logprobs(model, tokenizer, prompts, targets, batch_size))
+
+
+def token_logprobs(model, tokenizer, prompts: Sequence[str], targets: Sequence[str],
+                   batch_size: int = 32) -> list[np.ndarray]:
+    """log p(token | prompt, previous tokens) of each target's tokens under the model's own tokenizer (EOS last)."""
+    examples = encode_examples(tokenizer, prompts, targets, max_length=10 ** 9)
+    return target_token_logprobs(model, tokenizer, examples, batch_size)
+
+
+def bridged_token_probs(word_lps: np.ndarray, tokenizer, target: str) -> np.ndarray:
+    """A model's word probabilities carried onto ``tokenizer``'s pieces of ``target`` (EOS last) by
+    :func:`piece_confidence`: the token-level view of a model that tokenizes differently."""
+    return piece_confidence(np.exp(np.asarray(word_lps)), target_token_words(tokenizer, target)[0])
+
+
+def ensemble_word_probs(per_model: Sequence[Sequence[np.ndarray]], weights: Sequence[float]) -> list[np.ndarray]:
+    """The weak ensemble's word probabilities: the weighted mixture sum_j w_j exp(log p_j(word)).
+
+    Parameters
+    ----------
+    per_model : per_model[j][i] = word log-probs of target i under weak model j.
+    weights : ensemble weights, nonnegative, normalised here.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (len(per_model),) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must be {len(per_model)} nonnegative numbers, not all zero; got {weights}")
+    w = w / w.sum()
+    return [sum(wj * np.exp(m[i]) for wj, m in zip(w, per_model)) for i in range(len(per_model[0]))]
+
+
+def piece_confidence(word_probs: np.ndarray, words: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Spread each word's probability over its pieces: c = p(word) ** (1 / n_pieces(word)).
+
+    Parameters
+    ----------
+    word_probs : (n_words + 1,) word probabilities (EOS last), from any tokenizer.
+    words : word index of each piece of the *strong* tokenization of the same text.
+    floor : lower clamp on p(word), so log stays finite.
+    """
+    counts = np.bincount(words, minlength=len(word_probs))
+    if counts.shape[0] != len(word_probs):
+        raise ValueError(f"words index {counts.shape[0]} words but word_probs has {len(word_probs)}")
+    log_p = np.log(np.clip(word_probs, floor, 1.0))
+    return np.exp(log_p[words] / counts[words])
+
+
+def soft_targets(student_logits: torch.Tensor, targets: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """Token-level soft targets: c on the target token, 1 - c over the others in proportion to the student.
+
+    Parameters
+    ----------
+    student_logits : (N, V) logits (detached here: the target must not carry gradient).
+    targets : (N,) target token ids.
+    confidence : (N,) c in [0, 1].
+
+    Returns
+    -------
+    (N, V) float32 rows on the simplex.
+    """
+    probs = torch.softmax(student_logits.detach().float(), -1)  # (N, V)
+    onehot = torch.zeros_like(probs).scatter_(1, targets[:, None], 1.0)
+    rest = probs * (1.0 - onehot)
+    # If the student is already certain of the target, "the rest" has no mass: spread it uniformly instead.
+    norm = rest.sum(-1, keepdim=True)
+    uniform = (1.0 - onehot) / max(1, probs.shape[1] - 1)
+    rest = torch.where(norm > 1e-12, rest / norm.clamp_min(1e-12), uniform)
+    c = confidence.float().clamp(0.0, 1.0)[:, None]
+    return c * onehot + (1.0 - c) * rest
+
+
+def bayes_token_loss(logits, targets, weights, confidence, step, total_steps, kl_weight: float = 1e-4,
+                     kl_clamp: float = 1e4) -> torch.Tensor:
+    """Evidential loss on the soft targets of :func:`soft_targets` (the ``bayes`` strategy's token loss)."""
+    if confidence is None:
+        raise ValueError("the bayes loss needs per-token confidence on every example")
+    y = soft_targets(logits, targets, confidence)
+    return evidential_loss(logits, y, step, total_steps, kl_weight=kl_weight, kl_clamp=kl_clamp,
+                           sample_weight=weights)

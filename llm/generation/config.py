@@ -1,0 +1,171 @@
+"""Settings of the generation experiment (``weakstrong llm generate``): causal-LM fine-tuning, conservative DPO,
+and the experiment that combines them.
+
+Light module (no torch): the command line is generated from these dataclasses, so each default and help text
+lives here once. The code that uses them is ``weakstrong.llm.models.lm`` (fine-tuning), ``weakstrong.llm.students.dpo`` and
+``weakstrong.llm.generation.generate``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from weakstrong.config import ConfigError, check_int, check_number
+from weakstrong.llm.models.device import check_device
+
+METHODS = ("single", "multi", "joint", "bayes")
+DPO_ON = ("best+bayes", "all")
+OFFICIAL_SPLITS = ("weak_train", "w2s_train", "test")
+
+
+@dataclass(frozen=True)
+class LMFinetuneConfig:
+    """Supervised fine-tuning of a causal LM on prompt -> target pairs."""
+
+    lr: float = 3e-4  # AdamW learning rate (peak; linear warmup then cosine decay)
+    epochs: int = 3  # passes over the training pairs
+    batch_size: int = 32  # prompt/target pairs per step
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_frac: float = 0.05  # fraction of steps spent warming up
+    max_grad_norm: float = 1.0  # gradient-norm clip
+    seed: int = 0  # seed of the batch order
+    train_top_k: int | None = None  # train only the last K transformer layers and the final norm (none: all)
+    bf16: bool | None = None  # bf16 autocast (none: where the hardware has bf16 matmuls: CUDA, AVX512-BF16/AMX CPUs)
+    extra: dict = field(default_factory=dict, metadata={"cli": False})  # loss-specific settings, recorded
+
+    def validate(self, owner: str = "LMFinetuneConfig") -> "LMFinetuneConfig":
+        """Check every field; raise :class:`ConfigError` naming the first bad one. Returns self."""
+        check_number(owner, "lr", self.lr, minimum=0.0, strict=True)
+        check_int(owner, "epochs", self.epochs)
+        check_int(owner, "batch_size", self.batch_size)
+        check_number(owner, "weight_decay", self.weight_decay, minimum=0.0)
+        check_number(owner, "warmup_frac", self.warmup_frac, minimum=0.0, maximum=1.0)
+        check_number(owner, "max_grad_norm", self.max_grad_norm, minimum=0.0, strict=True)
+        check_int(owner, "seed", self.seed, minimum=0)
+        if self.train_top_k is not None:
+            check_int(owner, "train_top_k", self.train_top_k)
+        if self.bf16 is not None and not isinstance(self.bf16, bool):
+            raise ConfigError(f"{owner}.bf16 must be true, false or none, got {self.bf16!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class DPOConfig:
+    """Conservative DPO hyperparameters (defaults: the reference's, Cui et al. 2024)."""
+
+    beta: float = 5.0  # inverse temperature of the implicit reward
+    eps: float = 0.1  # label smoothing: the prior probability that a preference label is flipped
+    lr: float = 5e-7  # learning rate
+    epochs: int = 3  # passes over the preference pairs
+    batch_size: int = 8  # preference pairs per step
+    n_best: int = 10  # candidates beam-decoded by the student per input
+    seed: int = 0  # seed of the pair order
+
+    def validate(self, owner: str = "DPOConfig") -> "DPOConfig":
+        """Check every field; raise :class:`ConfigError` naming the first bad one. Returns self."""
+        check_number(owner, "beta", self.beta, minimum=0.0, strict=True)
+        check_number(owner, "eps", self.eps, minimum=0.0)
+        if self.eps >= 0.5:
+            raise ConfigError(f"{owner}.eps must be < 0.5, got {self.eps!r}")
+        check_number(owner, "lr", self.lr, minimum=0.0, strict=True)
+        check_int(owner, "epochs", self.epochs)
+        check_int(owner, "batch_size", self.batch_size)
+        check_int(owner, "n_best", self.n_best, minimum=2)
+        check_int(owner, "seed", self.seed, minimum=0)
+        return self
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """One weak-to-strong generation experiment (``weakstrong llm generate``)."""
+
+    # SLURP folder with devel.jsonl(.gz) and test.jsonl(.gz), or a data root holding slurp/ (required)
+    data_dir: str | None = None
+    # weak models, by spaces or commas (required): registry decoders (smollm2-135m-l12, gemma3-270m-l6, any
+    # NAME-lK), local model directories (e.g. `weakstrong llm pretrain` rungs) or hub ids
+    weak: tuple[str, ...] = ()
+    strong: str | None = None  # strong model: registry decoder (smollm2-135m), local model directory or hub id
+    methods: tuple[str, ...] = ("joint",)  # supervision strategies: single multi joint bayes, or all
+    weights: tuple[float, ...] | None = None  # ensemble weights, one per weak model (normalised; none: uniform)
+    dpo: bool = False  # add the conservative DPO stage after the students named by --dpo-on
+    dpo_on: str = "best+bayes"  # students DPO refines: best+bayes (the best by test SLU-F1, and bayes) or all
+    seed: int = 0  # seed of the splits, of fine-tuning and of DPO
+    n_weak_train: int = 1000  # weak-train utterances (a seeded part of SLURP devel)
+    n_w2s_train: int = 1000  # w2s-train utterances (the disjoint rest of the same devel permutation)
+    n_test: int | None = 500  # evaluate on the first n utterances of the shuffled official test split (none: all)
+    n_best: int = 3  # candidates per weak model for joint decoding
+    max_new_tokens: int = 96  # generation limit
+    batch_size: int = 32  # decoding and scoring batch (fine-tuning: --finetune-batch-size)
+    inference_bf16: bool | None = None  # frozen models decode and score in bf16 (none: where bf16 matmuls are native)
+    # ceiling and students
+    finetune: LMFinetuneConfig = field(default_factory=LMFinetuneConfig, metadata={"prefix": "finetune"})
+    # weak supervisors on weak-train (none: ``finetune``)
+    weak_finetune: LMFinetuneConfig | None = field(default=None, metadata={"cli": False})
+    dpo_config: DPOConfig = field(default_factory=DPOConfig, metadata={"prefix": "dpo"})
+    dpo_inputs: int | None = None  # w2s-train inputs used for DPO (none: all)
+    kl_weight: float = 1e-4  # evidential KL weight of the bayes strategy (the reference's)
+    # {"weak_train", "w2s_train", "test"}: official split files instead of the seeded devel halves and test file
+    official: dict | None = field(default=None, metadata={"cli": False})
+    device: str | None = None  # torch device (none: cuda if available, else cpu)
+    # reporting only (no stage depends on these)
+    min_ceiling_slu_f1: float = 0.5  # non-degeneracy guard: the strong ceiling must reach this SLU-F1
+    min_weak_gap: float = 0.1  # non-degeneracy guard: every weak model must trail the ceiling by this SLU-F1
+    n_boot: int = 1000  # bootstrap resamples of the test utterances for confidence intervals
+
+    def validate(self) -> "GenerateConfig":
+        """Check every field; raise :class:`ConfigError` naming the first bad one. Returns self."""
+        owner = "GenerateConfig"
+        if self.official is None and not self.data_dir:
+            raise ConfigError(f"{owner}.data_dir must name the SLURP folder (--data-dir)")
+        if self.official is not None:
+            missing = [k for k in OFFICIAL_SPLITS if k not in self.official]
+            if missing:
+                raise ConfigError(f"{owner}.official must name files for {OFFICIAL_SPLITS}; missing {missing}")
+        if not self.weak or not all(isinstance(w, str) and w for w in self.weak):
+            raise ConfigError(f"{owner}.weak must name at least one weak model, got {self.weak!r}")
+        if not isinstance(self.strong, str) or not self.strong:
+            raise ConfigError(f"{owner}.strong must name the strong model, got {self.strong!r}")
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise ConfigError(f"{owner}.methods must be a non-empty subset of {METHODS}, got {list(self.methods)}")
+        if self.weights is not None and (len(self.weights) != len(self.weak)
+                                         or not all(math.isfinite(w) and w >= 0 for w in self.weights)
+                                         or sum(self.weights) <= 0):
+            raise ConfigError(f"{owner}.weights must be one nonnegative number per weak model ({len(self.weak)}), "
+                              f"not all zero, got {list(self.weights)}")
+        if self.dpo_on not in DPO_ON:
+            raise ConfigError(f"{owner}.dpo_on (--dpo-on) must be one of {DPO_ON}, got {self.dpo_on!r}")
+        check_int(owner, "seed", self.seed, minimum=0)
+        for name in ("n_weak_train", "n_w2s_train", "n_best", "max_new_tokens", "batch_size"):
+            check_int(owner, name, getattr(self, name))
+        for name in ("n_test", "dpo_inputs"):
+            if getattr(self, name) is not None:
+                check_int(owner, name, getattr(self, name))
+        check_number(owner, "kl_weight", self.kl_weight, minimum=0.0)
+        check_number(owner, "min_ceiling_slu_f1", self.min_ceiling_slu_f1, minimum=0.0, maximum=1.0)
+        check_number(owner, "min_weak_gap", self.min_weak_gap, minimum=0.0, maximum=1.0)
+        check_int(owner, "n_boot", self.n_boot)
+        if self.inference_bf16 is not None and not isinstance(self.inference_bf16, bool):
+            raise ConfigError(f"{owner}.inference_bf16 must be true, false or none, got {self.inference_bf16!r}")
+        check_device(f"{owner}.device", self.device)
+        self.finetune.validate(f"{owner}.finetune")
+        if self.weak_finetune is not None:
+            self.weak_finetune.validate(f"{owner}.weak_finetune")
+        self.dpo_config.validate(f"{owner}.dpo_config")
+        return self
+
+    @property
+    def ensemble_weights(self) -> list[float]:
+        w = self.weights or [1.0] * len(self.weak)
+        return [x / sum(w) for x in w]
+
+    def identity(self) -> dict:
+        """The settings a cached stage depends on (not the list of methods or the DPO switches, which only add
+        stages, nor the reporting settings)."""
+        d = asdict(self)
+        for key in ("methods", "dpo", "dpo_on", "device", "min_ceiling_slu_f1", "min_weak_gap", "n_boot"):
+            d.pop(key)
+        if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
+            d.pop("weak_finetune")
+        return d

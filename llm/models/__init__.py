@@ -1,0 +1,1 @@
+"""Models: the registry of offline backbones, GGUF loading, the one precision policy, devices, frozen features and pooling, causal LM helpers, checkpoints, tokenizers, matmul rates and the benchmark."""

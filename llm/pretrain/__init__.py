@@ -1,0 +1,1 @@
+"""Pretraining the from-scratch decoder ladder (``weakstrong llm pretrain``)."""

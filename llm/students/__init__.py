@@ -1,0 +1,1 @@
+"""Students: probe and fine-tuned classifier heads, top-K fine-tuning, and DPO."""

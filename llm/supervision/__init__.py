@@ -1,0 +1,1 @@
+"""Supervision: weak supervisors, the ensembles of them, and the losses they train with."""
