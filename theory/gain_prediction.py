@@ -48,7 +48,7 @@ the midpoint g = (f_w + f_sw)/2. Their variances are Var(c)/k and Var(m + c)/k: 
 exactly when Var(m) + 2 Cov(m, c) > 0. That holds when m and c are not strongly negatively correlated,
 as in the near-realizable synthetic worlds; it is not guaranteed, and on real probe pairs, where the student often errs
 exactly where it departs from its teacher, Cov(m, c) can be negative enough to reverse it
-(``python -m weakstrong.llm.study.predict_eval`` measures both).
+(``weakstrong llm predict-eval`` measures both).
 
 Sampling conditions of the interval
 -----------------------------------

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 
-from weakstrong.config import ConfigError
+from weakstrong.config import ConfigError, OneLineParser
 
 # (subcommand, module providing ``add_parser(subparsers)``). The one registration convention: every CLI module
 # exposes ``add_parser(subparsers)``, and each leaf command sets ``func(args) -> exit code`` on its parser.
@@ -29,13 +29,6 @@ _COMMANDS = (
     ("paper", "weakstrong.figures.paper_cli"),
     ("report", "weakstrong.figures.report_cli"),
 )
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line naming the option (``--help`` still shows the usage)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +53,11 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "forward_args", False):
+        args.forwarded = extra   # a command with a parser of its own (weakstrong llm bench, ...) reads them
+    elif extra:
+        args = parser.parse_args(argv)   # the usual one-line error, from the subcommand that was given
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
         else None
     try:

@@ -42,7 +42,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "add_config_arguments", "ascii_int", "config_from_args", "field_help", "check_int",
+__all__ = ["ConfigError", "OneLineParser", "add_config_arguments", "ascii_int", "config_from_args", "field_help", "check_int",
            "check_number", "check_choice", "check_memory", "MAX_SEED"]
 
 
@@ -168,6 +168,13 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
         rest = [a for a in args if a is not type(None)]
         return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True
     return tp, False
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the option (``--help`` still shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def ascii_int(text: str) -> int:

@@ -28,7 +28,7 @@ from weakstrong.llm.data.tasks import REGRESSION_TASKS, TASKS, SplitConfig, Task
 from weakstrong.llm.models.device import check_device, dist_info, select_device
 from weakstrong.llm.models.features import FeatureExtractor
 from weakstrong.llm.models.precision import describe
-from weakstrong.llm.models.registry import max_positions
+from weakstrong.llm.models.registry import check_length
 from weakstrong.llm.students.classifier import (LOSSES, ClassifierFinetuneConfig, ProbeConfig, predict_probes,
                                                 student_kind)
 from weakstrong.llm.supervision.ensemble import METHODS, Teacher, make_teachers
@@ -252,15 +252,6 @@ def _compare(results: dict) -> list[dict]:
     return rows
 
 
-def _check_max_length(cfg: ClassifyConfig, specs) -> None:
-    """``--max-length`` within the position embeddings of every backbone it is used with."""
-    for spec in specs:
-        limit = max_positions(spec)
-        if limit is not None and cfg.max_length > limit:
-            raise ConfigError(f"ClassifyConfig.max_length (--max-length) must be <= {limit}, the positions of "
-                              f"model {spec.name!r}, got {cfg.max_length}")
-
-
 def run_classify(cfg: ClassifyConfig) -> dict:
     """Run the pipeline and write ``cfg.out/results.json``; returns the results dict."""
     from weakstrong.llm.supervision.weak import make_weak
@@ -275,8 +266,9 @@ def run_classify(cfg: ClassifyConfig) -> dict:
     weak_models = {n: make_weak(n, regression, cfg.seed, device, cfg.batch_size, cfg.max_length, cache_dir,
                                 timer.stages) for n in cfg.weak}
     strong = FeatureExtractor(cfg.strong, device, cfg.batch_size, cfg.max_length, cache_dir, timer.stages)
-    _check_max_length(cfg, [strong.spec] + [m.features.spec for m in weak_models.values()
-                                            if isinstance(getattr(m, "features", None), FeatureExtractor)])
+    backbones = [strong.spec] + [m.features.spec for m in weak_models.values()
+                                 if isinstance(getattr(m, "features", None), FeatureExtractor)]
+    check_length("ClassifyConfig", "max_length", cfg.max_length, backbones)
     with timer("data"):
         data = load_task(cfg.task, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
                                                              cfg.seed))

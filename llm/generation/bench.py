@@ -15,13 +15,12 @@ Two measurements behind the settings of ``weakstrong llm generate`` on a CPU, re
 
 Every variant is cached in ``OUT/<variant>.json`` (a rerun skips it); ``OUT/bench.json`` holds them all::
 
-    python -m weakstrong.llm.generation.bench --data-dir ../shared/data --model smollm2-135m \\
+    weakstrong llm generate-bench --data-dir ../shared/data --model smollm2-135m \\
         --n-train 300 --n-test 100 --top-k 4,8 --threads 1 --out results/slurp_topk_bench
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import platform
 import time
@@ -29,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from weakstrong.config import OneLineParser, ascii_int
 from weakstrong.io import read_json, write_json
+
+PROG = "weakstrong llm generate-bench"  # the command that runs this module
 
 
 def autocast_check(model, tokenizer, examples, batch_size: int = 16, steps: int = 2, rounds: int = 2) -> dict:
@@ -124,22 +126,22 @@ def cpu_fractions(variant: dict, rates: dict) -> dict:
     return variant
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True, help="SLURP folder or the data root holding slurp/")
     parser.add_argument("--model", default="smollm2-135m", help="the strong decoder (registry name, folder, hub id)")
-    parser.add_argument("--n-train", type=int, default=300, help="devel utterances to fine-tune on")
-    parser.add_argument("--n-test", type=int, default=100, help="official test utterances to score")
+    parser.add_argument("--n-train", type=ascii_int, default=300, help="devel utterances to fine-tune on")
+    parser.add_argument("--n-test", type=ascii_int, default=100, help="official test utterances to score")
     parser.add_argument("--top-k", default="4,8", help="comma-separated K values to compare with full fine-tuning")
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of full fine-tuning")
     parser.add_argument("--top-k-lr", type=float, default=None, help="learning rate of top-K (default: --lr)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--epochs", type=ascii_int, default=3)
+    parser.add_argument("--batch-size", type=ascii_int, default=16)
+    parser.add_argument("--max-new-tokens", type=ascii_int, default=48)
     parser.add_argument("--no-full", action="store_true", help="skip the full fine-tuning variant")
     parser.add_argument("--no-autocast-check", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=ascii_int, default=0)
+    parser.add_argument("--threads", type=ascii_int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 

@@ -56,7 +56,7 @@ from weakstrong.llm.models.lm import (encode_examples, finetune, load_causal_lm,
 from weakstrong.llm.models.lm_layers import matmul_params
 from weakstrong.llm.models.matmul_rate import matmul_rates
 from weakstrong.llm.models.precision import describe
-from weakstrong.llm.models.registry import inference_dtype, max_positions
+from weakstrong.llm.models.registry import check_length, inference_dtype
 from weakstrong.llm.students.dpo import select_pairs, train_dpo
 from weakstrong.theory.records import W2SRecord
 
@@ -92,11 +92,8 @@ class GenerateRun:
         self.out = check_output_dir(out, "--out")
         self.specs = {}
         for source in (*config.weak, config.strong):  # a bad model name fails here, before any training
-            self.specs[source] = spec = resolve_generator(source)
-            limit = max_positions(spec)
-            if limit is not None and config.max_new_tokens >= limit:
-                raise ConfigError(f"GenerateConfig.max_new_tokens (--max-new-tokens) must be < {limit}, the "
-                                  f"positions of model {source!r}, got {config.max_new_tokens}")
+            self.specs[source] = resolve_generator(source)
+        check_length("GenerateConfig", "max_new_tokens", config.max_new_tokens, self.specs.values(), strict=True)
         for sources, ft, option in (([config.strong], config.finetune, "--finetune-train-top-k"),
                                     (config.weak, config.weak_finetune or config.finetune, "--weak-train-top-k")):
             for source in sources:

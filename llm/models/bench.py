@@ -1,5 +1,5 @@
 """LLM benchmark: the study's two hot loops against the machine's matmul rate, measured side by side in one run
-(``python -m weakstrong.llm.models.bench``, ``make bench-llm``).
+(``weakstrong llm bench``, ``make bench-llm``).
 
 Rows, each at every ``--threads`` setting and for float32 and, where the CPU runs it natively, bf16 (timings:
 medians of ``--repeats``; ``bench.json`` says why bf16 was left out):
@@ -19,14 +19,16 @@ measured minutes apart in the same process. Writes ``OUT/bench.json`` atomically
 
 from __future__ import annotations
 
-import argparse
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from weakstrong.config import OneLineParser, ascii_int
 from weakstrong.io import write_json
+
+PROG = "weakstrong llm bench"  # the command that runs this module
 
 SENTENCES = ("a gripping, beautifully acted film", "the plot drags and the jokes fall flat",
              "one of the best movies of the year , full of heart and wit",
@@ -151,15 +153,16 @@ def run(args) -> dict:
             "config": {k: v for k, v in vars(args).items() if k != "func"}}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m weakstrong.llm.models.bench", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="smollm2-135m", help="registry name, HF id or path (default: %(default)s)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch CPU threads (default: 1 2)")
-    parser.add_argument("--texts", type=int, default=256, help="sentences per feature pass (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=32, help="texts per batch (default: %(default)s)")
-    parser.add_argument("--top-k", type=int, default=2, help="layers a fine-tuned student trains (default: 2)")
-    parser.add_argument("--steps", type=int, default=4, help="training steps per timing (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per row; the median is kept (default: 3)")
+    parser.add_argument("--threads", type=ascii_int, nargs="+", default=[1, 2], help="torch CPU threads (default: 1 2)")
+    parser.add_argument("--texts", type=ascii_int, default=256,
+                        help="sentences per feature pass (default: %(default)s)")
+    parser.add_argument("--batch-size", type=ascii_int, default=32, help="texts per batch (default: %(default)s)")
+    parser.add_argument("--top-k", type=ascii_int, default=2, help="layers a fine-tuned student trains (default: 2)")
+    parser.add_argument("--steps", type=ascii_int, default=4, help="training steps per timing (default: %(default)s)")
+    parser.add_argument("--repeats", type=ascii_int, default=3, help="timings per row; the median is kept (default: 3)")
     parser.add_argument("--out", default="results/llm_bench", help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)
     for name in ("texts", "batch_size", "top_k", "steps", "repeats"):

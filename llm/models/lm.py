@@ -146,7 +146,7 @@ def lm_autocast(device, enabled: bool | None = None):
 
     Measured on an AVX512-BF16 EPYC with one thread, full fine-tuning steps of SmolLM2-135M at batch 16 x 52
     tokens ran at 59 tokens per CPU-second under bf16 autocast against 31 in float32 (1.9x;
-    ``python -m weakstrong.llm.generation.bench``, ``results/slurp_topk_bench/autocast.json``). Parameters and
+    ``weakstrong llm generate-bench``, ``results/slurp_topk_bench/autocast.json``). Parameters and
     optimizer state stay float32.
     """
     return precision_autocast(device, enabled)

@@ -140,6 +140,16 @@ def resolve_model(name: str) -> ModelSpec:
     return ModelSpec(name, name)
 
 
+def check_length(owner: str, name: str, value: int, specs, strict: bool = False) -> None:
+    """The one position-limit check: ``value`` (a token count, the field ``owner.name``) at most (``strict``: below)
+    the position embeddings of every model in ``specs``; :class:`ConfigError` naming the field and the model."""
+    for spec in specs:
+        limit = max_positions(spec)
+        if limit is not None and (value >= limit if strict else value > limit):
+            raise ConfigError(f"{owner}.{name} (--{name.replace('_', '-')}) must be {'<' if strict else '<='} "
+                              f"{limit}, the positions of model {spec.name!r}, got {value}")
+
+
 def max_positions(spec: ModelSpec) -> int | None:
     """The longest input ``spec``'s position embeddings cover, from its config alone (None: no fixed limit,
     e.g. rotary positions). Reads no weights, so a limit is checked before any model work."""

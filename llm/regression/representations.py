@@ -110,9 +110,8 @@ def neural_features(names: Sequence[str], inputs: Sequence[str], what: str, devi
     return out
 
 
-def check_neural(names: Sequence[str]) -> None:
-    """Each neural name resolves to a model (fails before any work with the registry's message)."""
-    from weakstrong.llm.models.registry import resolve_model
+def check_neural(names: Sequence[str], max_length: int) -> None:
+    """Each neural name resolves to a model, and ``max_length`` fits its positions (fails before any work)."""
+    from weakstrong.llm.models.registry import check_length, resolve_model
 
-    for n in names:
-        resolve_model(n)
+    check_length("RegressionStudyConfig", "max_length", max_length, [resolve_model(n) for n in names])

@@ -370,7 +370,7 @@ def prepare(cfg: RegressionStudyConfig, options: RunOptions = RunOptions()) -> P
     cfg.validate()
     neural = sorted({n for d in cfg.datasets for n in sum(cfg.models(d), ()) if not reps.is_classic(n)
                      and n not in reps.TEACHERS})
-    reps.check_neural(neural)
+    reps.check_neural(neural, cfg.max_length)
     data = {d: ds.load_dataset(d, options.data_dir, cfg.n_text, 0, cfg.max_bad_fraction) for d in cfg.datasets}
     return Prepared(data, {d: make_splits(cfg, x) for d, x in data.items()}, neural)
 

@@ -34,7 +34,8 @@ from weakstrong.llm.data.tasks import SplitConfig, TaskData, load_task
 from weakstrong.llm.models.device import check_device, select_device, torch_threads
 from weakstrong.llm.models.features import DepthGroup, FeatureExtractor
 from weakstrong.llm.models.precision import describe
-from weakstrong.llm.models.registry import backbone_kind, backbone_layers, inference_dtype, max_positions, resolve_model
+from weakstrong.llm.models.registry import (backbone_kind, backbone_layers, check_length, inference_dtype,
+                                            resolve_model)
 from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
 from weakstrong.llm.supervision.ensemble import make_teachers
 from weakstrong.stages import cached_array
@@ -199,11 +200,8 @@ class _Models:
 
     def check_max_length(self) -> None:
         """``--max-length`` within the position embeddings of every backbone."""
-        for e in self.extractors.values():
-            limit = max_positions(e.spec)
-            if limit is not None and self.cfg.max_length > limit:
-                raise ConfigError(f"MisfitStudyConfig.max_length (--max-length) must be <= {limit}, the "
-                                  f"positions of model {e.spec.name!r}, got {self.cfg.max_length}")
+        check_length("MisfitStudyConfig", "max_length", self.cfg.max_length,
+                     [e.spec for e in self.extractors.values()])
 
     def features(self, task: str, data: TaskData) -> dict[tuple[str, str], np.ndarray]:
         """{(model, split): features}: weak models on all three splits, strong ones on w2s-train and test."""

@@ -1,7 +1,7 @@
 """How well the gain predictor does on the real ladder: every single-weak (task, weak, strong) pair of a misfit
 study, predicted from k gold test labels, against the gain measured on the whole test split.
 
-``python -m weakstrong.llm.study.predict_eval [--study results/ladder/results.json] [--ks 10 30 100] [--draws 200]
+``weakstrong llm predict-eval [--study results/ladder/results.json] [--ks 10 30 100] [--draws 200]
 --out results/gain_prediction``
 
 For every pair the student is the study's probe (:func:`weakstrong.llm.study.predict.probe_students`), the pool is
@@ -40,8 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from weakstrong.config import ConfigError, add_config_arguments, check_int, check_number, config_from_args
+from weakstrong.config import (ConfigError, OneLineParser, add_config_arguments, check_int, check_number,
+                               config_from_args)
 from weakstrong.llm.study.predict import load_inputs, probe_students, shared_sampling_prob
+
+PROG = "weakstrong llm predict-eval"  # the command that runs this module
 
 DESIGNS = ("uniform", "misfit")
 RULES = ("predictor", "naive", "weak_error", "charikar", "overlap")
@@ -370,17 +373,16 @@ def _probe_lines(subset: str, probe: dict) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m weakstrong.llm.study.predict_eval``: parse, run, print (a bad option is one line, exit 2)."""
-    parser = argparse.ArgumentParser(prog="python -m weakstrong.llm.study.predict_eval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    """``weakstrong llm predict-eval``: parse, run, print (a bad option is one line, exit 2)."""
+    parser = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser, EvalConfig, title="evaluation (EvalConfig)")
     args = parser.parse_args(argv)
     try:
         cfg = config_from_args(EvalConfig, args)
         print(format_summary(run_eval(cfg, log=lambda m: print(m, file=sys.stderr))))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     print(f"  wrote {Path(cfg.out) / 'results.json'}")
     return 0
