@@ -2,7 +2,7 @@
 
 ``weakstrong sim gain-prediction [--ks 10 30 100 300 1000] [--strong-noises 0 0.1 0.3] --seed S --out DIR``
 
-The predictor of :mod:`weakstrong.theory.gain_prediction`: gain = misfit (label-free, on the whole pool) +
+The predictor of :mod:`weakstrong.theory.gain.predictor`: gain = misfit (label-free, on the whole pool) +
 a cross term estimated from k gold labels, with a t interval. Each world (its own seed) is h* with a weak
 representation (h* with relative weight noise ``weak_noise``) and, for each level s of ``strong_noises``, a
 strong one (h* with noise s: s = 0 is the realizable case h_s = h*). Per task the weak head is fitted on
@@ -10,8 +10,8 @@ strong one (h* with noise s: s = 0 is the realizable case h_s = h*). Per task th
 other points (``student_sample="separate"``) or on the pool itself (``"pool"``, where the student is the exact
 in-sample projection and the cross term is -2 <r_w, y>); the pool has ``n_pool`` points, all labelled, so
 the exact gain is known. For every k in ``ks`` the k labelled points are drawn ``draws`` times, uniformly
-without replacement and by the misfit-guided design (:func:`~weakstrong.theory.gain_prediction.misfit_sampling_prob`),
-and :func:`~weakstrong.theory.gain_simulation.draw_summary` gives the interval's coverage, the mean absolute
+without replacement and by the misfit-guided design (:func:`~weakstrong.theory.gain.predictor.misfit_sampling_prob`),
+and :func:`~weakstrong.theory.gain.simulation.draw_summary` gives the interval's coverage, the mean absolute
 error, and the ratio of the predictor's RMSE to the naive k-label difference's (< 1: the misfit, used as a
 control variate, reduces the error).
 
@@ -34,7 +34,7 @@ from weakstrong.sim.experiments import Experiment
 from weakstrong.sim.heads import LinearHead
 from weakstrong.sim.parallel import RunOptions, sweep_worlds
 from weakstrong.sim.worlds import WorldConfig, make_world, sample_task_heads
-from weakstrong.theory.gain_simulation import SAMPLINGS, draw_summary, repeated_predictions
+from weakstrong.theory.gain.simulation import SAMPLINGS, draw_summary, repeated_predictions
 from weakstrong.theory.records import W2SRecord
 
 NAME = "gain-prediction"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = {"theory": "weakstrong.theory", "sim": "weakstrong.sim", "figures": "weakstrong.figures",
+PACKAGES = {"theory": "weakstrong.theory", "theory/gain": "weakstrong.theory.gain", "sim": "weakstrong.sim",
+            "figures": "weakstrong.figures",
             "weakstrong": "weakstrong"}
 
 

@@ -66,7 +66,7 @@ def test_predict_uses_k_labels_and_the_theory_layer(shared_data, tmp_path, monke
     w2s = [c["w2s_error"] for c in results["candidates"]]
     assert w2s == sorted(w2s)
     # The same numbers from the theory layer, on the same inputs, reading only the k drawn labels.
-    from weakstrong.theory.gain_prediction import predict_gain
+    from weakstrong.theory.gain.predictor import predict_gain
 
     study = predict.study_config(cfg)
     inputs = predict.load_inputs(study, "sciq", tmp_path / "cache")

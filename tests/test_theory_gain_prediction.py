@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from weakstrong.theory import symbolic
-from weakstrong.theory.gain_prediction import (
+from weakstrong.theory.gain.predictor import (
     gain_decomposition,
     misfit_sampling_prob,
     predict_gain,
     predict_subspace_gain,
     subspace_student,
 )
-from weakstrong.theory.gain_simulation import draw_summary, repeated_predictions
+from weakstrong.theory.gain.simulation import draw_summary, repeated_predictions
 from weakstrong.theory.representations import principal_subspace, subspace_misalignment
 
 

@@ -9,9 +9,9 @@ Modules (import from them directly; nothing is re-exported here):
 - ``bounds``: theorem1, subspace_equality, nonrealizable_identity, nonrealizable_bound,
   convex_nonrealizable_bound, kl_theorem, plus (re-exported) the ensemble statements of ``ensembles`` and
   the finite-sample bound of ``finite_sample``; each returns a ``BoundCheck``.
-- ``gain_prediction``: predict_gain (misfit + a k-label cross term, with a confidence interval),
-  predict_subspace_gain, gain_decomposition, misfit_sampling_prob -> GainPrediction; ``label_sampling``: the
-  sampling designs behind its intervals; ``gain_simulation``: its draws on a fully labelled pool, vectorised.
+- ``gain`` (a subpackage): predict_gain (misfit + a k-label cross term, with a confidence interval),
+  predict_subspace_gain, gain_decomposition, misfit_sampling_prob -> GainPrediction (``gain.predictor``); the
+  sampling designs behind its intervals (``gain.sampling``); its draws on a labelled pool (``gain.simulation``).
 - ``representations``: principal_subspace, subspace_misalignment (a label-free overlap of two representations).
 - ``symbolic``: sympy derivations of the identities and ``statement_latex()`` for the paper.
 - ``check``: random instances of every statement, behind ``weakstrong theory check``.

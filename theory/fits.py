@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .resampling import bootstrap_indices, percentile_interval
+
 __all__ = ["gain_misfit_fit", "bootstrap_gain_misfit_fit"]
 
 FIT_KEYS = ("slope", "intercept", "r2")
@@ -21,7 +23,7 @@ def gain_misfit_fit(misfit: Sequence[float], gain: Sequence[float]) -> dict:
     ``slope``, ``intercept`` and ``r2`` are None where undefined (fewer than two points, or one misfit value;
     ``r2`` also when every gain is the same).
 
-    >>> gain_misfit_fit([0.1, 0.2, 0.3], [0.1, 0.2, 0.3])["slope"]
+    >>> round(gain_misfit_fit([0.1, 0.2, 0.3], [0.1, 0.2, 0.3])["slope"], 9)
     1.0
     """
     x, y = np.asarray(misfit, dtype=float), np.asarray(gain, dtype=float)
@@ -50,14 +52,12 @@ def bootstrap_gain_misfit_fit(misfit: Sequence[float], gain: Sequence[float], n_
     fit = gain_misfit_fit(x, y)
     draws: dict[str, list[float]] = {k: [] for k in FIT_KEYS}
     if x.size >= 2:
-        idx = np.random.default_rng(seed).integers(0, x.size, size=(n_bootstrap, x.size))
+        idx = bootstrap_indices(x.size, n_bootstrap, seed)
         for row in idx:
             f = gain_misfit_fit(x[row], y[row])
             for k in FIT_KEYS:
                 if f[k] is not None:
                     draws[k].append(f[k])
-    tail = (1.0 - level) / 2.0
-    fit["ci"] = {k: ([float(np.quantile(v, tail)), float(np.quantile(v, 1.0 - tail))] if len(v) >= 2 else None)
-                 for k, v in draws.items()}
+    fit["ci"] = {k: (percentile_interval(v, level) if len(v) >= 2 else None) for k, v in draws.items()}
     fit["n_bootstrap"] = int(n_bootstrap)
     return fit

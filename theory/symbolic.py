@@ -10,7 +10,7 @@ stated dimensions, with every entry a free symbol) when the residual is exactly 
 - :func:`verify_nonrealizable_identity`: gain = misfit - 2 <r*, r_w> for a generic f*.
 - :func:`verify_ambiguity_decomposition`: the Krogh-Vedelsby decomposition for k members.
 - :func:`verify_gain_decomposition`: gain = misfit + cross term, pointwise for any student (squared loss and
-  binary KL), the identity behind :mod:`weakstrong.theory.gain_prediction`.
+  binary KL), the identity behind :mod:`weakstrong.theory.gain.predictor`.
 - :func:`derive_dirichlet_kl` / :func:`verify_dirichlet_kl`: KL(Dir(alpha) || Dir(1)) from the
   exponential-family identity E log x_k = d/d alpha_k log B(alpha), compared with
   ``weakstrong.theory.dirichlet`` and with numeric integration for K = 2, 3.
@@ -106,7 +106,7 @@ def verify_gain_decomposition(loss: str = "sq", m: int = 2) -> SymbolicCheck:
 
     ``loss="sq"``: D(u, v) = ||u - v||^2 on R^m. ``loss="kl"``: D = KL on the binary simplex, written with the
     probability of class 1 (p_w, p_sw, and a soft label y in [0, 1]); the cross term is
-    (y - p_sw)(logit p_sw - logit p_w). See :mod:`weakstrong.theory.gain_prediction`.
+    (y - p_sw)(logit p_sw - logit p_w). See :mod:`weakstrong.theory.gain.predictor`.
     """
     if loss == "sq":
         y, f_w, f_sw = (sp.Matrix(sp.symbols(f"{name}0:{m}")) for name in ("y", "w", "s"))

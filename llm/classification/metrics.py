@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from weakstrong.theory import bounds
+from weakstrong.theory.resampling import bootstrap_indices, percentile_interval
 from weakstrong.theory.distances import kl_divergence, sq_distance
 from weakstrong.theory.records import BoundTerms, W2SRecord
 
@@ -62,7 +63,7 @@ def bootstrap_pgr(labels, weak_scores, w2s_scores, ceiling_scores, n_boot: int =
     """
     y = np.asarray(labels, dtype=bool)
     correct = np.stack([(np.asarray(s) > 0.5) == y for s in (weak_scores, w2s_scores, ceiling_scores)])  # (3, n)
-    idx = np.random.default_rng(seed).integers(0, y.size, size=(n_boot, y.size))
+    idx = bootstrap_indices(y.size, n_boot, seed)
     acc = correct[:, idx].mean(axis=2)  # (3, n_boot)
     gap = acc[2] - acc[0]
     valid = gap > 0
@@ -70,8 +71,7 @@ def bootstrap_pgr(labels, weak_scores, w2s_scores, ceiling_scores, n_boot: int =
     point = pgr(*correct.mean(axis=1))
     if values.size == 0:
         return {"pgr": point, "ci": [None, None], "n_valid": 0}
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return {"pgr": point, "ci": [float(lo), float(hi)], "n_valid": int(values.size)}
+    return {"pgr": point, "ci": percentile_interval(values, level), "n_valid": int(values.size)}
 
 
 def task_metrics(labels, scores) -> dict:

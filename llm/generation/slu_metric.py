@@ -26,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from weakstrong.theory.resampling import bootstrap_indices, percentile_interval
+
 from weakstrong.llm.data.slurp import Slot, canonical_slots, parse_slots
 
 
@@ -198,9 +200,7 @@ def generation_counts(gold: Sequence[Sequence[Slot]], generations: Sequence[str]
 def bootstrap_weights(n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """(n_boot, n) multiplicities of the test utterances in each resample (drawn with replacement, so each row
     sums to n); shared by every model of a run so that comparisons between models are paired."""
-    if n < 1 or n_boot < 1:
-        raise ValueError(f"n and n_boot must be >= 1, got {n}, {n_boot}")
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    idx = bootstrap_indices(n, n_boot, seed)
     return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float)
 
 
@@ -211,18 +211,10 @@ def _resampled(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return scores_from_counts(weights @ counts, len(counts))
 
 
-def _interval(values: np.ndarray, level: float) -> list[float | None]:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return [None, None]
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return [float(lo), float(hi)]
-
-
 def bootstrap_ci(counts: np.ndarray, weights: np.ndarray, level: float = 0.95) -> dict[str, list]:
     """Percentile bootstrap interval over test utterances of every metric in :data:`METRICS`."""
     values = _resampled(counts, weights)
-    return {m: _interval(values[:, k], level) for k, m in enumerate(METRICS)}
+    return {m: percentile_interval(values[:, k], level) for k, m in enumerate(METRICS)}
 
 
 def bootstrap_pgr(weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, weights: np.ndarray,
@@ -239,7 +231,7 @@ def bootstrap_pgr(weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, we
     valid = gap > 0
     values = (s[valid] - w[valid]) / gap[valid]
     point = float((point_s - point_w) / (point_c - point_w)) if point_c > point_w else None
-    return {"pgr": point, "ci": _interval(values, level), "n_valid": int(valid.sum()), "metric": metric}
+    return {"pgr": point, "ci": percentile_interval(values, level), "n_valid": int(valid.sum()), "metric": metric}
 
 
 def paired_bootstrap_delta(before: np.ndarray, after: np.ndarray, weights: np.ndarray, level: float = 0.95) -> dict:
@@ -249,7 +241,7 @@ def paired_bootstrap_delta(before: np.ndarray, after: np.ndarray, weights: np.nd
         raise ValueError(f"before and after must score the same utterances, got {before.shape} and {after.shape}")
     diff = _resampled(after, weights) - _resampled(before, weights)
     point = scores_from_counts(after.sum(0), len(after)) - scores_from_counts(before.sum(0), len(before))
-    return {m: {"delta": float(point[k]), "ci": _interval(diff[:, k], level),
+    return {m: {"delta": float(point[k]), "ci": percentile_interval(diff[:, k], level),
                 "p_not_better": float(np.mean(diff[:, k] <= 0))} for k, m in enumerate(METRICS)}
 
 

@@ -39,7 +39,8 @@ from weakstrong.llm.models.registry import (backbone_kind, backbone_layers, chec
 from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
 from weakstrong.llm.supervision.ensemble import make_teachers
 from weakstrong.stages import cached_array
-from weakstrong.theory.fits import gain_misfit_fit  # noqa: F401  (re-exported for the study's callers)
+from weakstrong.theory.fits import gain_misfit_fit
+from weakstrong.theory.resampling import bootstrap_indices, percentile_interval  # noqa: F401  (re-exported for the study's callers)
 
 STUDY_TASKS = ("sciq", "sst2", "imdb")
 ENSEMBLES = ("average", "vote", "logconf", "bayes")
@@ -331,8 +332,7 @@ def _comparison(per_example: list[dict], cfg: MisfitStudyConfig) -> list[dict]:
                 boot = np.mean([_paired_bootstrap(r["y"], r["preds"]["bayes"], r["preds"][other], cfg.n_bootstrap,
                                                   r["seed"]) for r in rows], axis=0)
                 diff = float(np.mean([a - b for a, b in zip(entry["accuracy"]["bayes"], entry["accuracy"][other])]))
-                entry["bayes_minus"][other] = {"mean": diff, "ci": [float(np.quantile(boot, 0.025)),
-                                                                    float(np.quantile(boot, 0.975))]}
+                entry["bayes_minus"][other] = {"mean": diff, "ci": percentile_interval(boot, 0.95)}
         out.append(entry)
     return out
 
@@ -345,7 +345,7 @@ def _paired_bootstrap(y, a, b, n: int, seed: int) -> np.ndarray:
     """(n,) accuracy(a) - accuracy(b) over test resamples drawn with replacement (the same for a and b)."""
     hits_a = (np.asarray(a) > 0.5) == (np.asarray(y) == 1)
     hits_b = (np.asarray(b) > 0.5) == (np.asarray(y) == 1)
-    idx = np.random.default_rng(seed).integers(0, len(hits_a), size=(n, len(hits_a)))
+    idx = bootstrap_indices(len(hits_a), n, seed)
     return hits_a[idx].mean(1) - hits_b[idx].mean(1)
 
 

@@ -8,10 +8,10 @@ gold labels are never read). On the test split, the pool:
 
 - the misfit mean (f_sw - f_w)^2 is computed on every test point: no labels;
 - k test points are drawn (uniformly without replacement, or with the misfit-guided probabilities of
-  :func:`~weakstrong.theory.gain_prediction.misfit_sampling_prob`, averaged over the candidates so that all
+  :func:`~weakstrong.theory.gain.predictor.misfit_sampling_prob`, averaged over the candidates so that all
   of them share the same k draws), and their gold labels are the only labels used, for every candidate: the
   cross term, the weak error, and so the predicted w2s error = weak error - predicted gain;
-- :func:`weakstrong.theory.gain_prediction.predict_gain` gives each prediction and its interval; candidates
+- :func:`weakstrong.theory.gain.predictor.predict_gain` gives each prediction and its interval; candidates
   are ranked by predicted w2s error.
 
 Features, weak outputs and splits come from the study's stage cache when the same sizes, seed and models were
@@ -146,7 +146,7 @@ def probe_students(study: MisfitStudyConfig, inputs: TaskInputs, strong: str) ->
 
 def shared_sampling_prob(weak: np.ndarray, students: np.ndarray) -> np.ndarray:
     """The mean over candidates of their misfit-guided probabilities: one design all candidates share."""
-    from weakstrong.theory.gain_prediction import misfit_sampling_prob
+    from weakstrong.theory.gain.predictor import misfit_sampling_prob
 
     return np.mean([misfit_sampling_prob(w, s) for w, s in zip(weak, students)], axis=0)
 
@@ -160,7 +160,7 @@ def draw_labelled(n: int, k: int, seed: int, prob: np.ndarray | None = None) -> 
 def run_predict(cfg: PredictConfig) -> dict:
     """Predict every candidate's gain and w2s error; write ``cfg.out/results.json`` when ``out`` is set."""
     from weakstrong.io import check_output_dir, output_lock, write_json
-    from weakstrong.theory.gain_prediction import predict_gain
+    from weakstrong.theory.gain.predictor import predict_gain
 
     cfg.validate()
     study = study_config(cfg)

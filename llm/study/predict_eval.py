@@ -129,8 +129,8 @@ def group_pairs(task: str, strong: str, names, weak: np.ndarray, students: np.nd
     {weak name: score}; ``group_key``: integers naming the group in the draws' seed, so that the candidates
     of a group share their draws (uniform: the same positions; misfit-guided: one shared design).
     """
-    from weakstrong.theory.gain_prediction import gain_decomposition
-    from weakstrong.theory.gain_simulation import draw_summary, repeated_predictions
+    from weakstrong.theory.gain.predictor import gain_decomposition
+    from weakstrong.theory.gain.simulation import draw_summary, repeated_predictions
 
     prob = shared_sampling_prob(weak, students)
     pairs = []

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .validation import as_finite_array, as_index_array
+from ..validation import as_finite_array, as_index_array
 
 # Bootstrap replicates held in memory at once when the population target resamples the whole pool.
 _BOOTSTRAP_CHUNK = 64

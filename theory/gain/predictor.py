@@ -94,9 +94,9 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .label_sampling import labelled_design, t_interval
-from .projections import project_onto_subspace
-from .validation import (
+from .sampling import labelled_design, t_interval
+from ..projections import project_onto_subspace
+from ..validation import (
     as_finite_array,
     as_predictions,
     as_probabilities,
@@ -160,7 +160,7 @@ class GainPrediction:
 
 
 @dataclass(frozen=True)
-class _Pointwise:
+class PointwiseTerms:
     """Per-point pieces of (1) on the pool, and the label-dependent ones on the labelled points."""
 
     misfit: np.ndarray   # (n,) D(f_sw, f_w)
@@ -169,7 +169,7 @@ class _Pointwise:
     w2s: np.ndarray      # (k,) D(y, f_sw)
 
 
-def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+def checked_choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     return value
@@ -200,7 +200,7 @@ def _binary_or_simplex(x: Any, name: str, strict: bool) -> np.ndarray:
     return arr
 
 
-def _predictions(weak_pred: Any, student_pred: Any, loss: str) -> tuple[np.ndarray, np.ndarray]:
+def checked_predictions(weak_pred: Any, student_pred: Any, loss: str) -> tuple[np.ndarray, np.ndarray]:
     if loss == "kl":
         f_w = _binary_or_simplex(weak_pred, "weak_pred", strict=True)
         f_sw = _binary_or_simplex(student_pred, "student_pred", strict=True)
@@ -211,7 +211,7 @@ def _predictions(weak_pred: Any, student_pred: Any, loss: str) -> tuple[np.ndarr
     return f_w, f_sw
 
 
-def _labels(labels: Any, shape: tuple[int, ...], loss: str) -> np.ndarray:
+def checked_labels(labels: Any, shape: tuple[int, ...], loss: str) -> np.ndarray:
     if loss == "kl":
         y = _binary_or_simplex(labels, "labels", strict=False)
     else:
@@ -223,15 +223,15 @@ def _labels(labels: Any, shape: tuple[int, ...], loss: str) -> np.ndarray:
     return y
 
 
-def _pointwise(f_w: np.ndarray, f_sw: np.ndarray, y: np.ndarray, idx: np.ndarray, loss: str) -> _Pointwise:
+def pointwise_terms(f_w: np.ndarray, f_sw: np.ndarray, y: np.ndarray, idx: np.ndarray, loss: str) -> PointwiseTerms:
     """The terms of (1): misfit on the whole pool, the label-dependent ones at ``idx`` (y is y at idx)."""
     w, s = f_w[idx], f_sw[idx]
     if loss == "sq":
         misfit = _rows((f_sw - f_w) ** 2)
-        return _Pointwise(misfit, _rows(2.0 * (s - w) * (y - s)), _rows((w - y) ** 2), _rows((s - y) ** 2))
+        return PointwiseTerms(misfit, _rows(2.0 * (s - w) * (y - s)), _rows((w - y) ** 2), _rows((s - y) ** 2))
     misfit = special.rel_entr(f_sw, f_w).sum(axis=1)
     log_ratio = np.log(s) - np.log(w)
-    return _Pointwise(misfit, ((y - s) * log_ratio).sum(axis=1), special.rel_entr(y, w).sum(axis=1),
+    return PointwiseTerms(misfit, ((y - s) * log_ratio).sum(axis=1), special.rel_entr(y, w).sum(axis=1),
                       special.rel_entr(y, s).sum(axis=1))
 
 
@@ -247,10 +247,10 @@ def gain_decomposition(weak_pred: Any, student_pred: Any, labels: Any, loss: str
     labels : (n,) or (n, m) gold labels (``"kl"``: (n,) in [0, 1] or (n, C) probability rows).
     loss : ``"sq"`` or ``"kl"``.
     """
-    loss = _choice(loss, "loss", LOSSES)
-    f_w, f_sw = _predictions(weak_pred, student_pred, loss)
-    y = _labels(labels, f_w.shape, loss)
-    terms = _pointwise(f_w, f_sw, y, np.arange(f_w.shape[0]), loss)
+    loss = checked_choice(loss, "loss", LOSSES)
+    f_w, f_sw = checked_predictions(weak_pred, student_pred, loss)
+    y = checked_labels(labels, f_w.shape, loss)
+    terms = pointwise_terms(f_w, f_sw, y, np.arange(f_w.shape[0]), loss)
     weak_error, w2s_error = float(terms.weak.mean()), float(terms.w2s.mean())
     return {"weak_error": weak_error, "w2s_error": w2s_error, "misfit": float(terms.misfit.mean()),
             "cross": float(terms.cross.mean()), "gain": weak_error - w2s_error}
@@ -274,9 +274,9 @@ def misfit_sampling_prob(weak_pred: Any, student_pred: Any, loss: str = "sq", un
     -------
     (n,) probabilities summing to one.
     """
-    loss = _choice(loss, "loss", LOSSES)
+    loss = checked_choice(loss, "loss", LOSSES)
     share = check_positive(uniform_share, "uniform_share", maximum=1.0)
-    f_w, f_sw = _predictions(weak_pred, student_pred, loss)
+    f_w, f_sw = checked_predictions(weak_pred, student_pred, loss)
     delta = f_sw - f_w if loss == "sq" else np.log(f_sw) - np.log(f_w)
     size = np.abs(delta) if delta.ndim == 1 else np.linalg.norm(delta, axis=1)
     n = size.shape[0]
@@ -336,28 +336,28 @@ def predict_gain(
     >>> bool(p.gain_ci[0] < p.gain < p.gain_ci[1])
     True
     """
-    loss = _choice(loss, "loss", LOSSES)
-    method = _choice(method, "method", METHODS)
-    target = _choice(target, "target", TARGETS)
+    loss = checked_choice(loss, "loss", LOSSES)
+    method = checked_choice(method, "method", METHODS)
+    target = checked_choice(target, "target", TARGETS)
     replace = _flag(replace, "replace")
     level = check_positive(level, "level")
     if level >= 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     n_bootstrap = check_integer(n_bootstrap, "n_bootstrap", minimum=10)
     seed = check_integer(seed, "seed")
-    f_w, f_sw = _predictions(weak_pred, student_pred, loss)
+    f_w, f_sw = checked_predictions(weak_pred, student_pred, loss)
     n = f_w.shape[0]
     design = labelled_design(sampling_prob, labelled_idx, n, replace, target)
     idx = design.idx
     if sampling_prob is not None and method == "bootstrap" and target == "population":
         raise ValueError("method 'bootstrap' with target 'population' needs uniform draws (sampling_prob=None); "
                          "use method='t'")
-    y = _labels(labels, (idx.size,) + f_w.shape[1:], loss)
+    y = checked_labels(labels, (idx.size,) + f_w.shape[1:], loss)
     if weak_error is not None:
         weak_error = as_real_scalar(weak_error, "weak_error")
         if not math.isfinite(weak_error) or weak_error < 0:
             raise ValueError(f"weak_error must be a finite number >= 0 (an error), got {weak_error!r}")
-    terms = _pointwise(f_w, f_sw, y, idx, loss)
+    terms = pointwise_terms(f_w, f_sw, y, idx, loss)
     k = idx.size
     cross, cross_se = design.estimate(None, terms.cross)
     gain, gain_se = design.estimate(terms.misfit, terms.cross)

@@ -1,9 +1,9 @@
 """The gain predictor's sampling distribution on a fully labelled pool: many label draws at once.
 
 On a pool whose every label is known, the exact gain is known too, so the predictor of
-:mod:`weakstrong.theory.gain_prediction` can be judged by drawing its k labelled points again and again:
+:mod:`weakstrong.theory.gain.predictor` can be judged by drawing its k labelled points again and again:
 :func:`repeated_predictions` does that for ``draws`` independent draws in one vectorised pass (the same
-estimates and t intervals as :func:`~weakstrong.theory.gain_prediction.predict_gain` with ``target="pool"``,
+estimates and t intervals as :func:`~weakstrong.theory.gain.predictor.predict_gain` with ``target="pool"``,
 which the tests check draw by draw), and :func:`draw_summary` turns them into coverage, errors and the
 ratio of the predictor's RMSE to the naive k-label estimate's. The simulator's experiment and the real-ladder
 evaluation both use these two functions, so the two report the same statistics.
@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .gain_prediction import LOSSES, _choice, _labels, _pointwise, _predictions, misfit_sampling_prob
-from .validation import as_finite_array, check_integer, check_positive
+from .predictor import (LOSSES, checked_choice, checked_labels, checked_predictions, misfit_sampling_prob,
+                        pointwise_terms)
+from ..validation import as_finite_array, check_integer, check_positive
 
 SAMPLINGS = ("uniform", "misfit")
 
@@ -35,12 +36,12 @@ def repeated_predictions(weak_pred: Any, student_pred: Any, labels: Any, k: int,
     Parameters
     ----------
     weak_pred, student_pred, labels : f_w, f_sw and the gold labels on all n pool points (as in
-        :func:`~weakstrong.theory.gain_prediction.gain_decomposition`).
+        :func:`~weakstrong.theory.gain.predictor.gain_decomposition`).
     k : labelled points per draw, 2 <= k (<= n for uniform draws, which are without replacement).
     draws : independent draws.
     seed : seed of the draws.
     sampling : ``"uniform"`` (simple random samples without replacement) or ``"misfit"`` (with replacement,
-        probabilities from :func:`~weakstrong.theory.gain_prediction.misfit_sampling_prob` with
+        probabilities from :func:`~weakstrong.theory.gain.predictor.misfit_sampling_prob` with
         ``uniform_share``, or ``sampling_prob`` when given: e.g. one design shared by several candidates, so
         that the same seed gives them the same draws).
 
@@ -51,17 +52,17 @@ def repeated_predictions(weak_pred: Any, student_pred: Any, labels: Any, k: int,
     ``naive_lo``, ``naive_hi`` (the naive k-label difference), ``weak`` (k-label weak error), ``w2s``,
     ``w2s_lo``, ``w2s_hi`` (predicted w2s error) and ``naive_w2s`` (the student's k-label error).
     """
-    loss = _choice(loss, "loss", LOSSES)
-    sampling = _choice(sampling, "sampling", SAMPLINGS)
+    loss = checked_choice(loss, "loss", LOSSES)
+    sampling = checked_choice(sampling, "sampling", SAMPLINGS)
     level = check_positive(level, "level")
     if level >= 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    f_w, f_sw = _predictions(weak_pred, student_pred, loss)
+    f_w, f_sw = checked_predictions(weak_pred, student_pred, loss)
     n = f_w.shape[0]
-    y = _labels(labels, f_w.shape, loss)
+    y = checked_labels(labels, f_w.shape, loss)
     k = check_integer(k, "k", minimum=2, maximum=n if sampling == "uniform" else 2**53)
     draws = check_integer(draws, "draws", minimum=1)
-    terms = _pointwise(f_w, f_sw, y, np.arange(n), loss)
+    terms = pointwise_terms(f_w, f_sw, y, np.arange(n), loss)
     rng = np.random.default_rng(check_integer(seed, "seed"))
     if sampling == "uniform":
         idx = np.argsort(rng.random((draws, n)), axis=1)[:, :k]                     # (draws, k)
