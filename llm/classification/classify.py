@@ -1,4 +1,5 @@
-"""The weak-ensemble -> strong classification pipeline, from raw files to ``DIR/results.json``.
+"""The weak-ensemble -> strong classification pipeline, from raw files to the results dict (the CLI writes it to
+``DIR/results.json``).
 
 Stages (each cached under ``cache_dir`` by config hash, so a rerun skips what is done):
 
@@ -15,17 +16,18 @@ The student never sees w2s-train gold labels; only the ceiling and the post-hoc 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int
-from weakstrong.io import atomic_path, check_output_dir, config_hash, output_lock, write_json
+from weakstrong.io import atomic_path, config_hash
 from weakstrong.llm.classification.metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
 from weakstrong.llm.data.tasks import REGRESSION_TASKS, TASKS, SplitConfig, TaskData, load_task
-from weakstrong.llm.models.device import check_device, dist_info, select_device
+from weakstrong.llm.models.device import check_device, select_device
 from weakstrong.llm.models.features import FeatureExtractor
 from weakstrong.llm.models.precision import describe
 from weakstrong.llm.models.registry import check_length
@@ -42,7 +44,7 @@ EVAL_SPLITS = ("w2s_train", "test")
 
 @dataclass(frozen=True)
 class ClassifyConfig:
-    """One ``weakstrong llm classify`` run; each field enters the cache keys it affects.
+    """What one ``weakstrong llm classify`` run computes; where and how it runs is :class:`ClassifyOptions`.
 
     Every field is a command-line option except ``probe.seed``, ``finetune.seed`` and ``finetune.max_length``,
     which the command line sets from ``seed`` and ``max_length``.
@@ -50,7 +52,6 @@ class ClassifyConfig:
 
     # sciq (binary, Burns format), sst2, imdb (polarity) or imdb-rating (regression)
     task: str = field(default="sciq", metadata={"choices": TASKS})
-    out: str = "results/classify"  # output folder; results.json is written there
     data_dir: str | None = None  # folder holding <task>/ official files (e.g. ../shared/data); none: the HF hub
     # weak models, by spaces or commas: tfidf, minilm-l1 ... minilm-l6, scratch-tiny, or an HF id or path
     weak: tuple[str, ...] = DEFAULT_WEAK
@@ -63,8 +64,6 @@ class ClassifyConfig:
     n_test: int | None = None  # test size (none: the task default)
     batch_size: int = 64  # batch of frozen-feature encoding (fine-tuning: --finetune-batch-size)
     max_length: int = 128  # token limit per segment, for encoding and fine-tuning
-    device: str | None = None  # torch device (none: cuda if available, else cpu)
-    cache_dir: str | None = None  # stage cache (none: OUT/cache)
     n_bootstrap: int = 1000  # bootstrap resamples for the PGR confidence interval
     probe: ProbeConfig = field(default_factory=ProbeConfig, metadata={"flatten": True})
     finetune: ClassifierFinetuneConfig = field(default_factory=ClassifierFinetuneConfig,
@@ -96,14 +95,34 @@ class ClassifyConfig:
                 check_int(owner, name, getattr(self, name))
         for name in ("batch_size", "max_length", "n_bootstrap"):
             check_int(owner, name, getattr(self, name))
-        check_device(f"{owner}.device", self.device)
-        for name in ("out", "cache_dir"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, str) and value.strip()):
-                raise ConfigError(f"{owner}.{name} must name a folder, got {value!r}")
         self.probe.validate(f"{owner}.probe")
         self.finetune.validate(f"{owner}.finetune")
         return self
+
+
+@dataclass(frozen=True)
+class ClassifyOptions:
+    """Where and how a classify run goes; never part of its identity or of a cache key."""
+
+    cache_dir: str | None = None  # stage cache (None: no caching)
+    device: str | None = None  # torch device (None: cuda if available, else cpu)
+
+    def validate(self) -> "ClassifyOptions":
+        check_device("--device", self.device)
+        if self.cache_dir is not None and not (isinstance(self.cache_dir, str) and self.cache_dir.strip()):
+            raise ConfigError(f"--cache-dir must name a folder, got {self.cache_dir!r}")
+        return self
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` checked and built: the device, the weak models, the strong extractor, the data."""
+
+    device: Any
+    weak_models: dict
+    strong: Any
+    data: TaskData
+    timer: "Timer"
 
 
 class Timer:
@@ -166,7 +185,7 @@ def _probe_runs(cfg, data, teachers, strong, timer) -> tuple[dict, list]:
     return ceiling, preds
 
 
-def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir, log):
+def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir, log, device=None):
     """Fine-tune a fresh strong backbone; predictions and checkpoint cached by config hash."""
     import torch
     from safetensors.torch import save_model
@@ -175,31 +194,32 @@ def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir, log):
     from weakstrong.llm.students.classifier import make_classifier, predict_classifier, train_classifier
 
     def compute():
-        model, tokenizer, kind = load_backbone(cfg.strong, select_device(cfg.device))
+        model, tokenizer, kind = load_backbone(cfg.strong, select_device(device))
         torch.manual_seed(cfg.finetune.seed)  # the head's initialisation must not depend on the stages before
         clf = make_classifier(model, kind)
         train_classifier(clf, tokenizer, data.w2s_train.text, data.w2s_train.pair, targets, loss, cfg.finetune,
                          weights, progress=f"finetune {key['teacher']}")
-        with atomic_path(cache_dir / f"finetune-{config_hash(key)}.safetensors") as tmp:
-            save_model(clf, tmp)  # safetensors: the weights load back without unpickling anything
+        if cache_dir is not None:
+            with atomic_path(Path(cache_dir) / f"finetune-{config_hash(key)}.safetensors") as tmp:
+                save_model(clf, tmp)  # safetensors: the weights load back without unpickling anything
         return {s: predict_classifier(clf, tokenizer, getattr(data, s).text, getattr(data, s).pair, cfg.finetune,
                                       loss) for s in EVAL_SPLITS}
 
     return cached_array(cache_dir, "finetune-preds", key, compute, log)
 
 
-def _finetune_runs(cfg, data, teachers, cache_dir, timer) -> tuple[dict, list]:
+def _finetune_runs(cfg, data, teachers, cache_dir, timer, device=None) -> tuple[dict, list]:
     base = {"strong": cfg.strong, "data": _fingerprint(data), "train": asdict(cfg.finetune)}
     with timer("students/finetune"):
         ceiling = _finetune_one(cfg, data, data.w2s_train.target, None, "xent", {**base, "teacher": "gold"},
-                                cache_dir, timer.stages)
+                                cache_dir, timer.stages, device)
         preds = []
         for t in teachers:
             key = {**base, "teacher": t.name, "method": t.method,
                    "targets": config_hash(t.probs["w2s_train"].round(8).tolist(), 16)}
             weights = t.confidence["w2s_train"] if t.method == "bayes" else None
             preds.append(_finetune_one(cfg, data, t.probs["w2s_train"], weights, LOSSES[t.method], key,
-                                       cache_dir, timer.stages))
+                                       cache_dir, timer.stages, device))
     return ceiling, preds
 
 
@@ -252,16 +272,16 @@ def _compare(results: dict) -> list[dict]:
     return rows
 
 
-def run_classify(cfg: ClassifyConfig) -> dict:
-    """Run the pipeline and write ``cfg.out/results.json``; returns the results dict."""
+def prepare(cfg: ClassifyConfig, options: ClassifyOptions = ClassifyOptions()) -> Prepared:
+    """Every check that can fail on bad input (the config, the device, model names, their position limits, the
+    data files, labels, leakage), before any training or output folder."""
     from weakstrong.llm.supervision.weak import make_weak
 
     cfg.validate()
+    options.validate()
     timer = Timer()
-    out = check_output_dir(cfg.out, "--out")
-    cache_dir = check_output_dir(cfg.cache_dir, "--cache-dir") if cfg.cache_dir else out / "cache"
-    device = select_device(cfg.device)
-    # Everything that can fail on bad input (model names, files, labels, leakage) fails here, before training.
+    cache_dir = None if options.cache_dir is None else Path(options.cache_dir)
+    device = select_device(options.device)
     regression = cfg.task in REGRESSION_TASKS
     weak_models = {n: make_weak(n, regression, cfg.seed, device, cfg.batch_size, cfg.max_length, cache_dir,
                                 timer.stages) for n in cfg.weak}
@@ -272,16 +292,21 @@ def run_classify(cfg: ClassifyConfig) -> dict:
     with timer("data"):
         data = load_task(cfg.task, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
                                                              cfg.seed))
-
-    # Only now, every check passed, does the run take its output folder (a second run into it is refused).
-    # Under torchrun every rank writes the same results; rank 0 holds the lock for all of them.
-    with output_lock(out, "--out") if dist_info()[0] == 0 else nullcontext():
-        return _run_checked(cfg, data, weak_models, strong, device, out, cache_dir, timer)
+    return Prepared(device, weak_models, strong, data, timer)
 
 
-def _run_checked(cfg: ClassifyConfig, data, weak_models, strong, device, out: Path, cache_dir: Path,
+def run_classify(cfg: ClassifyConfig, options: ClassifyOptions = ClassifyOptions(),
+                 prepared: Prepared | None = None) -> dict:
+    """Run the pipeline; returns the results dict and writes nothing but the stage cache (the CLI writes
+    ``results.json``). ``prepared``: :func:`prepare`'s result for this config and options."""
+    p = prepared or prepare(cfg, options)
+    cache_dir = None if options.cache_dir is None else Path(options.cache_dir)
+    return _run_checked(cfg, p.data, p.weak_models, p.strong, p.device, cache_dir, p.timer)
+
+
+def _run_checked(cfg: ClassifyConfig, data, weak_models, strong, device, cache_dir: Path | None,
                  timer: Timer) -> dict:
-    """The stages of :func:`run_classify` after its checks: weak labels, students, metrics, results.json."""
+    """The stages of :func:`run_classify` after its checks: weak labels, students, metrics."""
     weak_out = run_weak(cfg, data, weak_models, cache_dir, timer)
     teachers: list[Teacher] = [t for m in cfg.methods
                                for t in make_teachers(list(cfg.weak), weak_out, m, data.regression)]
@@ -295,7 +320,7 @@ def _run_checked(cfg: ClassifyConfig, data, weak_models, strong, device, out: Pa
         if student == "probe":
             ceiling, preds = _probe_runs(cfg, data, teachers, strong, timer)
         else:
-            ceiling, preds = _finetune_runs(cfg, data, teachers, cache_dir, timer)
+            ceiling, preds = _finetune_runs(cfg, data, teachers, cache_dir, timer, device)
         with timer(f"metrics/{student}"):
             summary, records = _evaluate(cfg, data, student, teachers, ceiling, preds)
         results["students"][student] = summary
@@ -305,5 +330,4 @@ def _run_checked(cfg: ClassifyConfig, data, weak_models, strong, device, out: Pa
     results["timings_s"] = timer.seconds  # this run's wall clock per stage (cached stages load in ~0 s)
     results["cached_stages"] = timer.stages  # each cached stage: seconds it took when computed, and if reused
     results["stage_compute_s"] = timer.compute_seconds  # per stage, as if nothing had been cached
-    write_json(out / "results.json", results)
     return results
