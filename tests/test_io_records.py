@@ -96,3 +96,21 @@ def test_typed_sub_records_round_trip_and_are_validated():
     del bad["members"]["best_member"]
     with pytest.raises(ValueError, match="record.members"):
         W2SRecord.from_dict(bad)
+
+
+def test_the_source_fingerprint_covers_subpackages(tmp_path, monkeypatch):
+    """A change in a subpackage's code (theory/gain/ computes gain-prediction runs) changes the runs' key."""
+    import sys
+
+    from weakstrong.runs import source_fingerprint
+
+    pkg = tmp_path / "fpdemo"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "kernel.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("fpdemo", None)
+    before = source_fingerprint.__wrapped__("fpdemo")
+    (pkg / "sub" / "kernel.py").write_text("X = 2\n")
+    assert source_fingerprint.__wrapped__("fpdemo") != before

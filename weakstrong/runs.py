@@ -53,12 +53,14 @@ class RunData:
 
 @functools.lru_cache(maxsize=None)
 def source_fingerprint(*packages: str) -> str:
-    """A hash of the ``*.py`` source files of ``packages`` (e.g. ``"weakstrong.sim"``): the code of a run."""
+    """A hash of the ``*.py`` source files of ``packages`` and their subpackages (e.g. ``"weakstrong.sim"``): the
+    code of a run."""
     digest = hashlib.sha256()
     for package in packages:
         folder = Path(importlib.util.find_spec(package).origin).parent
-        for path in sorted(folder.glob("*.py")):
-            digest.update(path.name.encode())
+        # Subpackages too (theory/gain/ computes the gain-prediction runs): a run's key covers all its code.
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.relative_to(folder).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

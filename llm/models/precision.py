@@ -4,7 +4,7 @@ Native bf16 means a CUDA device that supports it, or a CPU with AVX512-BF16 or A
 ``/proc/cpuinfo``). There bf16 is the fast path (measured on an AVX512-BF16 CPU, one thread: SmolLM2-135M's
 frozen forward pass 2.5x faster in bf16 weights, its top-2 fine-tuning step 1.7x and full fine-tuning 1.9x
 faster under bf16 autocast). On an AVX2-only CPU bf16 matmuls are emulated and about 100x slower (0.9 against
-90.8 GFLOP/s measured on an AMD EPYC), so everything stays float32.
+90.8 GFLOP/s on an AMD EPYC, as DESIGN.md reports), so everything stays float32.
 
 The override ``WEAKSTRONG_BF16=0`` forces float32 everywhere, ``=1`` claims native bf16 on the CPU (what the
 tests use to run each branch on any machine). Every results file records :func:`describe`.
