@@ -45,6 +45,8 @@ def add_parser(subparsers) -> None:
     run_options.add_argument("--official-splits", nargs="+", default=None, metavar="FILE",
                              help="official split files WEAK W2S TEST (jsonl) instead of the seeded halves of "
                                   "devel and the official test file (GenerateConfig.official)")
+    run_options.add_argument("--device", default=None,
+                             help="torch device (default: cuda if available, else cpu)")
     run_options.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     run_options.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
@@ -77,13 +79,26 @@ def config_from_namespace(args: argparse.Namespace) -> GenerateConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from weakstrong.llm.generation.generate import GenerateRun
+    """Check the options, the folder and the inputs, then run every stage in ``--out`` and write
+    ``OUT/results.json`` (written last: its presence marks a finished run)."""
+    from weakstrong.io import write_json
+    from weakstrong.llm.generation.generate import GenerateOptions, prepare, run_generate
+    from weakstrong.llm.generation.stages import GenerationStages
     from weakstrong.llm.models.device import torch_threads
+    from weakstrong.stages import StageFolder
 
     config = config_from_namespace(args)
+    options = GenerateOptions(args.device, progress=not args.no_progress).validate()
     check_threads(args.threads)
+    folder = StageFolder(args.out, config.identity())  # refuses another configuration's folder; writes nothing
     with torch_threads(args.threads):
-        results = GenerateRun(config, args.out, progress=not args.no_progress).run()
+        prepared = prepare(config, options)
+        # Only now, every check passed, does the run take its folder: a run refused for bad input leaves the
+        # folder as it was, and a second run into it is refused.
+        with folder.claim():
+            results = run_generate(config, GenerationStages(folder, prepared.device, prepared.dtype,
+                                                            options.progress), prepared)
+            write_json(folder.root / "results.json", results)
     print(format_summary(results))
     return 0
 

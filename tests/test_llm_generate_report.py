@@ -183,7 +183,7 @@ def test_throughput_table():
 
 
 def test_dpo_refines_the_best_student_and_the_bayesian_one():
-    from weakstrong.llm.generation.generate import dpo_students
+    from weakstrong.llm.generation.preference import dpo_students
 
     scores = {"single/0": 0.31, "multi": 0.44, "joint": 0.41, "bayes": 0.40}
     results = {name: {"slu_f1": f} for name, f in scores.items()}

@@ -1,15 +1,27 @@
-"""The stage cache: a pipeline stage's arrays computed once, stored under a hash of what they depend on."""
+"""Stage caches: a pipeline stage computed once and reused by every rerun that needs the same thing.
+
+- :func:`cached_array`: a stage's arrays in a shared cache folder, under a hash of what they depend on;
+- :class:`StageFolder`: a run's stages in its own folder (JSON stages and saved models), the folder bound to
+  one configuration by a stamp, so stages of two configurations never mix.
+
+Science code computes through these and returns data; only the command line writes results files.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
-from weakstrong.io import config_hash, read_npz_cache, save_npz_atomic
+from weakstrong.config import ConfigError
+from weakstrong.io import (check_output_dir, config_hash, output_lock, read_json, read_npz_cache, save_npz_atomic,
+                           write_json)
+
+T = TypeVar("T")
 
 
 def cached_array(cache_dir: str | os.PathLike | None, stage: str, config: dict,
@@ -47,3 +59,99 @@ def cached_array(cache_dir: str | os.PathLike | None, stage: str, config: dict,
     if log is not None:
         log[stem] = {"seconds": seconds, "cached": cached}
     return arrays
+
+
+class StageFolder:
+    """The stages of one run in ``root``, bound to one configuration by the stamp ``run.json``.
+
+    A JSON stage ``name`` is ``root/{name}.json``; a folder stage (a saved model, say) is ``root/{name}/`` with
+    ``stage.json`` written last, so its presence means the folder is whole. Each stage records the seconds it
+    took when computed, and a rerun that loads it reports those (:attr:`timings`). Constructing checks the
+    folder and its stamp and writes nothing; :meth:`claim` locks the folder and writes the stamp, once every
+    input check has passed. A stamp of another configuration is refused while the folder holds ``finished``
+    (the run's results file) or a reusable stage, and replaced otherwise (a run that failed before its first
+    stage leaves nothing that could be mixed).
+    """
+
+    STAMP = "run.json"
+    STAGE = "stage.json"
+
+    def __init__(self, root: str | os.PathLike, identity: dict, option: str = "--out",
+                 finished: str = "results.json", folder_part: str = "model"):
+        self.root = check_output_dir(root, option)
+        self.option, self.finished, self.folder_part = option, finished, folder_part
+        self.ident = {"hash": config_hash(identity), "config": identity}
+        self.timings: dict[str, float] = {}
+        self._check_stamp()
+
+    def _check_stamp(self) -> None:
+        stamp = self.root / self.STAMP
+        if not stamp.exists():
+            return
+        try:
+            found = read_json(stamp)["hash"]
+        except (ValueError, KeyError, TypeError):
+            found = None  # a damaged stamp binds no configuration
+        if found == self.ident["hash"]:
+            return
+        finished = (self.root / self.finished).exists()
+        stages = self.finished_stages()
+        if finished or stages:
+            what = "a finished run" if finished else f"an unfinished run with {len(stages)} finished stages"
+            raise ConfigError(f"{self.option} {self.root} holds {what} of a different configuration ({stamp}); "
+                              f"use a fresh {self.option}")
+
+    def finished_stages(self) -> list[Path]:
+        """What a rerun would reuse: each JSON stage and each folder stage's ``stage.json`` (folder stages have
+        ``folder_part`` in their name; the files saved inside them are not stages)."""
+        found = []
+        for path in self.root.rglob("*.json"):
+            rel = path.relative_to(self.root)
+            if path.name.startswith(".") or rel.as_posix() in (self.STAMP, self.finished):
+                continue
+            if path.name == self.STAGE or self.folder_part not in rel.parts[:-1]:
+                found.append(rel)
+        return found
+
+    @contextmanager
+    def claim(self) -> Iterator["StageFolder"]:
+        """Hold the folder's lock and stamp it with this configuration (a second run into it is refused)."""
+        with output_lock(self.root, self.option):
+            write_json(self.root / self.STAMP, self.ident)
+            yield self
+
+    def json(self, name: str, compute: Callable[[], dict]) -> dict:
+        """The JSON stage ``name``: loaded if finished, else ``compute()``'s dict (with its ``seconds``) saved."""
+        path = self.root / f"{name}.json"
+        if path.exists():
+            data = read_json(path)
+        else:
+            t0 = time.perf_counter()
+            data = compute()
+            data["seconds"] = time.perf_counter() - t0
+            write_json(path, data)
+        self.timings[name] = data["seconds"]
+        return data
+
+    def folder(self, name: str, load: Callable[[Path], T], build: Callable[[Path], tuple[T, dict]]
+               ) -> tuple[T, dict]:
+        """The folder stage ``name``: ``load(path)`` if finished, else ``build(path)`` -> (object, info), which
+        saves the object into ``path``; ``info`` (with the seconds the build took) becomes ``stage.json``."""
+        path = self.root / name
+        if (path / self.STAGE).exists():
+            info = read_json(path / self.STAGE)
+            obj = load(path)
+        else:
+            t0 = time.perf_counter()
+            obj, info = build(path)
+            info = {"seconds": time.perf_counter() - t0, **info}
+            write_json(path / self.STAGE, info)
+        self.timings[name] = info["seconds"]
+        return obj, info
+
+    def has(self, name: str) -> bool:
+        """Whether the folder stage ``name`` is finished."""
+        return (self.root / name / self.STAGE).exists()
+
+    def path(self, name: str) -> Path:
+        return self.root / name

@@ -3,7 +3,7 @@ and the experiment that combines them.
 
 Light module (no torch): the command line is generated from these dataclasses, so each default and help text
 lives here once. The code that uses them is ``weakstrong.llm.models.lm`` (fine-tuning), ``weakstrong.llm.students.dpo`` and
-``weakstrong.llm.generation.generate``.
+``weakstrong.llm.generation.generate`` (where and how a run goes is its ``GenerateOptions``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from weakstrong.config import ConfigError, check_int, check_number
-from weakstrong.llm.models.device import check_device
 
 METHODS = ("single", "multi", "joint", "bayes")
 DPO_ON = ("best+bayes", "all")
@@ -107,7 +106,6 @@ class GenerateConfig:
     kl_weight: float = 1e-4  # evidential KL weight of the bayes strategy (the reference's)
     # {"weak_train", "w2s_train", "test"}: official split files instead of the seeded devel halves and test file
     official: dict | None = field(default=None, metadata={"cli": False})
-    device: str | None = None  # torch device (none: cuda if available, else cpu)
     # reporting only (no stage depends on these)
     min_ceiling_slu_f1: float = 0.5  # non-degeneracy guard: the strong ceiling must reach this SLU-F1
     min_weak_gap: float = 0.1  # non-degeneracy guard: every weak model must trail the ceiling by this SLU-F1
@@ -148,7 +146,6 @@ class GenerateConfig:
         check_int(owner, "n_boot", self.n_boot)
         if self.inference_bf16 is not None and not isinstance(self.inference_bf16, bool):
             raise ConfigError(f"{owner}.inference_bf16 must be true, false or none, got {self.inference_bf16!r}")
-        check_device(f"{owner}.device", self.device)
         self.finetune.validate(f"{owner}.finetune")
         if self.weak_finetune is not None:
             self.weak_finetune.validate(f"{owner}.weak_finetune")
@@ -164,7 +161,7 @@ class GenerateConfig:
         """The settings a cached stage depends on (not the list of methods or the DPO switches, which only add
         stages, nor the reporting settings)."""
         d = asdict(self)
-        for key in ("methods", "dpo", "dpo_on", "device", "min_ceiling_slu_f1", "min_weak_gap", "n_boot"):
+        for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot"):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

@@ -10,6 +10,8 @@
   model that tokenizes the gold outputs exactly as the strong model does gives its own token probabilities;
   any other is carried over by the word bridge (its word probability spread over the strong pieces,
   ``weakstrong.llm.generation.bridge.piece_confidence``).
+- :func:`summarise`: a student's scores with intervals, its PGR with an interval, and both misfit views as
+  :class:`~weakstrong.theory.records.W2SRecord` rows;
 - :func:`throughput`: tokens per second of fine-tuning and decoding, and their share of the bf16 matmul rate
   measured in the same run (``weakstrong.llm.models.matmul_rate``).
 """
@@ -21,8 +23,13 @@ from typing import Sequence
 
 import numpy as np
 
-from weakstrong.llm.generation.bridge import bridged_token_probs
+from weakstrong.llm.generation.bridge import bridged_token_probs, ensemble_word_probs
+from weakstrong.llm.generation.slu_metric import bootstrap_ci, bootstrap_pgr
 from weakstrong.llm.models.matmul_rate import transformer_flops_per_token
+from weakstrong.theory.records import W2SRecord
+
+# Every student here is a fine-tuned LM, so its record carries the terms and no bound, slack or holds.
+STATEMENTS = "none guaranteed: fine-tuned student is not a projection"
 
 
 def bernoulli_view(student: Sequence[np.ndarray], teacher_probs: Sequence[np.ndarray],
@@ -180,3 +187,42 @@ def throughput(finetune: dict[str, dict], decode: dict[str, tuple[dict, int]], s
     return {"matmul": rates, "finetune": ft, "decode": dec,
             "strong_finetune": total(ft, "tokens_per_s", "tokens"),
             "strong_decode": total(dec, "new_tokens_per_s", "new_tokens")}
+
+
+def summarise(cfg, name: str, student: dict, teachers: list[int], weak: list[dict], ceiling: dict, strong_tokenizer,
+              targets: Sequence[str], n_w2s: int, boot: np.ndarray) -> tuple[dict, list[dict]]:
+    """A student's summary (scores with intervals, PGR against its best teacher with an interval, both misfit
+    views) and its two records (gold words, gold tokens of the strong tokenizer).
+
+    ``student``, ``ceiling`` and each of ``weak`` are evaluations (``stages.evaluate``); ``teachers`` index the
+    weak models that taught the student, mixed with their ensemble weights.
+    """
+    s = student["scores"]
+    ref = max((weak[j] for j in teachers), key=lambda x: x["scores"]["slu_f1"])
+    tw = [cfg.ensemble_weights[j] for j in teachers]
+    word_teacher = ensemble_word_probs([weak[j]["word_logprobs"] for j in teachers], tw)
+    token_teacher = mixture([token_teacher_probs(targets, strong_tokenizer, weak[j]["same_tokens"],
+                                                 weak[j]["token_logprobs"], weak[j]["word_logprobs"])
+                             for j in teachers], tw)
+    views = {"misfit_view": bernoulli_view(student["word_logprobs"], word_teacher, ceiling["word_logprobs"], boot),
+             "token_view": bernoulli_view(student["token_logprobs"], token_teacher, ceiling["token_logprobs"], boot)}
+    records = []
+    for key, level in (("misfit_view", "gold word"), ("token_view", "gold token of the strong tokenizer")):
+        v = views[key]
+        rec = W2SRecord.from_errors(
+            v["weak_error"], v["w2s_error"], v["misfit"], strong_error=v["strong_error"], loss="kl",
+            setting=f"slurp/test-{'words' if key == 'misfit_view' else 'tokens'}", task="slurp",
+            weak="+".join(cfg.weak[j] for j in teachers), strong=cfg.strong, method=name, seed=cfg.seed,
+            sizes={"n_w2s_train": n_w2s, "n_test": len(targets)},
+            extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": level, "statements": STATEMENTS})
+        records.append(rec.to_dict())
+    p = bootstrap_pgr(ref["counts"], student["counts"], ceiling["counts"], boot)
+    pgr_em = bootstrap_pgr(ref["counts"], student["counts"], ceiling["counts"], boot, "exact_match")
+    summary = {**s, "ci": bootstrap_ci(student["counts"], boot),
+               "pgr_slu_f1": p["pgr"], "pgr_slu_f1_ci": p["ci"], "pgr_slu_f1_n_valid": p["n_valid"],
+               "pgr_exact_match": pgr_em["pgr"], "pgr_exact_match_ci": pgr_em["ci"],
+               "pgr_reference": "best teacher by SLU-F1", "teachers": teachers,
+               **({"dpo": student["dpo"]} if "dpo" in student else {}),
+               **{k: {m: v[m] for m in ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "n_units", "ci")}
+                  for k, v in views.items()}}
+    return summary, records

@@ -1,0 +1,56 @@
+"""The DPO stage of a generation run: preference pairs from the student's own n-best, ranked by the weak
+ensemble, then conservative DPO (:func:`weakstrong.llm.students.dpo.train_dpo`) from the student."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from weakstrong.llm.data.slurp import SlurpExample, as_target, subsample
+from weakstrong.llm.generation.config import GenerateConfig
+from weakstrong.llm.generation.decoding import DecodeConfig, decode, ensemble_candidate_scores
+from weakstrong.llm.generation.stages import GenerationStages, evaluate
+from weakstrong.llm.models.lm import encode_examples
+from weakstrong.llm.students.dpo import select_pairs, train_dpo
+
+
+def dpo_students(results: dict, dpo_on: str) -> list[str]:
+    """The students DPO refines: every one (``"all"``), or the best by test SLU-F1 and the Bayesian one.
+
+    ``"best+bayes"`` follows the reference: DPO on top of the best student and of the Bayesian student (one
+    stage when they are the same; ties go to the first trained). The choice uses only the students' own
+    scores, and DPO's effect is then measured against the same student on the same utterances (a paired
+    delta), so it does not favour DPO.
+    """
+    if dpo_on == "all":
+        return list(results)
+    best = max(results, key=lambda name: results[name]["slu_f1"])
+    return list(dict.fromkeys([best] + (["bayes"] if "bayes" in results else [])))
+
+
+def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, name: str, model, tok, models: list[tuple],
+              w2s: list[SlurpExample], test: list[SlurpExample]) -> dict:
+    """Student ``name`` refined by DPO and evaluated on test (as :func:`~.stages.evaluate`, plus ``dpo``)."""
+    dcfg = cfg.dpo_config
+    prompts = [e.prompt for e in subsample(w2s, cfg.dpo_inputs)]
+
+    def pairs():
+        decoding = DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens, max(1, cfg.batch_size // 4))
+        cands = decode(model, tok, prompts, decoding, stages.bar(f"{name}: {dcfg.n_best}-best"))
+        cands = [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]
+        scores = ensemble_candidate_scores(models, prompts, cands, cfg.ensemble_weights, cfg.batch_size)
+        return {"pairs": select_pairs(cands, scores)}
+    chosen_rejected = stages.json(f"students/{name}/dpo_pairs", pairs)["pairs"]
+
+    def train(m, t):
+        if not chosen_rejected:
+            return {"n_pairs": 0, "note": "no input had distinct best and worst candidates"}
+        ps = [prompts[i] for i, _, _ in chosen_rejected]
+        chosen = encode_examples(t, ps, [c for _, c, _ in chosen_rejected])
+        rejected = encode_examples(t, ps, [r for _, _, r in chosen_rejected])
+        info = train_dpo(m, t, chosen, rejected, dcfg, stages.bar(f"{name}: dpo"))
+        return {"n_pairs": info["n_pairs"], "final_margin": info["final_margin"],
+                "final_loss": float(np.mean(info["losses"][-5:]))}
+    tuned = stages.model(f"students/{name}+dpo/model", str(stages.folder.path(f"students/{name}/model")), train)
+    info = stages.stage_info[f"students/{name}+dpo/model"]
+    return {**evaluate(stages, f"students/{name}+dpo", *tuned, test, cfg.max_new_tokens, cfg.batch_size),
+            "dpo": {k: info.get(k) for k in ("n_pairs", "final_margin", "final_loss")}}
