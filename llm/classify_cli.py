@@ -67,14 +67,15 @@ def run_into(config: ClassifyConfig, out: str, cache_dir: str | None = None, dev
     from pathlib import Path
 
     from weakstrong.io import check_output_dir, output_lock, write_json
-    from weakstrong.llm.classification.classify import ClassifyOptions, prepare
+    from weakstrong.llm.classification.classify import prepare
+    from weakstrong.llm.models.options import RunOptions
     from weakstrong.llm.models.device import init_distributed_from_env
 
     rank, _ = init_distributed_from_env()  # under torchrun: DDP fine-tuning
-    ClassifyOptions(cache_dir, device).validate()
+    RunOptions(cache_dir, device).validate()
     folder = check_output_dir(out, "--out")
     cache = check_output_dir(cache_dir, "--cache-dir") if cache_dir else Path(folder) / "cache"
-    options = ClassifyOptions(str(cache), device)
+    options = RunOptions(str(cache), device)
     prepared = prepare(config, options)  # every bad input fails here, before the folder is taken
     with output_lock(folder, "--out") if rank == 0 else nullcontext():
         results = run_classify(config, options, prepared)

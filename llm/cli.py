@@ -16,14 +16,15 @@ import importlib
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong llm`` and its subcommands."""
-    from weakstrong.llm import (classify_cli, demo_cli, generate_cli, predict_cli, pretrain_cli, regression_cli,
-                                study_cli)
+    from weakstrong.llm import (classify_cli, demo_cli, generate_cli, predict_cli, predict_eval_cli, pretrain_cli,
+                                regression_cli, study_cli)
 
     parser = subparsers.add_parser("llm", help="real transformer weak-to-strong experiments",
                                    description="Real transformer weak-to-strong experiments.")
     sub = parser.add_subparsers(dest="llm_command", metavar="LLM_COMMAND")
     sub.required = True
-    for module in (demo_cli, classify_cli, generate_cli, pretrain_cli, study_cli, predict_cli, regression_cli):
+    for module in (demo_cli, classify_cli, generate_cli, pretrain_cli, study_cli, predict_cli, predict_eval_cli,
+                   regression_cli):
         module.add_parser(sub)
     for name, module, help_ in FORWARDED:
         # Their own parsers (shared with ``python -m``) take every argument, --help included.
@@ -36,14 +37,12 @@ def add_parser(subparsers) -> None:
     models.set_defaults(func=_list_models)
 
 
-# Measurement and evaluation commands with their own argument parsers, imported only when they run.
+# Measurement commands with their own argument parsers, imported only when they run.
 FORWARDED = (
-    ("bench", "weakstrong.llm.models.bench",
+    ("bench", "weakstrong.llm.bench_cli",
      "tokens/s of frozen features and top-K fine-tuning against the matmul rate (make bench-llm)"),
-    ("generate-bench", "weakstrong.llm.generation.bench",
+    ("generate-bench", "weakstrong.llm.generate_bench_cli",
      "SLURP: full against top-K fine-tuning, and bf16 autocast, per CPU-minute"),
-    ("predict-eval", "weakstrong.llm.study.predict_eval",
-     "evaluate gain prediction on the real ladder's pairs (results/gain_prediction)"),
 )
 
 

@@ -81,7 +81,7 @@ def config_from_namespace(args: argparse.Namespace) -> GenerateConfig:
 def run(args: argparse.Namespace) -> int:
     """Check the options, the folder and the inputs, then run every stage in ``--out`` and write
     ``OUT/results.json`` (written last: its presence marks a finished run)."""
-    from weakstrong.io import write_json
+    from weakstrong.io import check_output_dir, write_json
     from weakstrong.llm.generation.generate import GenerateOptions, prepare, run_generate
     from weakstrong.llm.generation.stages import GenerationStages
     from weakstrong.llm.models.device import torch_threads
@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_namespace(args)
     options = GenerateOptions(args.device, progress=not args.no_progress).validate()
     check_threads(args.threads)
-    folder = StageFolder(args.out, config.identity())  # refuses another configuration's folder; writes nothing
+    check_output_dir(args.out, "--out")
     with torch_threads(args.threads):
         prepared = prepare(config, options)
+        folder = StageFolder(args.out, config.identity())  # refuses another configuration's folder; writes nothing
         # Only now, every check passed, does the run take its folder: a run refused for bad input leaves the
         # folder as it was, and a second run into it is refused.
         with folder.claim():

@@ -16,6 +16,7 @@ import argparse
 
 from weakstrong.config import add_config_arguments, config_from_args
 from weakstrong.llm.cli_args import split_commas
+from weakstrong.llm.models.options import RunOptions, add_run_arguments
 
 HELP = "predict each weak model's weak-to-strong gain and error from the misfit and k gold labels"
 
@@ -32,6 +33,8 @@ def add_parser(subparsers) -> None:
         epilog="--weak takes values separated by spaces or commas. Split sizes, seed and feature settings must "
                "match a misfit-study run for its cached features to be reused.")
     add_config_arguments(parser, PredictConfig, title="prediction (PredictConfig)")
+    add_run_arguments(parser, cache_help="stage cache (the study's: features are reused from it)",
+                      cache_default="results/ladder/cache", out_help="folder for results.json (none: print only)")
     parser.set_defaults(func=run)
 
 
@@ -43,9 +46,18 @@ def config_from_namespace(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Predict; with ``--out``, write ``OUT/results.json`` (holding the folder's lock)."""
+    from weakstrong.io import check_output_dir, output_lock, write_json
     from weakstrong.llm.study.predict import run_predict
 
-    print(format_table(run_predict(config_from_namespace(args))))
+    config = config_from_namespace(args)
+    options = RunOptions(args.cache_dir, args.device, args.threads).validate()
+    out = None if args.out is None else check_output_dir(args.out, "--out")
+    results = run_predict(config, options)
+    if out is not None:
+        with output_lock(out, "--out"):
+            write_json(out / "results.json", results)
+    print(format_table(results))
     return 0
 
 

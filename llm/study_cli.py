@@ -17,6 +17,7 @@ import argparse
 
 from weakstrong.config import add_config_arguments, config_from_args
 from weakstrong.llm.cli_args import split_commas
+from weakstrong.llm.models.options import RunOptions, add_run_arguments
 from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
 
 HELP = "real-model misfit study: every (weak, strong) pair of a pretrained ladder, probe students"
@@ -38,6 +39,8 @@ def add_parser(subparsers) -> None:
                "in --n-w2s-train, --finetune-epochs and --top-k). The probes' and students' seed follows --seed.")
     add_config_arguments(parser, MisfitStudyConfig, exclude=tuple(DERIVED),
                          title="experiment (MisfitStudyConfig)")
+    add_run_arguments(parser, cache_help="stage cache (default: OUT/cache)", out_default="results/ladder",
+                      out_help="output folder; results.json is written there")
     parser.set_defaults(func=run)
 
 
@@ -60,9 +63,20 @@ def config_from_namespace(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from weakstrong.llm.study.misfit import run_study
+    """Check everything, then run the study and write ``OUT/results.json`` (holding the folder's lock)."""
+    from weakstrong.io import check_output_dir, output_lock, write_json
+    from weakstrong.llm.models.device import torch_threads
+    from weakstrong.llm.study.misfit import prepare_study, run_study
 
-    print(format_summary(run_study(config_from_namespace(args))))
+    config = config_from_namespace(args)
+    out = check_output_dir(args.out, "--out")
+    options = RunOptions(args.cache_dir or str(out / "cache"), args.device, args.threads).validate()
+    with torch_threads(options.threads):
+        prepared = prepare_study(config, options)
+    with output_lock(out, "--out"):
+        results = run_study(config, options, prepared)
+        write_json(out / "results.json", results)
+    print(format_summary(results))
     return 0
 
 

@@ -317,7 +317,7 @@ CASES = [
     row(BENCH, ["--repeats", "x"], r"--repeats", id="bench-repeats-not-a-number"),
     row(GENERATE_BENCH, ["--n-train", "abc"], r"--n-train", id="generate-bench-n-train-text"),
     row(GENERATE_BENCH, ["--unknown"], r"unrecognized arguments: --unknown", id="generate-bench-unknown-option"),
-    row(PREDICT_EVAL, ["--study", "{root}/none.json"], r"predict-eval: error: .*none.json", id="predict-eval-no-study"),
+    row(PREDICT_EVAL, ["--study", "{root}/none.json"], r"--study: .*none.json", id="predict-eval-no-study"),
     row(PREDICT_EVAL, ["--ks", "0"], r"ks", id="predict-eval-ks-0"),
     # --- demo -------------------------------------------------------------------------------------------------
     row(DEMO, ["--threads", "0"], r"--threads", id="demo-threads-0"),

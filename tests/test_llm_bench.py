@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from weakstrong.llm.models import bench
+from weakstrong.llm import bench_cli as bench
 from weakstrong.llm.models import gguf_models
 
 

@@ -169,7 +169,8 @@ def _sst2_dir(root: Path) -> Path:
 
 
 def test_pipeline_end_to_end_is_reproducible_and_resumable(tiny_models, tmp_path):
-    from weakstrong.llm.classification.classify import ClassifyConfig, ClassifyOptions, run_classify
+    from weakstrong.llm.classification.classify import ClassifyConfig, run_classify
+    from weakstrong.llm.models.options import RunOptions
     from weakstrong.llm.classify_cli import run_into
     from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig
     from weakstrong.theory.records import W2SRecord
@@ -207,7 +208,7 @@ def test_pipeline_end_to_end_is_reproducible_and_resumable(tiny_models, tmp_path
     assert any(n.startswith("weak-") for n in cache) and any(n.startswith("finetune-") for n in cache)
 
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "run" / "cache").iterdir()}
-    again = run_classify(cfg, ClassifyOptions(cache_dir=str(tmp_path / "run" / "cache")))  # from the cache
+    again = run_classify(cfg, RunOptions(cache_dir=str(tmp_path / "run" / "cache")))  # from the cache
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "run" / "cache").iterdir()} == mtimes
     assert again["students"] == results["students"]
 

@@ -13,6 +13,7 @@ import pytest
 
 from weakstrong.cli import main
 from weakstrong.config import ConfigError
+from weakstrong.llm.models.options import RunOptions
 from weakstrong.llm.study import predict
 from weakstrong.llm.study import predict_eval
 from weakstrong.llm.study.predict import PredictConfig
@@ -46,20 +47,24 @@ def _study(tmp_path, shared_data):
     from weakstrong.llm.students.classifier import ProbeConfig
     from weakstrong.llm.study.misfit import run_study
 
+    from weakstrong.io import write_json
+
     cfg = MisfitStudyConfig(tasks=("sciq",), data_dir=str(shared_data), weak=WEAK, strong=("minilm-l6",),
-                            ensembles=(), extra_seeds=(), extra_seed_tasks=(), finetune_tasks=(), threads=1,
-                            n_bootstrap=50, out=str(tmp_path / "study"), probe=ProbeConfig(evidential_steps=5),
-                            **SIZES)
-    return run_study(cfg)
+                            ensembles=(), extra_seeds=(), extra_seed_tasks=(), finetune_tasks=(),
+                            n_bootstrap=50, probe=ProbeConfig(evidential_steps=5), **SIZES)
+    results = run_study(cfg, RunOptions(cache_dir=str(tmp_path / "study" / "cache"), threads=1))
+    write_json(tmp_path / "study" / "results.json", results)  # as the command does
+    return results
 
 
 @pytest.mark.realdata
 def test_predict_uses_k_labels_and_the_theory_layer(shared_data, tmp_path, monkeypatch, capsys):
     _minilm_or_skip()
-    cfg = PredictConfig(task="sciq", strong="minilm-l6", weak=WEAK, k=12, data_dir=str(shared_data),
-                        cache_dir=str(tmp_path / "cache"), out=str(tmp_path / "out"), threads=1, **SIZES)
-    results = predict.run_predict(cfg)
-    on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
+    cfg = PredictConfig(task="sciq", strong="minilm-l6", weak=WEAK, k=12, data_dir=str(shared_data), **SIZES)
+    options = RunOptions(cache_dir=str(tmp_path / "cache"), threads=1)
+    results = predict.run_predict(cfg, options)
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]  # nothing written but the stage cache
+    on_disk = json.loads(json.dumps(results))
     assert on_disk["k"] == 12 and on_disk["labels_used"] == 12 and len(on_disk["labelled_uids"]) == 12
     assert [c["rank"] for c in results["candidates"]] == [1, 2]
     assert sorted(c["weak"] for c in results["candidates"]) == sorted(WEAK)
@@ -69,7 +74,7 @@ def test_predict_uses_k_labels_and_the_theory_layer(shared_data, tmp_path, monke
     from weakstrong.theory.gain.predictor import predict_gain
 
     study = predict.study_config(cfg)
-    inputs = predict.load_inputs(study, "sciq", tmp_path / "cache")
+    inputs = predict.load_inputs(study, "sciq", tmp_path / "cache", options)
     students = predict.probe_students(study, inputs, "minilm-l6")
     idx = predict.draw_labelled(SIZES["n_test"], 12, cfg.label_seed)
     assert [inputs.data.test.uid[i] for i in idx] == on_disk["labelled_uids"]
@@ -90,9 +95,9 @@ def test_evaluation_matches_the_study_and_reads_fine_tuned_points(shared_data, t
     _minilm_or_skip()
     study = _study(tmp_path, shared_data)
     path = tmp_path / "study" / "results.json"
-    cfg = EvalConfig(study=str(path), ks=(5, 10), draws=20, out=str(tmp_path / "eval"))
+    cfg = EvalConfig(study=str(path), ks=(5, 10), draws=20)
     results = predict_eval.run_eval(cfg, log=lambda m: None)
-    on_disk = json.loads((tmp_path / "eval" / "results.json").read_text())
+    on_disk = json.loads(json.dumps(results))
     assert on_disk["finetune"] == {"status": NO_FINETUNE}
     assert len(on_disk["pairs"]) == len(WEAK)
     singles = [p for p in study["points"] if p["method"] == "single"]
@@ -116,9 +121,9 @@ def test_evaluation_matches_the_study_and_reads_fine_tuned_points(shared_data, t
                                                                       "w2s_error": m["w2s_error"] - 0.01}})
     (tmp_path / "tuned").mkdir()
     (tmp_path / "tuned" / "results.json").write_text(json.dumps(tuned))
-    again = predict_eval.run_eval(EvalConfig(study=str(tmp_path / "tuned" / "results.json"), ks=(5,), draws=10,
-                                             cache_dir=str(tmp_path / "study" / "cache"),
-                                             out=str(tmp_path / "eval2")), log=lambda m: None)
+    again = predict_eval.run_eval(EvalConfig(study=str(tmp_path / "tuned" / "results.json"), ks=(5,), draws=10),
+                                  RunOptions(cache_dir=str(tmp_path / "study" / "cache"), threads=1),
+                                  log=lambda m: None)
     ft = again["finetune"]
     assert ft["status"] == "ok" and ft["n_pairs"] == len(WEAK) and "note" in ft   # one group: no calibration
     assert ft["probe_measured_gain"]["rmse"] == pytest.approx(0.01)
@@ -146,7 +151,8 @@ def test_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys):
         EvalConfig(study=str(tmp_path / "none.json")).validate()
     with pytest.raises(ConfigError, match="ks"):
         EvalConfig(study=str(tmp_path / "file"), ks=(1,)).validate()
-    assert predict_eval.main(["--study", str(tmp_path / "none.json")]) == 2
+    assert main(["llm", "predict-eval", "--study", str(tmp_path / "none.json")]) == 2
+    assert "none.json" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_shared_design_and_draws():

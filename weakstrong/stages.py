@@ -130,7 +130,7 @@ class StageFolder:
             data = compute()
             data["seconds"] = time.perf_counter() - t0
             write_json(path, data)
-        self.timings[name] = data["seconds"]
+        self.timings[name] = data.get("seconds", 0.0)  # a stage written before seconds were kept: 0
         return data
 
     def folder(self, name: str, load: Callable[[Path], T], build: Callable[[Path], tuple[T, dict]]

@@ -27,8 +27,9 @@ from weakstrong.config import ConfigError, check_choice, check_int
 from weakstrong.io import atomic_path, config_hash
 from weakstrong.llm.classification.metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
 from weakstrong.llm.data.tasks import REGRESSION_TASKS, TASKS, SplitConfig, TaskData, load_task
-from weakstrong.llm.models.device import check_device, select_device
+from weakstrong.llm.models.device import select_device
 from weakstrong.llm.models.features import FeatureExtractor
+from weakstrong.llm.models.options import RunOptions
 from weakstrong.llm.models.precision import describe
 from weakstrong.llm.models.registry import check_length
 from weakstrong.llm.students.classifier import (LOSSES, ClassifierFinetuneConfig, ProbeConfig, predict_probes,
@@ -44,7 +45,7 @@ EVAL_SPLITS = ("w2s_train", "test")
 
 @dataclass(frozen=True)
 class ClassifyConfig:
-    """What one ``weakstrong llm classify`` run computes; where and how it runs is :class:`ClassifyOptions`.
+    """What one ``weakstrong llm classify`` run computes; where and how it runs is :class:`RunOptions`.
 
     Every field is a command-line option except ``probe.seed``, ``finetune.seed`` and ``finetune.max_length``,
     which the command line sets from ``seed`` and ``max_length``.
@@ -97,20 +98,6 @@ class ClassifyConfig:
             check_int(owner, name, getattr(self, name))
         self.probe.validate(f"{owner}.probe")
         self.finetune.validate(f"{owner}.finetune")
-        return self
-
-
-@dataclass(frozen=True)
-class ClassifyOptions:
-    """Where and how a classify run goes; never part of its identity or of a cache key."""
-
-    cache_dir: str | None = None  # stage cache (None: no caching)
-    device: str | None = None  # torch device (None: cuda if available, else cpu)
-
-    def validate(self) -> "ClassifyOptions":
-        check_device("--device", self.device)
-        if self.cache_dir is not None and not (isinstance(self.cache_dir, str) and self.cache_dir.strip()):
-            raise ConfigError(f"--cache-dir must name a folder, got {self.cache_dir!r}")
         return self
 
 
@@ -272,7 +259,7 @@ def _compare(results: dict) -> list[dict]:
     return rows
 
 
-def prepare(cfg: ClassifyConfig, options: ClassifyOptions = ClassifyOptions()) -> Prepared:
+def prepare(cfg: ClassifyConfig, options: RunOptions = RunOptions()) -> Prepared:
     """Every check that can fail on bad input (the config, the device, model names, their position limits, the
     data files, labels, leakage), before any training or output folder."""
     from weakstrong.llm.supervision.weak import make_weak
@@ -295,7 +282,7 @@ def prepare(cfg: ClassifyConfig, options: ClassifyOptions = ClassifyOptions()) -
     return Prepared(device, weak_models, strong, data, timer)
 
 
-def run_classify(cfg: ClassifyConfig, options: ClassifyOptions = ClassifyOptions(),
+def run_classify(cfg: ClassifyConfig, options: RunOptions = RunOptions(),
                  prepared: Prepared | None = None) -> dict:
     """Run the pipeline; returns the results dict and writes nothing but the stage cache (the CLI writes
     ``results.json``). ``prepared``: :func:`prepare`'s result for this config and options."""

@@ -13,7 +13,8 @@ Two measurements behind the settings of ``weakstrong llm generate`` on a CPU, re
    (``weakstrong.llm.models.matmul_rate``; per CPU-second on both sides, which time-sharing with other jobs does not
    distort) and SLU-F1 per CPU-minute of training.
 
-Every variant is cached in ``OUT/<variant>.json`` (a rerun skips it); ``OUT/bench.json`` holds them all::
+Every variant is a stage in ``OUT/<variant>.json`` (:class:`weakstrong.stages.StageFolder`: a rerun of the same
+settings skips it); :func:`run_bench` returns them all and the command writes ``OUT/bench.json``::
 
     weakstrong llm generate-bench --data-dir ../shared/data --model smollm2-135m \\
         --n-train 300 --n-test 100 --top-k 4,8 --threads 1 --out results/slurp_topk_bench
@@ -21,17 +22,12 @@ Every variant is cached in ``OUT/<variant>.json`` (a rerun skips it); ``OUT/benc
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
-from weakstrong.config import OneLineParser, ascii_int
-from weakstrong.io import read_json, write_json
-
-PROG = "weakstrong llm generate-bench"  # the command that runs this module
+from weakstrong.stages import StageFolder
 
 
 def autocast_check(model, tokenizer, examples, batch_size: int = 16, steps: int = 2, rounds: int = 2) -> dict:
@@ -126,25 +122,8 @@ def cpu_fractions(variant: dict, rates: dict) -> dict:
     return variant
 
 
-def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    parser = OneLineParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True, help="SLURP folder or the data root holding slurp/")
-    parser.add_argument("--model", default="smollm2-135m", help="the strong decoder (registry name, folder, hub id)")
-    parser.add_argument("--n-train", type=ascii_int, default=300, help="devel utterances to fine-tune on")
-    parser.add_argument("--n-test", type=ascii_int, default=100, help="official test utterances to score")
-    parser.add_argument("--top-k", default="4,8", help="comma-separated K values to compare with full fine-tuning")
-    parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of full fine-tuning")
-    parser.add_argument("--top-k-lr", type=float, default=None, help="learning rate of top-K (default: --lr)")
-    parser.add_argument("--epochs", type=ascii_int, default=3)
-    parser.add_argument("--batch-size", type=ascii_int, default=16)
-    parser.add_argument("--max-new-tokens", type=ascii_int, default=48)
-    parser.add_argument("--no-full", action="store_true", help="skip the full fine-tuning variant")
-    parser.add_argument("--no-autocast-check", action="store_true")
-    parser.add_argument("--seed", type=ascii_int, default=0)
-    parser.add_argument("--threads", type=ascii_int, default=1)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-
+def run_bench(args, stages: StageFolder) -> dict:
+    """Every variant (and the autocast check) as a stage of ``stages``; returns the bench results."""
     import torch
 
     from weakstrong.llm.data.slurp import load_slurp, subsample
@@ -152,8 +131,6 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     from weakstrong.llm.models.lm import encode_examples, load_causal_lm
     from weakstrong.llm.models.matmul_rate import matmul_rates
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     splits, _ = load_slurp(args.data_dir, args.seed, args.n_train, 1)
     train, test = splits.weak_train, subsample(splits.test, args.n_test)
     ks = [int(k) for k in args.top_k.split(",") if k.strip()]
@@ -166,20 +143,16 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                                "torch": torch.__version__}, "matmul": rates, "variants": {}}
         if not args.no_autocast_check:
-            path = out / "autocast.json"
-            if not path.exists():
+            def autocast():
                 model, tok = load_causal_lm(args.model, "cpu")
                 examples = encode_examples(tok, [e.prompt for e in train], [e.target for e in train])
-                write_json(path, autocast_check(model, tok, examples, args.batch_size))
-                del model
-            results["autocast"] = read_json(path)
+                return autocast_check(model, tok, examples, args.batch_size)
+            results["autocast"] = stages.json("autocast", autocast)
             print(f"autocast check (tokens per CPU-second): {results['autocast']['tokens_per_cpu_s']}", flush=True)
         for name, k, lr in variants:
-            path = out / f"{name}.json"
-            if not path.exists():
-                write_json(path, run_variant(args.model, k, train, test, lr, args.epochs, args.batch_size,
-                                             args.max_new_tokens, rates, args.seed))
-            v = results["variants"][name] = cpu_fractions(read_json(path), rates)
+            measured = stages.json(name, lambda k=k, lr=lr: run_variant(
+                args.model, k, train, test, lr, args.epochs, args.batch_size, args.max_new_tokens, rates, args.seed))
+            v = results["variants"][name] = cpu_fractions(measured, rates)
             print(f"{name:>6}: SLU-F1 {v['slu_f1']:.3f} {v['ci']['slu_f1']}  EM {v['exact_match']:.3f}  "
                   f"train {v['train']['cpu_seconds'] / 60:.1f} CPU-min "
                   f"({v['train']['tokens_per_cpu_s']:.0f} tok/CPU-s, "
@@ -187,10 +160,4 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
                   f"decode {v['decode']['prompts'] / v['decode']['cpu_seconds']:.1f} utt/CPU-s "
                   f"({v['decode']['fraction_of_bf16_matmul_cpu']:.1%})  "
                   f"SLU-F1 per train CPU-min {v['slu_f1_per_train_cpu_minute']:.3f}", flush=True)
-    write_json(out / "bench.json", results)
-    return 0
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        raise SystemExit(main())
+    return results

@@ -14,21 +14,17 @@ medians of ``--repeats``; ``bench.json`` says why bf16 was left out):
    per layer), bf16 meaning bf16 autocast over float32 weights.
 
 The fraction of the matmul rate is each row's flop rate over the matmul rate of the same dtype and threads,
-measured minutes apart in the same process. Writes ``OUT/bench.json`` atomically and prints a table.
+measured minutes apart in the same process. :func:`run` returns the rows; the command
+(:mod:`weakstrong.llm.bench_cli`) writes ``OUT/bench.json`` atomically.
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
-from weakstrong.config import OneLineParser, ascii_int
-from weakstrong.io import write_json
-
-PROG = "weakstrong llm bench"  # the command that runs this module
 
 SENTENCES = ("a gripping, beautifully acted film", "the plot drags and the jokes fall flat",
              "one of the best movies of the year , full of heart and wit",
@@ -151,32 +147,3 @@ def run(args) -> dict:
                                                           "torch": torch.__version__},
             "precision": describe("cpu"), "bf16_skipped": skipped,
             "config": {k: v for k, v in vars(args).items() if k != "func"}}
-
-
-def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="smollm2-135m", help="registry name, HF id or path (default: %(default)s)")
-    parser.add_argument("--threads", type=ascii_int, nargs="+", default=[1, 2], help="torch CPU threads (default: 1 2)")
-    parser.add_argument("--texts", type=ascii_int, default=256,
-                        help="sentences per feature pass (default: %(default)s)")
-    parser.add_argument("--batch-size", type=ascii_int, default=32, help="texts per batch (default: %(default)s)")
-    parser.add_argument("--top-k", type=ascii_int, default=2, help="layers a fine-tuned student trains (default: 2)")
-    parser.add_argument("--steps", type=ascii_int, default=4, help="training steps per timing (default: %(default)s)")
-    parser.add_argument("--repeats", type=ascii_int, default=3, help="timings per row; the median is kept (default: 3)")
-    parser.add_argument("--out", default="results/llm_bench", help="output folder (default: %(default)s)")
-    args = parser.parse_args(argv)
-    for name in ("texts", "batch_size", "top_k", "steps", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if any(t < 1 for t in args.threads):
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    from weakstrong.io import check_output_dir
-
-    out = check_output_dir(args.out, "--out")
-    results = run(args)
-    write_json(Path(out) / "bench.json", results)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

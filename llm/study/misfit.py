@@ -16,7 +16,9 @@ Per task (SciQ in Burns' binary format, SST-2, IMDB; seeded, disjoint weak-train
    point when the ceiling beats the weak model's test accuracy; the others are listed as skipped;
 5. fits of gain on misfit (least squares) per task and overall, and the ladder: each model's accuracy.
 
-Features, weak labels and probes are cached under ``cache_dir``, so an interrupted run resumes stage by stage.
+Features, weak labels and probes are cached under the options' ``cache_dir``, so an interrupted run resumes
+stage by stage. :func:`prepare_study` checks every input before any work; :func:`run_study` returns the
+results and writes nothing but its stage cache (the command writes ``results.json``).
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int
-from weakstrong.io import check_output_dir, config_hash, output_lock, write_json
+from weakstrong.io import check_output_dir, config_hash
 from weakstrong.llm.classification.classify import Timer, run_weak
 from weakstrong.llm.classification.metrics import bootstrap_pgr, task_metrics, theory_check_kl, theory_check_sq
 from weakstrong.llm.data.tasks import SplitConfig, TaskData, load_task
-from weakstrong.llm.models.device import check_device, select_device, torch_threads
+from weakstrong.llm.models.device import select_device, torch_threads
+from weakstrong.llm.models.options import RunOptions
 from weakstrong.llm.models.features import DepthGroup, FeatureExtractor
 from weakstrong.llm.models.precision import describe
 from weakstrong.llm.models.registry import (backbone_kind, backbone_layers, check_length, inference_dtype,
@@ -55,13 +58,13 @@ KL_TERMS = SQ_TERMS[:5]
 
 @dataclass(frozen=True)
 class MisfitStudyConfig:
-    """One ``weakstrong llm misfit-study`` run; each field enters the cache keys it affects.
+    """What one ``weakstrong llm misfit-study`` run computes; each field enters the cache keys it affects. Where
+    and how it runs (folder, cache, device, threads) is :class:`~weakstrong.llm.models.options.RunOptions`.
 
     Every field is a command-line option except ``probe.seed``, which follows ``seed``.
     """
 
     tasks: tuple[str, ...] = STUDY_TASKS  # tasks: sciq (binary, Burns format), sst2, imdb (polarity)
-    out: str = "results/ladder"  # output folder; results.json is written there
     data_dir: str | None = None  # folder holding <task>/ official files (e.g. ../shared/data); none: the HF hub
     # weak models, each a logistic probe on its frozen features (tfidf: TF-IDF + LR): ladder names, HF ids, paths
     weak: tuple[str, ...] = DEFAULT_WEAK
@@ -83,9 +86,6 @@ class MisfitStudyConfig:
     # embedded apart with pair-aware features (pair, what encoders always get)
     decoder_pairs: str = field(default="joined", metadata={"choices": ("joined", "pair")})
     bf16: bool = True  # bf16 weights for the frozen passes where the device runs bf16 natively (else float32)
-    device: str | None = None  # torch device (none: cuda if available, else cpu)
-    threads: int | None = None  # torch CPU threads (none: torch's own setting)
-    cache_dir: str | None = None  # stage cache (none: OUT/cache)
     n_bootstrap: int = 1000  # bootstrap resamples for the PGR confidence interval
     probe: ProbeConfig = field(default_factory=ProbeConfig, metadata={"flatten": True})
     # fine-tuned (top-K) students, at --seed: on these tasks (none: no fine-tuned student) ...
@@ -136,23 +136,17 @@ class MisfitStudyConfig:
         for name in ("n_weak_train", "n_w2s_train", "n_test", "batch_size", "max_length", "n_bootstrap"):
             check_int(owner, name, getattr(self, name))
         check_choice(owner, "decoder_pairs", self.decoder_pairs, ("joined", "pair"))
-        check_run_options(owner, self, ("out", "cache_dir", "data_dir"), required=("out",))
+        check_frozen_options(owner, self)
         self.probe.validate(f"{owner}.probe")
         return self
 
 
-def check_run_options(owner: str, cfg, folders: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
-    """The options every frozen-feature run shares: ``bf16``, ``device``, ``threads`` and the folder fields
-    ``folders`` (each None or a non-empty path; those in ``required`` never None)."""
+def check_frozen_options(owner: str, cfg) -> None:
+    """The settings every frozen-feature config shares: ``bf16``, and ``data_dir`` (None or a folder)."""
     if not isinstance(cfg.bf16, bool):
         raise ConfigError(f"{owner}.bf16 must be true or false, got {cfg.bf16!r}")
-    check_device(f"{owner}.device", cfg.device)
-    if cfg.threads is not None:
-        check_int(owner, "threads", cfg.threads)
-    for name in folders:
-        value = getattr(cfg, name)
-        if (value is not None or name in required) and not (isinstance(value, str) and value.strip()):
-            raise ConfigError(f"{owner}.{name} must name a folder, got {value!r}")
+    if cfg.data_dir is not None and not (isinstance(cfg.data_dir, str) and cfg.data_dir.strip()):
+        raise ConfigError(f"{owner}.data_dir must name a folder, got {cfg.data_dir!r}")
 
 
 class _Models:
@@ -222,10 +216,10 @@ class _Models:
         return [p for g in self.groups for p in g.passes]
 
 
-def checked_models(cfg: MisfitStudyConfig, cache_dir: Path, log: dict) -> _Models:
-    """The study's models on the device ``cfg`` selects (bf16 weights where native and ``cfg.bf16``), with
-    ``--max-length`` checked against every backbone; call inside ``torch_threads(cfg.threads)``."""
-    device = select_device(cfg.device)
+def checked_models(cfg: MisfitStudyConfig, cache_dir: Path, log: dict, device: str | None = None) -> _Models:
+    """The study's models on ``device`` (none: cuda if available, else cpu; bf16 weights where native and
+    ``cfg.bf16``), with ``--max-length`` checked against every backbone; call inside ``torch_threads``."""
+    device = select_device(device)
     models = _Models(cfg, device, inference_dtype(device) if cfg.bf16 else None, cache_dir, log)
     models.check_max_length()
     return models
@@ -362,35 +356,52 @@ def _throughput(passes: list[dict]) -> dict:
     return {n: {"tokens": t, "seconds": round(s, 3), "tokens_per_s": round(t / s, 1)} for n, (t, s) in totals.items()}
 
 
-def run_study(cfg: MisfitStudyConfig) -> dict:
-    """Run the study and write ``cfg.out/results.json``; returns the results dict."""
+@dataclass
+class Prepared:
+    """What :func:`prepare_study` checked and loaded: the models, the (task, seed) runs and their data."""
+
+    models: _Models
+    runs: list[tuple[str, int]]
+    data: dict
+    setup: Timer
+    cache_dir: Path
+
+
+def prepare_study(cfg: MisfitStudyConfig, options: RunOptions) -> Prepared:
+    """Everything that can fail on bad input (model names, lengths, files, sizes) fails here, before work.
+    ``options.cache_dir`` must be set (the command's default is ``OUT/cache``); call inside ``torch_threads``."""
     cfg.validate()
-    out = check_output_dir(cfg.out, "--out")
-    cache_dir = check_output_dir(cfg.cache_dir, "--cache-dir") if cfg.cache_dir else out / "cache"
-    with torch_threads(cfg.threads):
-        # Everything that can fail on bad input (model names, lengths, files, sizes) fails here, before work.
-        setup = Timer()
-        models = checked_models(cfg, cache_dir, setup.stages)
-        device, dtype = models.device, models.dtype
-        models.check_finetune()
-        runs = [(t, cfg.seed) for t in cfg.tasks] + [(t, s) for s in cfg.extra_seeds for t in cfg.tasks
-                                                     if t in cfg.extra_seed_tasks]
-        with setup("data"):
-            data = {(t, s): load_task(t, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test,
-                                                                   s)) for t, s in runs}
-        with output_lock(out, "--out"):
-            results = {"config": asdict(cfg), "config_hash": config_hash(asdict(cfg)), "device": str(device),
-                       "precision": describe(device),
-                       "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
-                       "tasks": {}, "points": [], "skipped": [], "records": [], "feature_passes": [],
-                       "timings_s": {"setup": setup.seconds}, "cached_stages": {}, "stage_compute_s": {},
-                       "finetune_throughput": [], "seed_runs": {}}
-            for task, seed in runs:
-                _run_task(cfg, task, seed, data[(task, seed)], device, dtype, cache_dir, results)
-            results["fits"] = _fits(results["records"], cfg.tasks, cfg.seed)
-            results["comparison"] = _comparison(results.pop("_per_example"), cfg)
-            results["throughput"] = _throughput(results["feature_passes"])
-            write_json(out / "results.json", results)
+    options.validate()
+    if options.cache_dir is None:
+        raise ConfigError("--cache-dir must name the study's stage cache")
+    cache_dir = check_output_dir(options.cache_dir, "--cache-dir")
+    setup = Timer()
+    models = checked_models(cfg, cache_dir, setup.stages, options.device)
+    models.check_finetune()
+    runs = [(t, cfg.seed) for t in cfg.tasks] + [(t, s) for s in cfg.extra_seeds for t in cfg.tasks
+                                                 if t in cfg.extra_seed_tasks]
+    with setup("data"):
+        data = {(t, s): load_task(t, cfg.data_dir, SplitConfig(cfg.n_weak_train, cfg.n_w2s_train, cfg.n_test, s))
+                for t, s in runs}
+    return Prepared(models, runs, data, setup, cache_dir)
+
+
+def run_study(cfg: MisfitStudyConfig, options: RunOptions, prepared: Prepared | None = None) -> dict:
+    """Run the study (its stages cached in ``options.cache_dir``); returns the results, writes no results file."""
+    with torch_threads(options.threads):
+        prepared = prepared or prepare_study(cfg, options)
+        device, dtype, cache_dir = prepared.models.device, prepared.models.dtype, prepared.cache_dir
+        results = {"config": asdict(cfg), "config_hash": config_hash(asdict(cfg)), "device": str(device),
+                   "precision": describe(device),
+                   "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch."),
+                   "tasks": {}, "points": [], "skipped": [], "records": [], "feature_passes": [],
+                   "timings_s": {"setup": prepared.setup.seconds}, "cached_stages": {}, "stage_compute_s": {},
+                   "finetune_throughput": [], "seed_runs": {}}
+        for task, seed in prepared.runs:
+            _run_task(cfg, task, seed, prepared.data[(task, seed)], device, dtype, cache_dir, results)
+        results["fits"] = _fits(results["records"], cfg.tasks, cfg.seed)
+        results["comparison"] = _comparison(results.pop("_per_example"), cfg)
+        results["throughput"] = _throughput(results["feature_passes"])
     return results
 
 

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from weakstrong.config import ConfigError, check_choice, check_int, check_number, option_names
-from weakstrong.llm.study.misfit import DEFAULT_WEAK, STUDY_TASKS, TEXT_MODELS, MisfitStudyConfig, check_run_options
+from weakstrong.llm.models.options import RunOptions
+from weakstrong.llm.study.misfit import (DEFAULT_WEAK, STUDY_TASKS, TEXT_MODELS, MisfitStudyConfig,
+                                       check_frozen_options)
 
 SAMPLINGS = ("uniform", "misfit")
 METHODS = ("t", "bootstrap")
@@ -52,15 +54,11 @@ class PredictConfig:
     n_w2s_train: int = MisfitStudyConfig.n_w2s_train  # w2s-train examples, the student's unlabelled sample
     n_test: int = MisfitStudyConfig.n_test  # test examples, the pool the k labels are drawn from
     data_dir: str | None = None  # folder holding <task>/ official files (e.g. ../shared/data); none: the HF hub
-    cache_dir: str | None = "results/ladder/cache"  # stage cache (the study's: features are reused from it)
-    out: str | None = None  # folder for results.json (none: print only)
     batch_size: int = MisfitStudyConfig.batch_size  # texts per forward pass when features are not cached
     max_length: int = MisfitStudyConfig.max_length  # token limit per text
     # SciQ input of decoders, as in the study: joined or pair
     decoder_pairs: str = field(default=MisfitStudyConfig.decoder_pairs, metadata={"choices": ("joined", "pair")})
     bf16: bool = MisfitStudyConfig.bf16  # bf16 weights for frozen passes where the device runs bf16 natively
-    device: str | None = None  # torch device (none: cuda if available, else cpu)
-    threads: int | None = None  # torch CPU threads (none: torch's own setting)
 
     def validate(self) -> "PredictConfig":
         """Check every field before any data or model is touched; :class:`ConfigError` names the first bad
@@ -84,7 +82,7 @@ class PredictConfig:
         check_number(owner, "level", self.level, minimum=0.0, strict=True, maximum=0.999)
         for name in ("seed", "label_seed"):
             check_int(owner, name, getattr(self, name), minimum=0)
-        check_run_options(owner, self, ("data_dir", "cache_dir", "out"))
+        check_frozen_options(owner, self)
         study_config(self)
         return self
 
@@ -94,9 +92,9 @@ def study_config(cfg: PredictConfig) -> MisfitStudyConfig:
     known = {f.name for f in fields(MisfitStudyConfig)}
     wanted = dict(tasks=(cfg.task,), weak=tuple(cfg.weak), strong=(cfg.strong,), ensembles=(), seed=cfg.seed,
                   n_weak_train=cfg.n_weak_train, n_w2s_train=cfg.n_w2s_train, n_test=cfg.n_test,
-                  data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, batch_size=cfg.batch_size,
-                  max_length=cfg.max_length, decoder_pairs=cfg.decoder_pairs, bf16=cfg.bf16, device=cfg.device,
-                  threads=cfg.threads, extra_seeds=(), extra_seed_tasks=(), finetune_tasks=())
+                  data_dir=cfg.data_dir, batch_size=cfg.batch_size, max_length=cfg.max_length,
+                  decoder_pairs=cfg.decoder_pairs, bf16=cfg.bf16, extra_seeds=(), extra_seed_tasks=(),
+                  finetune_tasks=())
     study = MisfitStudyConfig(**{k: v for k, v in wanted.items() if k in known})
     try:
         return study.validate()
@@ -116,16 +114,17 @@ class TaskInputs:
     stages: dict
 
 
-def load_inputs(study: MisfitStudyConfig, task: str, cache_dir: Path) -> TaskInputs:
-    """Splits, features and weak outputs of ``task``, through the study's stage cache (computed if absent)."""
+def load_inputs(study: MisfitStudyConfig, task: str, cache_dir: Path | None, options: RunOptions) -> TaskInputs:
+    """Splits, features and weak outputs of ``task``, through the study's stage cache (computed if absent;
+    ``cache_dir`` None: not cached), on the options' device and threads."""
     from weakstrong.llm.classification.classify import Timer, run_weak
     from weakstrong.llm.data.tasks import SplitConfig, load_task
     from weakstrong.llm.models.device import torch_threads
     from weakstrong.llm.study.misfit import checked_models
 
-    with torch_threads(study.threads):
+    with torch_threads(options.threads):
         timer = Timer()
-        models = checked_models(study, cache_dir, timer.stages)
+        models = checked_models(study, cache_dir, timer.stages, options.device)
         data = load_task(task, study.data_dir, SplitConfig(study.n_weak_train, study.n_w2s_train, study.n_test,
                                                            study.seed))
         with timer("features"):
@@ -157,16 +156,17 @@ def draw_labelled(n: int, k: int, seed: int, prob: np.ndarray | None = None) -> 
     return rng.choice(n, size=k, replace=False) if prob is None else rng.choice(n, size=k, p=prob)
 
 
-def run_predict(cfg: PredictConfig) -> dict:
-    """Predict every candidate's gain and w2s error; write ``cfg.out/results.json`` when ``out`` is set."""
-    from weakstrong.io import check_output_dir, output_lock, write_json
+def run_predict(cfg: PredictConfig, options: RunOptions = RunOptions()) -> dict:
+    """Predict every candidate's gain and w2s error (features through ``options.cache_dir``); returns the
+    results and writes no results file."""
+    from weakstrong.io import check_output_dir
     from weakstrong.theory.gain.predictor import predict_gain
 
     cfg.validate()
+    options.validate()
     study = study_config(cfg)
-    out = None if cfg.out is None else check_output_dir(cfg.out, "--out")
-    cache_dir = check_output_dir(cfg.cache_dir, "--cache-dir") if cfg.cache_dir else None
-    inputs = load_inputs(study, cfg.task, cache_dir)
+    cache_dir = check_output_dir(options.cache_dir, "--cache-dir") if options.cache_dir else None
+    inputs = load_inputs(study, cfg.task, cache_dir, options)
     students = probe_students(study, inputs, cfg.strong)
     weak = inputs.weak_out["test"]                                                # (n_weak, n_test)
     n = weak.shape[1]
@@ -186,7 +186,4 @@ def run_predict(cfg: PredictConfig) -> dict:
                "pool": "test split: misfit on every point, gold labels on the k drawn points only",
                "student": "least-squares probe of the strong model fitted on w2s-train to the weak labels",
                "candidates": [rows[j] for j in order], "cached_stages": inputs.stages}
-    if out is not None:
-        with output_lock(out, "--out"):
-            write_json(out / "results.json", results)
     return results

@@ -32,19 +32,16 @@ selection top-1 and regret. Without such points the section says "no fine-tuned 
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from weakstrong.config import (ConfigError, OneLineParser, add_config_arguments, check_int, check_number,
-                               config_from_args)
+from weakstrong.config import ConfigError, check_int, check_number
+from weakstrong.llm.models.options import RunOptions
 from weakstrong.llm.study.predict import load_inputs, probe_students, shared_sampling_prob
 
-PROG = "weakstrong llm predict-eval"  # the command that runs this module
 
 DESIGNS = ("uniform", "misfit")
 RULES = ("predictor", "naive", "weak_error", "charikar", "overlap")
@@ -56,15 +53,12 @@ class EvalConfig:
     """One evaluation of the gain predictor on a misfit study's pairs."""
 
     study: str = "results/ladder/results.json"  # the misfit study: its config fixes splits, seed and models
-    cache_dir: str | None = None  # its stage cache (none: the study's folder/cache)
     data_dir: str | None = None  # folder of the task files (none: the study's)
     ks: tuple[int, ...] = (10, 30, 100)  # gold labels per prediction
     draws: int = 200  # independent label draws per k
     level: float = 0.9  # coverage of the intervals
     seed: int = 0  # seed of the label draws
     variance: float = 0.9  # share of variance kept in the principal subspaces of the overlap score
-    threads: int | None = 1  # torch CPU threads if features must be computed
-    out: str = "results/gain_prediction"  # folder for results.json
 
     def validate(self) -> "EvalConfig":
         owner = "EvalConfig"
@@ -79,9 +73,11 @@ class EvalConfig:
         check_int(owner, "seed", self.seed, minimum=0)
         check_number(owner, "level", self.level, minimum=0.0, strict=True, maximum=0.999)
         check_number(owner, "variance", self.variance, minimum=0.0, strict=True, maximum=1.0)
-        if self.threads is not None:
-            check_int(owner, "threads", self.threads)
         return self
+
+    def study_cache(self) -> str:
+        """The study's stage cache, where its features are (the study's folder/cache)."""
+        return str(Path(self.study).parent / "cache")
 
 
 def study_config_of(results: dict, cfg: EvalConfig):
@@ -100,10 +96,9 @@ def study_config_of(results: dict, cfg: EvalConfig):
             values[name] = value
     values.pop("finetune", None)
     study = MisfitStudyConfig(**values)
-    overrides = {"threads": cfg.threads}
     if cfg.data_dir is not None:
-        overrides["data_dir"] = cfg.data_dir
-    return replace(study, **overrides).validate()
+        study = replace(study, data_dir=cfg.data_dir)
+    return study.validate()
 
 
 def _overlap_bases(study, inputs, variance: float) -> dict:
@@ -152,12 +147,11 @@ def group_pairs(task: str, strong: str, names, weak: np.ndarray, students: np.nd
     return pairs
 
 
-def _task_pairs(study, cfg: EvalConfig, task: str, log) -> list[dict]:
+def _task_pairs(study, cfg: EvalConfig, options: RunOptions, task: str, log) -> list[dict]:
     """Every (weak, strong) pair of ``task``, from the study's stage cache."""
     from weakstrong.theory.representations import subspace_misalignment
 
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.study).parent / "cache"
-    inputs = load_inputs(study, task, cache_dir)
+    inputs = load_inputs(study, task, Path(options.cache_dir or cfg.study_cache()), options)
     bases = _overlap_bases(study, inputs, cfg.variance)
     pairs = []
     for s_index, strong in enumerate(study.strong):
@@ -299,16 +293,17 @@ def evaluate_finetune(pairs: list[dict], study_results: dict, cfg: EvalConfig) -
     return out
 
 
-def run_eval(cfg: EvalConfig, log=print) -> dict:
-    """Evaluate every pair of ``cfg.study`` and write ``cfg.out/results.json``; returns the results."""
-    from weakstrong.io import check_output_dir, output_lock, read_json, write_json
+def run_eval(cfg: EvalConfig, options: RunOptions = RunOptions(threads=1), log=print) -> dict:
+    """Evaluate every pair of ``cfg.study`` (features through ``options.cache_dir``, none: the study's);
+    returns the results and writes no results file."""
+    from weakstrong.io import read_json
 
     cfg.validate()
+    options.validate()
     start = time.perf_counter()
     study_results = read_json(cfg.study)
     study = study_config_of(study_results, cfg)
-    out = check_output_dir(cfg.out, "--out")
-    pairs = [p for task in study.tasks for p in _task_pairs(study, cfg, task, log)]
+    pairs = [p for task in study.tasks for p in _task_pairs(study, cfg, options, task, log)]
     points = {(p["task"], p["weak"], p["strong"]): p["sq"]["gain"] for p in study_results.get("points", [])
               if p.get("student", "probe") == "probe" and p.get("method") == "single"
               and p.get("seed", study.seed) == study.seed}
@@ -326,8 +321,6 @@ def run_eval(cfg: EvalConfig, log=print) -> dict:
                "n_study_points": len(consistency),
                "pairs": [{key: v for key, v in p.items() if key != "draws"} for p in pairs],
                "seconds": time.perf_counter() - start}
-    with output_lock(out, "--out"):
-        write_json(out / "results.json", results)
     return results
 
 
@@ -371,22 +364,3 @@ def _probe_lines(subset: str, probe: dict) -> list[str]:
                          f"{naive['coverage']:.3f}")
             lines.append(f"         selection top1/regret: {sel}")
     return lines
-
-
-def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    """``weakstrong llm predict-eval``: parse, run, print (a bad option is one line, exit 2)."""
-    parser = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(parser, EvalConfig, title="evaluation (EvalConfig)")
-    args = parser.parse_args(argv)
-    try:
-        cfg = config_from_args(EvalConfig, args)
-        print(format_summary(run_eval(cfg, log=lambda m: print(m, file=sys.stderr))))
-    except ConfigError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"  wrote {Path(cfg.out) / 'results.json'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
