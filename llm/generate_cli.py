@@ -84,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
     from weakstrong.io import check_output_dir, write_json
     from weakstrong.llm.generation.generate import GenerateOptions, prepare, run_generate
     from weakstrong.llm.generation.stages import GenerationStages
-    from weakstrong.llm.models.device import torch_threads
-    from weakstrong.stages import StageFolder
+    from weakstrong.llm.models.device import init_distributed_from_env, torch_threads
+    from weakstrong.stages import StageFolder, main_process
 
+    init_distributed_from_env()  # under torchrun: fine-tuning on every rank (DDP), rank 0 alone writes
     config = config_from_namespace(args)
     options = GenerateOptions(args.device, progress=not args.no_progress).validate()
     check_threads(args.threads)
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         with folder.claim():
             results = run_generate(config, GenerationStages(folder, prepared.device, prepared.dtype,
                                                             options.progress), prepared)
-            write_json(folder.root / "results.json", results)
+            if main_process():
+                write_json(folder.root / "results.json", results)
     print(format_summary(results))
     return 0
 

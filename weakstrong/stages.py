@@ -24,6 +24,15 @@ from weakstrong.io import (check_output_dir, config_hash, output_lock, read_json
 T = TypeVar("T")
 
 
+def main_process() -> bool:
+    """Whether this process writes stages: always, except on the ranks other than 0 of a ``torchrun`` (``RANK``).
+
+    Under DDP every rank computes each deterministic stage (so none waits for another's files), and rank 0
+    alone writes it.
+    """
+    return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
 def cached_array(cache_dir: str | os.PathLike | None, stage: str, config: dict,
                  compute: Callable[[], dict[str, np.ndarray]], log: dict | None = None,
                  check: Callable[[dict[str, np.ndarray]], None] | None = None) -> dict[str, np.ndarray]:
@@ -54,7 +63,7 @@ def cached_array(cache_dir: str | os.PathLike | None, stage: str, config: dict,
         seconds, cached = round(time.perf_counter() - start, 3), False
         if "_seconds" in arrays:
             raise ValueError("compute() must not return an array named '_seconds' (reserved)")
-        if path is not None:
+        if path is not None and main_process():
             save_npz_atomic(path, _seconds=np.asarray(seconds), **arrays)
     if log is not None:
         log[stem] = {"seconds": seconds, "cached": cached}
@@ -116,6 +125,9 @@ class StageFolder:
     @contextmanager
     def claim(self) -> Iterator["StageFolder"]:
         """Hold the folder's lock and stamp it with this configuration (a second run into it is refused)."""
+        if not main_process():
+            yield self
+            return
         with output_lock(self.root, self.option):
             write_json(self.root / self.STAMP, self.ident)
             yield self
@@ -129,14 +141,16 @@ class StageFolder:
             t0 = time.perf_counter()
             data = compute()
             data["seconds"] = time.perf_counter() - t0
-            write_json(path, data)
+            if main_process():
+                write_json(path, data)
         self.timings[name] = data.get("seconds", 0.0)  # a stage written before seconds were kept: 0
         return data
 
     def folder(self, name: str, load: Callable[[Path], T], build: Callable[[Path], tuple[T, dict]]
                ) -> tuple[T, dict]:
         """The folder stage ``name``: ``load(path)`` if finished, else ``build(path)`` -> (object, info), which
-        saves the object into ``path``; ``info`` (with the seconds the build took) becomes ``stage.json``."""
+        saves the object into ``path`` (on the main process only: :func:`main_process`); ``info`` (with the
+        seconds the build took) becomes ``stage.json``."""
         path = self.root / name
         if (path / self.STAGE).exists():
             info = read_json(path / self.STAGE)
@@ -145,7 +159,8 @@ class StageFolder:
             t0 = time.perf_counter()
             obj, info = build(path)
             info = {"seconds": time.perf_counter() - t0, **info}
-            write_json(path / self.STAGE, info)
+            if main_process():
+                write_json(path / self.STAGE, info)
         self.timings[name] = info["seconds"]
         return obj, info
 

@@ -36,7 +36,7 @@ from weakstrong.llm.students.classifier import (LOSSES, ClassifierFinetuneConfig
                                                 student_kind)
 from weakstrong.llm.supervision.ensemble import METHODS, Teacher, make_teachers
 from weakstrong.progress import stage_line
-from weakstrong.stages import cached_array
+from weakstrong.stages import cached_array, main_process
 
 STUDENTS = ("probe", "finetune")
 DEFAULT_WEAK = ("tfidf", "minilm-l1", "minilm-l2", "scratch-tiny")
@@ -186,7 +186,7 @@ def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir, log, device
         clf = make_classifier(model, kind)
         train_classifier(clf, tokenizer, data.w2s_train.text, data.w2s_train.pair, targets, loss, cfg.finetune,
                          weights, progress=f"finetune {key['teacher']}")
-        if cache_dir is not None:
+        if cache_dir is not None and main_process():  # under torchrun, rank 0 alone writes
             with atomic_path(Path(cache_dir) / f"finetune-{config_hash(key)}.safetensors") as tmp:
                 save_model(clf, tmp)  # safetensors: the weights load back without unpickling anything
         return {s: predict_classifier(clf, tokenizer, getattr(data, s).text, getattr(data, s).pair, cfg.finetune,

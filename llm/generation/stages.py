@@ -19,7 +19,7 @@ from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import generation_counts, score_generations
 from weakstrong.llm.models.lm import encode_examples, finetune, load_causal_lm, weighted_xent
 from weakstrong.llm.models.lm_layers import matmul_params
-from weakstrong.stages import StageFolder
+from weakstrong.stages import StageFolder, main_process
 
 # train(model, tokenizer) -> info: trains the model in place; what it returns is recorded in stage.json
 Train = Callable[..., dict]
@@ -54,8 +54,9 @@ class GenerationStages:
         def build(path):
             model, tok = load_causal_lm(spec or source, self.device)
             info = train(model, tok) or {}
-            model.save_pretrained(path)
-            tok.save_pretrained(path)
+            if main_process():
+                model.save_pretrained(path)
+                tok.save_pretrained(path)
             return (model, tok), {"source": source, **info}
 
         if train is None and not self.folder.has(name):

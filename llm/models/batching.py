@@ -2,13 +2,14 @@
 
 One sort-and-chunk (:func:`length_sorted_batches`) serves everything; two shufflers sit on top of it:
 
-- :func:`length_bucketed_batches`: numpy-seeded batch order and, under torchrun, one share per DDP rank
-  (classifier fine-tuning);
+- :func:`length_bucketed_batches`: numpy-seeded batch order (classifier fine-tuning);
 - :func:`length_buckets`: ``random.Random``-seeded batch order, every example on this process (causal-LM
   fine-tuning and scoring, which must see each example exactly once).
 
 The two seeded orders differ, and each is kept as it is so that cached stages and committed numbers stay
-reproducible.
+reproducible. Both are *global* batches: under DDP every rank walks the same order and takes its contiguous
+share of each batch (:func:`weakstrong.llm.models.device.rank_shard`), so a run on W ranks steps through the
+same batches as a run on one process.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Sequence
 
 import numpy as np
 
-from weakstrong.llm.models.device import dist_info
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
@@ -31,22 +31,15 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.nd
 
 def length_bucketed_batches(lengths: Sequence[int], batch_size: int, shuffle: bool = False,
                             seed: int = 0) -> list[np.ndarray]:
-    """Split indices into batches of similar length, this rank's share under DDP.
+    """Split indices into batches of similar length, in a seeded random batch order when ``shuffle``.
 
-    The batch order is shuffled when ``shuffle``; each index appears exactly once over all ranks. Under DDP each
-    rank takes every world_size-th batch, and the last ``len(batches) % world_size`` batches of the (shuffled)
-    order are dropped so every rank steps equally.
+    Each index appears exactly once; the order does not depend on the number of DDP ranks.
     """
     batches = length_sorted_batches(lengths, batch_size)
     if shuffle:
         rng = np.random.default_rng(seed)
         batches = [batches[i] for i in rng.permutation(len(batches))]
-    rank, world = dist_info()
-    if world > 1:  # equal batch counts per rank, or DDP's collective calls hang at the end of an epoch
-        batches = batches[: len(batches) - len(batches) % world]
-        if not batches:
-            raise ValueError(f"{len(lengths)} examples in batches of {batch_size} are too few for {world} ranks")
-    return batches[rank::world]
+    return batches
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:

@@ -84,6 +84,53 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def rank_shard(idx, rank: int, world: int) -> tuple[list[int], bool]:
+    """This rank's contiguous share of a global batch ``idx`` under DDP, and whether it is real.
+
+    Every rank must run the same collective calls, so a rank left without examples (a batch smaller than the
+    number of ranks) gets the batch's first example as a stand-in, with ``False``: its loss is then scaled by
+    0 (:func:`shard_loss_scale`).
+    """
+    if world == 1:
+        return idx, True
+    idx = [int(i) for i in idx]
+    bounds = [len(idx) * r // world for r in range(world + 1)]
+    share = idx[bounds[rank]:bounds[rank + 1]]
+    return (share, True) if share else (idx[:1], False)
+
+
+def shard_loss_scale(local_norm, real: bool = True) -> tuple[float, float]:
+    """``(scale, total)``: the factor that makes DDP's gradient average equal the single-process gradient of
+    the global batch, and the global normaliser.
+
+    A loss that is a weighted mean over its shard (normaliser ``local_norm``: the sum of the weights, or the
+    count) times ``world * local_norm / total`` averages over ranks to the weighted mean over the global batch,
+    the loss one process computes on the whole batch. (1.0, local_norm) without a process group.
+    """
+    import torch
+    import torch.distributed as dist
+
+    rank, world = dist_info()
+    local = float(local_norm) if real else 0.0
+    if world == 1:
+        return 1.0, local
+    total = torch.tensor([local], dtype=torch.float64)
+    dist.all_reduce(total)
+    return world * local / max(float(total), 1e-300), float(total)
+
+
+def global_mean(value: float, weight: float) -> float:
+    """The weighted mean of ``value`` over ranks (each rank's ``weight``); ``value`` without a process group."""
+    import torch
+    import torch.distributed as dist
+
+    if dist_info()[1] == 1:
+        return value
+    t = torch.tensor([value * weight, weight], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t[0] / max(float(t[1]), 1e-300))
+
+
 def init_distributed_from_env() -> tuple[int, int]:
     """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1); a no-op otherwise.
 

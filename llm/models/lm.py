@@ -7,8 +7,9 @@ EOS token when it has none, and padded positions are masked out of every loss an
 Models come by registry name (the offline SmolLM2 / Gemma3 decoders and their depth truncations), by local
 directory (a pretrained ladder rung) or by hub id (:func:`resolve_generator`). Precision: float32 parameters,
 bf16 autocast where the hardware has bf16 matmuls (:func:`lm_autocast`), fused AdamW on CUDA. Fine-tuning can
-train only the top K layers (:func:`set_trainable_top_k`). Batches are length-bucketed without DDP sharding:
-scoring must see every example exactly once.
+train only the top K layers (:func:`set_trainable_top_k`). Batches are length-bucketed; under DDP, fine-tuning
+gives each rank a contiguous share of every global batch (:func:`finetune`), and scoring sees every example
+on every rank.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from weakstrong.config import ConfigError
 from weakstrong.llm.generation.config import LMFinetuneConfig
 from weakstrong.llm.models.batching import length_buckets
-from weakstrong.llm.models.device import select_device
+from weakstrong.llm.models.device import dist_info, global_mean, rank_shard, select_device, shard_loss_scale
 from weakstrong.llm.models.lm_layers import matmul_params, set_trainable_top_k
 from weakstrong.llm.models.precision import autocast as precision_autocast
 from weakstrong.llm.models.registry import ModelSpec
@@ -234,7 +235,7 @@ def target_logits(model, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torc
     keep = labels != IGNORE
     width = batch.input_ids.shape[1]
     first = int(keep.any(0).nonzero()[0, 0]) if keep.any() else 0  # first position whose logits are needed
-    kwargs = {"logits_to_keep": width - first} if _keeps_logits(model) else {}
+    kwargs = {"logits_to_keep": width - first} if _keeps_logits(getattr(model, "module", model)) else {}
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs).logits
     logits = logits[:, logits.shape[1] - (width - first):-1]  # (B, T-1-first, V): positions first .. T-2
     keep = keep[:, first:]
@@ -307,6 +308,12 @@ def finetune(model, tokenizer, examples: Sequence[Example], config: LMFinetuneCo
     ``padded_tokens``, ``target_tokens``, ``steps``, ``seconds`` (the training loop alone, wall clock),
     ``cpu_seconds`` (this process's CPU time over the loop: on a shared machine, the cost), ``tokens_per_s``,
     ``autocast_bf16``, the trainable-parameter counts and the matmul weights of :func:`matmul_params`.
+
+    Under DDP (an initialised process group; gloo on CPU, NCCL on CUDA) ``config.batch_size`` is the global
+    batch: every rank walks the same batches, takes its contiguous share of each, and scales its loss (a
+    weighted mean over its target tokens) by ``W * its weight / the batch's weight``, so DDP's gradient average
+    is the gradient of the whole batch's loss and W ranks train as one process does, up to float summation
+    order. The losses returned are the whole batch's on every rank; ``stats`` counts this rank's tokens.
     """
     from tqdm.auto import tqdm
 
@@ -323,25 +330,31 @@ def finetune(model, tokenizer, examples: Sequence[Example], config: LMFinetuneCo
     warmup = max(1, int(config.warmup_frac * total))
     losses, step = [], 0
     counts = {"tokens": 0, "padded_tokens": 0, "target_tokens": 0}
+    rank, world = dist_info()
+    net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device] if device.type == "cuda" else None)
     model.train()
-    bar = tqdm(total=total, desc=progress or "finetune", leave=False, disable=progress is None)
+    bar = tqdm(total=total, desc=progress or "finetune", leave=False, disable=progress is None or rank != 0)
     start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(config.epochs):
-        for idx in length_buckets(lengths, config.batch_size, shuffle=True, seed=config.seed + epoch):
+        for global_idx in length_buckets(lengths, config.batch_size, shuffle=True, seed=config.seed + epoch):
+            idx, real = rank_shard(global_idx, rank, world)
             batch = collate([examples[i] for i in idx], tokenizer.pad_token_id, device)
             for group in opt.param_groups:
                 group["lr"] = config.lr * lr_at(step, total, warmup)
             with lm_autocast(device, config.bf16):
-                logits, targets, rows = target_logits(model, batch)
+                logits, targets, rows = target_logits(net, batch)
             conf = None
             if batch.confidence is not None:
                 conf = batch.confidence[:, 1:][batch.labels[:, 1:] != IGNORE]
+            weight = float(batch.weight[rows].sum())
+            scale, _ = shard_loss_scale(weight, real)
             loss = loss_fn(logits.float(), targets, batch.weight[rows], conf, step, total)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * scale if world > 1 else loss).backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
             opt.step()
-            losses.append(float(loss.detach()))
+            losses.append(global_mean(float(loss.detach()), weight if real else 0.0))
             counts["tokens"] += int(batch.attention_mask.sum())
             counts["padded_tokens"] += batch.input_ids.numel()
             counts["target_tokens"] += len(targets)

@@ -21,7 +21,7 @@ import numpy as np
 
 from weakstrong.config import ConfigError, check_int, check_number
 from weakstrong.llm.models.batching import length_bucketed_batches, length_sorted_batches
-from weakstrong.llm.models.device import autocast_context, dist_info
+from weakstrong.llm.models.device import autocast_context, dist_info, rank_shard, shard_loss_scale
 from weakstrong.llm.models.pooling import forward_pooled
 from weakstrong.llm.supervision.ensemble import logconf_target
 from weakstrong.theory.projections import project_onto_ball, project_onto_subspace
@@ -212,7 +212,7 @@ class ClassifierFinetuneConfig:
 
     epochs: int = 2  # passes over w2s-train
     lr: float = 5e-5  # AdamW peak learning rate (linear warmup, then linear decay)
-    batch_size: int = 32  # examples per step (per rank under torchrun)
+    batch_size: int = 32  # examples per step (the global batch: under torchrun each rank takes its share)
     max_length: int = 128  # token limit per segment
     weight_decay: float = 0.01  # AdamW weight decay
     warmup_frac: float = 0.1  # fraction of steps spent warming up (and ramping the logconf weight)
@@ -274,7 +274,7 @@ def train_classifier(model, tokenizer, texts, pairs, targets, loss: str, cfg: Cl
     """Train ``model`` (from :func:`make_classifier`) on soft targets in [0, 1]; returns the trained model.
 
     DDP-safe: under an initialised process group the model is wrapped in DistributedDataParallel and each
-    rank takes its share of the length-bucketed batches.
+    rank takes its share of every global batch (:func:`fit_classifier`).
     """
     lengths = [len(t) + (len(p) if pairs is not None else 0) for t, p in zip(texts, pairs or texts)]
 
@@ -292,6 +292,10 @@ def fit_classifier(model, forward, lengths, targets, loss: str, cfg: ClassifierF
 
     ``forward(net, idx)`` returns the (B, 2) logits of examples ``idx``; ``lengths`` orders them into
     batches; ``autocast()`` makes the context of each forward pass (None: :func:`autocast_context`).
+
+    Under DDP (an initialised process group) ``cfg.batch_size`` is the global batch: every rank walks the same
+    batches, takes its contiguous share of each, and scales its loss so that DDP's gradient average is the
+    gradient of the whole batch's loss; W ranks then train as one process does, up to float summation order.
     """
     import torch
     from tqdm.auto import tqdm
@@ -319,12 +323,14 @@ def fit_classifier(model, forward, lengths, targets, loss: str, cfg: ClassifierF
     hidden = True if progress is None or rank != 0 else None  # None: tqdm shows the bar on a terminal only
     with tqdm(total=total, desc=progress or "train", disable=hidden, leave=False) as bar:
         for batches in epoch_batches:
-            for idx in batches:
+            for batch in batches:
                 step += 1
+                idx, real = rank_shard(batch, rank, world)
+                scale, _ = shard_loss_scale(len(idx) if w is None else float(w[idx].sum()), real)
                 with autocast() if autocast else autocast_context(device):
                     logits = forward(net, idx)
-                loss_value = _batch_loss(loss, logits.float(), y[idx].to(device), None if w is None
-                                         else w[idx].to(device), step, total, cfg)
+                loss_value = scale * _batch_loss(loss, logits.float(), y[idx].to(device), None if w is None
+                                                 else w[idx].to(device), step, total, cfg)
                 opt.zero_grad(set_to_none=True)
                 loss_value.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
