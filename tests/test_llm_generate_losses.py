@@ -10,14 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weakstrong.llm.data.slurp import serialise_slots
-from weakstrong.llm.generation.bridge import (bayes_token_loss, bridged_token_probs, ensemble_word_probs,
+from weakstrong.llm.generation.bridge import (evidential_token_loss, bridged_token_probs, ensemble_word_probs,
                                               piece_confidence, same_segmentation, soft_targets, target_token_words,
                                               token_logprobs, token_words, word_logprobs, word_spans, words_from_tokens)
 from weakstrong.llm.models.lm import encode_examples, load_causal_lm, target_token_logprobs
 from weakstrong.llm.models.tokenizer_training import train_bpe_tokenizer
 from weakstrong.llm.pretrain.train import save_random_model
 from weakstrong.llm.students.dpo import conservative_dpo_loss, conservative_dpo_loss_reference
-from weakstrong.llm.supervision.losses import evidential_loss, evidential_loss_reference
+from weakstrong.llm.supervision.losses import evidential_loss
+from evidential_oracle import edl_oracle
 
 CORPUS_A = [f"wake me up at {h} am on {d} please" for h in ("five", "six", "seven") for d in ("monday", "friday")]
 CORPUS_B = [serialise_slots([("time", t), ("date", d)]) for t in ("five am", "noon") for d in ("today", "this week")]
@@ -108,6 +109,39 @@ def test_piece_confidence_spreads_the_word_probability(tokenizers):
             assert np.prod(c[idx == w]) == pytest.approx(word_p[w])
 
 
+def test_the_strong_split_gives_less_sure_pieces_more_of_the_doubt(tokenizers):
+    text = TEXTS[0]
+    word_p = np.array([0.5, 0.2, 0.9, 0.7])
+    for tok in tokenizers:
+        idx, _ = target_token_words(tok, text)
+        m = np.linspace(0.05, 0.95, len(idx))  # the strong model grows surer along the text
+        c = piece_confidence(word_p, idx, strong_max_probs=m)
+        for w in range(4):
+            pieces = np.flatnonzero(idx == w)
+            assert np.prod(c[pieces]) == pytest.approx(word_p[w])  # the word's probability is kept
+            share = np.exp(-m[pieces]) / np.exp(-m[pieces]).sum()  # softmax(-max p_strong) over the pieces
+            np.testing.assert_allclose(np.log(c[pieces]), share * np.log(word_p[w]), rtol=1e-10)
+            if len(pieces) > 1:  # the first piece, the least sure, carries the most doubt
+                assert c[pieces[0]] < c[pieces[-1]]
+
+
+def test_eos_attaches_to_the_last_word_for_confidence(tokenizers):
+    for tok in tokenizers:
+        own, n_words = target_token_words(tok, TEXTS[0])
+        attach, _ = target_token_words(tok, TEXTS[0], eos="attach")
+        assert own[-1] == n_words and attach[-1] == n_words - 1 and np.array_equal(own[:-1], attach[:-1])
+        lps = [np.full(len(own), -0.1)]
+        (words,) = words_from_tokens(tok, [TEXTS[0]], lps, eos="attach")
+        assert len(words) == n_words and words.sum() == pytest.approx(-0.1 * len(own))
+
+
+def test_the_soft_target_carries_gradient_as_in_the_reference_unless_detached():
+    logits = torch.randn(4, 30, requires_grad=True)
+    targets, conf = torch.tensor([1, 2, 3, 4]), torch.full((4,), 0.7)
+    assert soft_targets(logits, targets, conf).requires_grad
+    assert not soft_targets(logits, targets, conf, detach=True).requires_grad
+
+
 def test_ensemble_word_probs_is_the_weighted_mixture():
     lp = [[np.log([0.5, 0.1])], [np.log([0.3, 0.9])]]
     mix = ensemble_word_probs(lp, [1.0, 3.0])[0]
@@ -129,24 +163,24 @@ def test_soft_targets_put_mass_c_on_the_target(seed, c):
         assert torch.allclose(rest / (1 - c), p / p.sum(-1, keepdim=True), atol=1e-5)
 
 
-def test_bayes_token_loss_is_safe_over_a_full_vocabulary():
+def test_evidential_token_loss_is_safe_over_a_full_vocabulary():
     torch.manual_seed(0)
     vocab = 32_000
     logits = (torch.randn(8, vocab) * 30).requires_grad_()
     logits.data[0, 5] = 500.0  # a saturated logit
     targets = torch.randint(0, vocab, (8,))
     conf = torch.tensor([1.0, 0.0, 0.5, 0.99, 0.01, 0.3, 0.7, 0.9])
-    loss = bayes_token_loss(logits, targets, torch.ones(8), conf, step=5, total_steps=10)
+    loss = evidential_token_loss(logits, targets, torch.ones(8), conf, step=5, total_steps=10)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
 
 
-def test_bayes_token_loss_equals_the_reference_evidential_loss():
+def test_evidential_token_loss_equals_the_reference_evidential_loss():
     torch.manual_seed(1)
     logits, targets, conf = torch.randn(5, 12) * 3, torch.randint(0, 12, (5,)), torch.rand(5)
     y = soft_targets(logits, targets, conf)
-    got = bayes_token_loss(logits, targets, torch.ones(5), conf, step=3, total_steps=4, kl_weight=0.1)
-    want = evidential_loss_reference(logits, y, 3, 4, kl_weight=0.1)
+    got = evidential_token_loss(logits, targets, torch.ones(5), conf, step=3, total_steps=4, kl_weight=0.1)
+    want = edl_oracle(logits, y, 3, 4, kl_weight=0.1)
     assert float(got) == pytest.approx(want, rel=1e-4)
 
 
@@ -162,8 +196,8 @@ def test_evidential_loss_gradient_matches_finite_differences_of_the_reference():
             up, down = logits.clone(), logits.clone()
             up[i, k] += h
             down[i, k] -= h
-            num[i, k] = (evidential_loss_reference(up, y, 2, 4, kl_weight=0.5)
-                         - evidential_loss_reference(down, y, 2, 4, kl_weight=0.5)) / (2 * h)
+            num[i, k] = (edl_oracle(up, y, 2, 4, kl_weight=0.5)
+                         - edl_oracle(down, y, 2, 4, kl_weight=0.5)) / (2 * h)
     assert torch.allclose(z.grad.double(), num, atol=1e-4)
     # raising the target logit of a confident target lowers the loss
     assert z.grad[0, 0] < 0

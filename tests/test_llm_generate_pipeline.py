@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,7 +58,17 @@ def _argv(data, models, out, *extra):
             "--no-progress", "--out", str(out), *extra]
 
 
-def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
+def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
+    from weakstrong.llm.generation import strategies
+
+    trained = {}
+    original = strategies.Student.train
+
+    def recorded(self, stages, cfg):
+        trained[self.name] = self
+        return original(self, stages, cfg)
+
+    monkeypatch.setattr(strategies.Student, "train", recorded)
     root, data, models = setup
     out = root / "run"
     argv = _argv(data, models, out, "--methods", "all", "--dpo", "--dpo-on", "all", "--weights", "1", "3",
@@ -65,13 +76,22 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     assert main(argv) == 0
     res = read_json(out / "results.json")
     assert res["config"]["weak_finetune"]["lr"] == 1e-3 and res["config"]["finetune"]["lr"] == 3e-4
-    names = {"single/0", "single/1", "multi", "joint", "bayes"}
+    names = {"single/0", "single/1", "multi", "joint", "bayes", "bayes-edl"}
     assert set(res["strategies"]) == names | {f"{n}+dpo" for n in names}
     assert res["splits"]["n_weak_train"] == 6 and res["splits"]["n_test_used"] == 4
+    # naive and Bayesian multi-weak see identical targets, confidences and weights: only the loss differs
+    multi, bayes, edl = trained["multi"], trained["bayes"], trained["bayes-edl"]
+    assert multi.prompts == bayes.prompts == edl.prompts and multi.targets == bayes.targets == edl.targets
+    assert multi.weights == bayes.weights and set(multi.weights) == {0.25, 0.75}  # --weights 1 3, normalised
+    assert all(np.array_equal(a, b) for a, b in zip(multi.confidence, bayes.confidence))
+    assert multi.loss.func.__name__ == "soft_kl_token_loss" and bayes.loss.keywords["edl_step"] is True
+    assert edl.loss.keywords["edl_step"] is False and res["supervision"]["weights"] == [0.25, 0.75]
+    assert res["supervision"]["confidence_source"] == "own" and res["supervision"]["piece_split"] == "strong"
+    stage_of = res["supervision"]["student_stages"]
     for s in [*res["weak"], res["ceiling"], *res["strategies"].values()]:
         assert 0.0 <= s["slu_f1"] <= 1.0 and 0.0 <= s["exact_match"] <= 1.0
     records = [W2SRecord.from_dict(r) for r in res["records"]]  # validated schema
-    assert len(records) == 20 and all(r.loss == "kl" and r.misfit >= 0 for r in records)
+    assert len(records) == 24 and all(r.loss == "kl" and r.misfit >= 0 for r in records)
     assert {r.method for r in records} == set(res["strategies"])
     assert {r.setting for r in records} == {"slurp/test-words", "slurp/test-tokens"}
     # intervals, PGR with its interval, the DPO delta with a paired interval, both misfit views
@@ -107,18 +127,19 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     assert tp["matmul"]["bf16_gflops"] > 0 and tp["matmul"]["threads"] == 1
     assert tp["strong_finetune"]["tokens_per_s"] > 0 and tp["strong_decode"]["new_tokens_per_s"] > 0
     assert 0 < tp["finetune"]["ceiling/model"]["fraction_of_bf16_matmul"]
-    assert set(tp["decode"]) >= {"weak/0/test", "ceiling/test", "students/bayes+dpo/test"}
+    assert set(tp["decode"]) >= {"weak/0/test", "ceiling/test", f"{stage_of['bayes']}+dpo/test"}
     assert all(isinstance(w["tokenizer_matches_strong"], bool) for w in res["weak"])
-    assert res["timings_s"]["weak/0/model"] > 0 and "students/bayes+dpo/model" in res["timings_s"]
+    assert res["timings_s"]["weak/0/model"] > 0 and f"{stage_of['bayes']}+dpo/model" in res["timings_s"]
     # joint decoding: the target is the pooled candidate with the best weighted score
-    joint = read_json(out / "joint" / "targets.json")
+    (joint_file,) = (out / "joint").glob("targets@*.json")
+    joint = read_json(joint_file)
     for target, pool, scores in zip(joint["targets"], joint["pool"], joint["scores"]):
         assert target == pool[max(range(len(pool)), key=scores.__getitem__)]
     assert res["strategies"]["joint+dpo"]["dpo"]["n_pairs"] >= 0 and "dpo" not in res["strategies"]["joint"]
     # DPO pairs: chosen and rejected differ
-    assert all(c != r for _, c, r in read_json(out / "students" / "joint" / "dpo_pairs.json")["pairs"])
+    assert all(c != r for _, c, r in read_json(out / stage_of["joint"] / "dpo_pairs.json")["pairs"])
     # a rerun reuses every stage (no retraining) and reproduces the numbers
-    stage = out / "students" / "bayes" / "model" / "stage.json"
+    stage = out / stage_of["bayes"] / "model" / "stage.json"
     mtime = stage.stat().st_mtime_ns
     assert main(argv) == 0
     again = read_json(out / "results.json")
@@ -128,8 +149,8 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys):
     i = argv.index("--dpo-on")
     assert main(argv[:i] + argv[i + 2:]) == 0
     fewer = read_json(out / "results.json")
-    trained = [n for n in res["strategies"] if not n.endswith("+dpo")]  # in training order: ties go to the first
-    best = max(trained, key=lambda n: res["strategies"][n]["slu_f1"])
+    order = [n for n in res["strategies"] if not n.endswith("+dpo")]  # in training order: ties go to the first
+    best = max(order, key=lambda n: res["strategies"][n]["val_slu_f1"] or 0.0)  # validation, never test
     assert {n for n in fewer["strategies"] if n.endswith("+dpo")} == {f"{best}+dpo", "bayes+dpo"}
     assert all(fewer["strategies"][n] == res["strategies"][n] for n in fewer["strategies"])
     # ... but a different configuration in the same folder is refused

@@ -182,14 +182,15 @@ def test_throughput_table():
     assert transformer_flops_per_token(10) == 20 and transformer_flops_per_token(10, 10, 10) == 60
 
 
-def test_dpo_refines_the_best_student_and_the_bayesian_one():
+def test_dpo_refines_the_best_student_on_validation_and_the_bayesian_one():
     from weakstrong.llm.generation.preference import dpo_students
 
     scores = {"single/0": 0.31, "multi": 0.44, "joint": 0.41, "bayes": 0.40}
-    results = {name: {"slu_f1": f} for name, f in scores.items()}
+    # test SLU-F1 says joint is best; only the validation SLU-F1 may choose
+    results = {name: {"val_slu_f1": f, "slu_f1": 0.9 if name == "joint" else 0.1} for name, f in scores.items()}
     assert dpo_students(results, "best+bayes") == ["multi", "bayes"]
     assert dpo_students(results, "all") == list(scores)
-    results["bayes"]["slu_f1"] = 0.5                   # bayes is also the best: one stage, not two
+    results["bayes"]["val_slu_f1"] = 0.5               # bayes is also the best: one stage, not two
     assert dpo_students(results, "best+bayes") == ["bayes"]
     del results["bayes"]                               # no Bayesian student: the best alone
     assert dpo_students(results, "best+bayes") == ["multi"]

@@ -3,15 +3,22 @@
 Bayesian WeakS-to-Strong (Cui et al. 2024, §3.3) supervises a strong generator with token-level soft targets
 built from weak models that may tokenize differently. The shared level is the whitespace word:
 
-1. a weak model scores the target text by teacher forcing; its token log-probs are summed per whitespace word,
-   giving log p_w(word) (the EOS token is its own last "word", so stopping is supervised too);
-2. the ensemble's word probability is the weighted mixture p(word) = sum_j w_j p_j(word);
-3. the word's score is spread evenly over the strong tokenizer's pieces of that word in log space, so piece
-   confidence c = p(word) ** (1 / n_pieces) and the product over the word's pieces is p(word) again;
+1. a weak model scores a text by teacher forcing; its token log-probs are summed per whitespace word, giving
+   the word log-score l_w. For the multi-weak targets each weak model scores its *own* 1-best, so l_w is the
+   model's own decoding score of its output (beam search scores a hypothesis by the same token log-probs). The
+   EOS token joins the last word for confidence (``eos="attach"``, as the reference does); the misfit views
+   keep it as a unit of its own (``eos="own"``), so stopping is measured too;
+2. several models' word probabilities combine as the weighted mixture p(word) = sum_j w_j p_j(word);
+3. the word's log-score is split over the strong tokenizer's pieces of that word: piece t gets
+   log c_t = softmax_t(-m_t) * l_w, where m_t = max_k p_strong(k) at t is how sure the strong model is there
+   (``split="strong"``, the reference's; the pieces the strong model is less sure of carry more of the doubt),
+   so the product over the word's pieces is exp(l_w) again. ``split="even"`` (log c_t = l_w / n_pieces) is the
+   reference's ablation;
 4. the soft target at a strong position puts mass c on the target token and spreads 1 - c over the rest of the
-   vocabulary in proportion to the student's own (detached) distribution;
-5. the student is trained on these targets with the evidential loss (``weakstrong.llm.supervision.losses``), whose KL term
-   is annealed and clamped as in the reference and computed in float64, so a full vocabulary is safe.
+   vocabulary in proportion to the student's own distribution, which is not detached (as the reference);
+5. the student is trained on these targets with a soft KL (naive multi-weak) or the evidential loss
+   (Bayesian multi-weak, ``weakstrong.llm.supervision.losses``), whose KL term is annealed, clamped and scaled
+   as in the reference and computed in float64, so a full vocabulary is safe.
 
 A token is assigned to the word holding its first non-space character; a token of pure whitespace goes to the
 next word (byte-level BPEs attach the leading space to the following word).
@@ -25,7 +32,7 @@ import numpy as np
 import torch
 
 from weakstrong.llm.models.lm import encode_examples, target_token_logprobs
-from weakstrong.llm.supervision.losses import evidential_loss
+from weakstrong.llm.supervision.losses import KL_CLAMP, KL_WEIGHT, edl_step_targets, evidential_loss
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -65,15 +72,18 @@ def token_words(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
     return out
 
 
-def target_token_words(tokenizer, target: str) -> tuple[np.ndarray, int]:
+def target_token_words(tokenizer, target: str, eos: str = "own") -> tuple[np.ndarray, int]:
     """Word index of each token of ``encode_target(tokenizer, target)`` (EOS last), and the number of words.
 
-    The EOS token gets index ``n_words``: it is a word of its own.
+    ``eos="own"``: the EOS token gets index ``n_words``, a word of its own; ``eos="attach"``: it joins the last
+    word (index ``n_words - 1``; a target with no word keeps EOS as word 0).
     """
     enc = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
     n_words = len(word_spans(target))
     words = token_words(target, enc["offset_mapping"]) if n_words else np.zeros(len(enc["input_ids"]), int)
-    return np.append(words, n_words), n_words
+    if eos not in ("own", "attach"):
+        raise ValueError(f"eos must be 'own' or 'attach', got {eos!r}")
+    return np.append(words, n_words if eos == "own" or n_words == 0 else n_words - 1), n_words
 
 
 def same_segmentation(tokenizer_a, tokenizer_b, texts: Sequence[str]) -> bool:
@@ -91,13 +101,16 @@ def sum_per_word(token_values: np.ndarray, words: np.ndarray, n_words: int) -> n
     return np.bincount(words, weights=token_values, minlength=n_words + 1)
 
 
-def words_from_tokens(tokenizer, targets: Sequence[str], token_lps: Sequence[np.ndarray]) -> list[np.ndarray]:
+def words_from_tokens(tokenizer, targets: Sequence[str], token_lps: Sequence[np.ndarray],
+                      eos: str = "own") -> list[np.ndarray]:
     """Sum each target's token log-probs (EOS last, as :func:`weakstrong.llm.models.lm.target_token_logprobs` gives
-    them) into its whitespace words: log p(word | prompt, previous words), EOS last."""
+    them) into its whitespace words: log p(word | prompt, previous words); with ``eos="own"`` EOS is the last
+    entry, with ``eos="attach"`` it is part of the last word (see :func:`target_token_words`)."""
     out = []
     for target, lp in zip(targets, token_lps):
-        words, n_words = target_token_words(tokenizer, target)
-        out.append(sum_per_word(np.asarray(lp), words, n_words))
+        words, n_words = target_token_words(tokenizer, target, eos)
+        values = sum_per_word(np.asarray(lp), words, n_words)
+        out.append(values if eos == "own" or n_words == 0 else values[:n_words])
     return out
 
 
@@ -140,28 +153,43 @@ def ensemble_word_probs(per_model: Sequence[Sequence[np.ndarray]], weights: Sequ
     return [sum(wj * np.exp(m[i]) for wj, m in zip(w, per_model)) for i in range(len(per_model[0]))]
 
 
-def piece_confidence(word_probs: np.ndarray, words: np.ndarray, floor: float = 1e-6) -> np.ndarray:
-    """Spread each word's probability over its pieces: c = p(word) ** (1 / n_pieces(word)).
+def piece_confidence(word_probs: np.ndarray, words: np.ndarray, floor: float = 1e-6,
+                     strong_max_probs: np.ndarray | None = None) -> np.ndarray:
+    """Split each word's probability over its pieces; the product over a word's pieces is p(word).
+
+    Without ``strong_max_probs`` the split is even: c = p(word) ** (1 / n_pieces(word)). With it (the
+    reference's split), piece t of word w gets log c_t = softmax_t(-m_t) * log p(w), the softmax taken over the
+    pieces of w and m_t the strong model's max probability at piece t.
 
     Parameters
     ----------
-    word_probs : (n_words + 1,) word probabilities (EOS last), from any tokenizer.
+    word_probs : one probability per word index of ``words`` (EOS last when it is a word of its own).
     words : word index of each piece of the *strong* tokenization of the same text.
     floor : lower clamp on p(word), so log stays finite.
+    strong_max_probs : (len(words),) the strong model's max_k p(k) at each piece, or None (even split).
     """
     counts = np.bincount(words, minlength=len(word_probs))
     if counts.shape[0] != len(word_probs):
         raise ValueError(f"words index {counts.shape[0]} words but word_probs has {len(word_probs)}")
     log_p = np.log(np.clip(word_probs, floor, 1.0))
-    return np.exp(log_p[words] / counts[words])
+    if strong_max_probs is None:
+        return np.exp(log_p[words] / counts[words])
+    m = np.asarray(strong_max_probs, dtype=float)
+    if m.shape != words.shape:
+        raise ValueError(f"strong_max_probs must have one value per piece ({len(words)}), got shape {m.shape}")
+    e = np.exp(-m)  # m in [0, 1]: no overflow, and the softmax over a word's pieces is e / its sum
+    share = e / np.bincount(words, weights=e, minlength=len(word_probs))[words]
+    return np.exp(share * log_p[words])
 
 
-def soft_targets(student_logits: torch.Tensor, targets: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+def soft_targets(student_logits: torch.Tensor, targets: torch.Tensor, confidence: torch.Tensor,
+                 detach: bool = False) -> torch.Tensor:
     """Token-level soft targets: c on the target token, 1 - c over the others in proportion to the student.
 
     Parameters
     ----------
-    student_logits : (N, V) logits (detached here: the target must not carry gradient).
+    student_logits : (N, V) logits. As in the reference, the student's distribution is not detached, so the
+        target carries gradient; ``detach=True`` is the ablation that stops it.
     targets : (N,) target token ids.
     confidence : (N,) c in [0, 1].
 
@@ -169,7 +197,8 @@ def soft_targets(student_logits: torch.Tensor, targets: torch.Tensor, confidence
     -------
     (N, V) float32 rows on the simplex.
     """
-    probs = torch.softmax(student_logits.detach().float(), -1)  # (N, V)
+    z = student_logits.float()
+    probs = torch.softmax(z.detach() if detach else z, -1)  # (N, V)
     onehot = torch.zeros_like(probs).scatter_(1, targets[:, None], 1.0)
     rest = probs * (1.0 - onehot)
     # If the student is already certain of the target, "the rest" has no mass: spread it uniformly instead.
@@ -180,11 +209,26 @@ def soft_targets(student_logits: torch.Tensor, targets: torch.Tensor, confidence
     return c * onehot + (1.0 - c) * rest
 
 
-def bayes_token_loss(logits, targets, weights, confidence, step, total_steps, kl_weight: float = 1e-4,
-                     kl_clamp: float = 1e4) -> torch.Tensor:
-    """Evidential loss on the soft targets of :func:`soft_targets` (the ``bayes`` strategy's token loss)."""
+def soft_kl_token_loss(logits, targets, weights, confidence, step, total_steps, detach: bool = False
+                       ) -> torch.Tensor:
+    """The naive multi-weak token loss: KL(soft target || student) per token (the reference's ``soft_kl``),
+    weighted mean over tokens."""
     if confidence is None:
-        raise ValueError("the bayes loss needs per-token confidence on every example")
-    y = soft_targets(logits, targets, confidence)
-    return evidential_loss(logits, y, step, total_steps, kl_weight=kl_weight, kl_clamp=kl_clamp,
+        raise ValueError("the soft-KL loss needs per-token confidence on every example")
+    y = soft_targets(logits, targets, confidence, detach)
+    per_token = torch.nn.functional.kl_div(torch.log_softmax(logits.float(), -1), y, reduction="none").sum(-1)
+    return (weights * per_token).sum() / weights.sum().clamp_min(1e-12)
+
+
+def evidential_token_loss(logits, targets, weights, confidence, step, total_steps, kl_weight: float = KL_WEIGHT,
+                          kl_clamp: float = KL_CLAMP, clamp: str = "annealed", edl_step: bool = False,
+                          detach: bool = False) -> torch.Tensor:
+    """The Bayesian multi-weak token loss: the evidential loss on the soft targets of :func:`soft_targets`
+    (``edl``), or on their ``edl_step`` mix with the student's argmax (``edl_step=True``)."""
+    if confidence is None:
+        raise ValueError("the evidential loss needs per-token confidence on every example")
+    y = soft_targets(logits, targets, confidence, detach)
+    if edl_step:
+        y = edl_step_targets(y, logits, step, total_steps)
+    return evidential_loss(logits, y, step, total_steps, kl_weight=kl_weight, kl_clamp=kl_clamp, clamp=clamp,
                            sample_weight=weights)

@@ -13,7 +13,17 @@ from dataclasses import asdict, dataclass, field
 
 from weakstrong.config import ConfigError, check_int, check_number
 
-METHODS = ("single", "multi", "joint", "bayes")
+# single: one student per weak model (its 1-best, cross-entropy); multi: naive multi-weak (every weak model's
+# 1-best with its token confidence, soft KL, fixed weights); bayes: Bayesian multi-weak (the same targets and
+# weights, the evidential loss with edl_step: the method and DPO's starting point); bayes-edl: the same with
+# plain edl (ablation); joint: joint decoding's target (cross-entropy)
+METHODS = ("single", "multi", "bayes", "bayes-edl", "joint")
+# settings that change how students train but no shared stage: they name the students' stages
+STRATEGY_FIELDS = ("weights", "joint_weights", "uniform_weights", "piece_split", "confidence_source",
+                   "kl_clamp_order", "detach_targets", "kl_weight")
+PIECE_SPLITS = ("strong", "even")
+CONFIDENCE_SOURCES = ("own", "mixture")
+KL_CLAMPS = ("annealed", "raw")
 DPO_ON = ("best+bayes", "all")
 OFFICIAL_SPLITS = ("weak_train", "w2s_train", "test")
 
@@ -85,16 +95,33 @@ class GenerateConfig:
     # NAME-lK), local model directories (e.g. `weakstrong llm pretrain` rungs) or hub ids
     weak: tuple[str, ...] = ()
     strong: str | None = None  # strong model: registry decoder (smollm2-135m), local model directory or hub id
-    methods: tuple[str, ...] = ("joint",)  # supervision strategies: single multi joint bayes, or all
-    weights: tuple[float, ...] | None = None  # ensemble weights, one per weak model (normalised; none: uniform)
+    methods: tuple[str, ...] = ("single", "multi", "bayes", "joint")  # strategies: single multi bayes bayes-edl joint, or all
+    # ensemble weights of multi and bayes, one per weak model (normalised); none: the reference's pattern, the
+    # weak model with the best validation SLU-F1 counting twice (3 models: 0.5 0.25 0.25)
+    weights: tuple[float, ...] | None = None
+    joint_weights: tuple[float, ...] | None = None  # joint decoding's weights (none: as --weights)
+    uniform_weights: bool = False  # ablation: uniform weights where --weights is none
+    # validation utterances held out of weak-train, for the weak models' and students' SLU-F1 (the default
+    # weights, the student DPO starts from); none: a tenth of weak-train, at most 100
+    n_val: int | None = None
+    # how a word's log-score splits over the strong pieces: strong (softmax(-max p_strong), the reference's)
+    # or even (the reference's ablation)
+    piece_split: str = field(default="strong", metadata={"choices": PIECE_SPLITS})
+    # token confidence of each weak target: own (the weak model's own scores of its 1-best) or mixture
+    # (ablation: the weighted mixture of every weak model's word probabilities)
+    confidence_source: str = field(default="own", metadata={"choices": CONFIDENCE_SOURCES})
+    # evidential KL: annealed (anneal, clamp at 2e5, scale: the reference's) or raw (ablation: clamp the raw KL
+    # at 1e4 before annealing, the earlier order)
+    kl_clamp_order: str = field(default="annealed", metadata={"choices": KL_CLAMPS})
+    detach_targets: bool = False  # ablation: stop the gradient through the soft target's student distribution
     dpo: bool = False  # add the conservative DPO stage after the students named by --dpo-on
-    dpo_on: str = "best+bayes"  # students DPO refines: best+bayes (the best by test SLU-F1, and bayes) or all
+    dpo_on: str = "best+bayes"  # students DPO refines: best+bayes (the best by validation SLU-F1, and bayes) or all
     seed: int = 0  # seed of the splits, of fine-tuning and of DPO
     n_weak_train: int = 1000  # weak-train utterances (a seeded part of SLURP devel)
     n_w2s_train: int = 1000  # w2s-train utterances (the disjoint rest of the same devel permutation)
     n_test: int | None = 500  # evaluate on the first n utterances of the shuffled official test split (none: all)
     n_best: int = 3  # candidates per weak model for joint decoding
-    max_new_tokens: int = 96  # generation limit
+    max_new_tokens: int = 64  # generation limit (the reference's)
     batch_size: int = 32  # decoding and scoring batch (fine-tuning: --finetune-batch-size)
     inference_bf16: bool | None = None  # frozen models decode and score in bf16 (none: where bf16 matmuls are native)
     # ceiling and students
@@ -127,11 +154,21 @@ class GenerateConfig:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ConfigError(f"{owner}.methods must be a non-empty subset of {METHODS}, got {list(self.methods)}")
-        if self.weights is not None and (len(self.weights) != len(self.weak)
-                                         or not all(math.isfinite(w) and w >= 0 for w in self.weights)
-                                         or sum(self.weights) <= 0):
-            raise ConfigError(f"{owner}.weights must be one nonnegative number per weak model ({len(self.weak)}), "
-                              f"not all zero, got {list(self.weights)}")
+        for name in ("weights", "joint_weights"):
+            w = getattr(self, name)
+            if w is not None and (len(w) != len(self.weak) or not all(math.isfinite(x) and x >= 0 for x in w)
+                                  or sum(w) <= 0):
+                raise ConfigError(f"{owner}.{name} must be one nonnegative number per weak model ({len(self.weak)}), "
+                                  f"not all zero, got {list(w)}")
+        for name, allowed in (("piece_split", PIECE_SPLITS), ("confidence_source", CONFIDENCE_SOURCES),
+                              ("kl_clamp_order", KL_CLAMPS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{owner}.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("uniform_weights", "detach_targets"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
+        if self.n_val is not None:
+            check_int(owner, "n_val", self.n_val, minimum=0)
         if self.dpo_on not in DPO_ON:
             raise ConfigError(f"{owner}.dpo_on (--dpo-on) must be one of {DPO_ON}, got {self.dpo_on!r}")
         check_int(owner, "seed", self.seed, minimum=0)
@@ -152,16 +189,31 @@ class GenerateConfig:
         self.dpo_config.validate(f"{owner}.dpo_config")
         return self
 
-    @property
-    def ensemble_weights(self) -> list[float]:
-        w = self.weights or [1.0] * len(self.weak)
+    def ensemble_weights(self, val_slu_f1: list[float] | None = None, joint: bool = False) -> list[float]:
+        """The normalised weights: ``--joint-weights`` (joint decoding) or ``--weights`` if given; otherwise
+        uniform (``--uniform-weights``) or the reference's pattern on the weak models' validation SLU-F1: the best
+        one counts twice (3 models: 0.5, 0.25, 0.25; ties go to the first)."""
+        w = (self.joint_weights if joint else None) or self.weights
+        if w is None:
+            w = [1.0] * len(self.weak)
+            if not self.uniform_weights and val_slu_f1 is not None and len(self.weak) > 1:
+                w[int(max(range(len(val_slu_f1)), key=lambda j: (val_slu_f1[j], -j)))] = 2.0
         return [x / sum(w) for x in w]
+
+    def val_size(self) -> int:
+        """The validation utterances held out of weak-train."""
+        return min(100, self.n_weak_train // 10) if self.n_val is None else self.n_val
+
+    def strategy_key(self) -> dict:
+        """The settings a student's training depends on beyond the shared stages (in its stage name, so
+        ablations of one setting share the weak models, the ceiling and every target)."""
+        return {k: getattr(self, k) for k in STRATEGY_FIELDS}
 
     def identity(self) -> dict:
         """The settings a cached stage depends on (not the list of methods or the DPO switches, which only add
-        stages, nor the reporting settings)."""
+        stages, nor the reporting settings, nor the strategy settings, which name the students' stages)."""
         d = asdict(self)
-        for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot"):
+        for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot", *STRATEGY_FIELDS):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

@@ -45,10 +45,11 @@ from weakstrong.llm.generation import report
 from weakstrong.llm.generation.bridge import same_segmentation
 from weakstrong.llm.generation.config import GenerateConfig
 from weakstrong.llm.generation.preference import dpo_stage, dpo_students
+from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import (bootstrap_ci, bootstrap_weights, non_degeneracy,
-                                                  paired_bootstrap_delta)
+                                                  paired_bootstrap_delta, score_generations)
 from weakstrong.llm.generation.stages import GenerationStages, evaluate, finetune_spec
-from weakstrong.llm.generation.strategies import students as student_table, teacher_nbest
+from weakstrong.llm.generation.strategies import MULTI_WEAK, students as student_table, teacher_nbest
 from weakstrong.llm.models.device import check_device, select_device
 from weakstrong.llm.models.lm import model_depth, resolve_generator
 from weakstrong.llm.models.matmul_rate import matmul_rates
@@ -81,6 +82,8 @@ class Prepared:
     n_malformed: int
     test: list[SlurpExample]
     data_seconds: float
+    weak_train: list[SlurpExample]  # what the weak models train on: weak-train less the validation part
+    val: list[SlurpExample]  # validation: the last n_val utterances of weak-train (never test)
 
 
 def prepare(cfg: GenerateConfig, options: GenerateOptions = GenerateOptions()) -> Prepared:
@@ -106,27 +109,45 @@ def prepare(cfg: GenerateConfig, options: GenerateOptions = GenerateOptions()) -
         if n is not None and n > len(split):
             raise ConfigError(f"GenerateConfig.{name} (--{name.replace('_', '-')}) must be <= {len(split)}, "
                               f"the utterances there, got {n}")
+    if cfg.val_size() >= len(splits.weak_train):
+        raise ConfigError(f"GenerateConfig.n_val (--n-val) must be < {len(splits.weak_train)}, the weak-train "
+                          f"utterances (the weak models train on the rest), got {cfg.n_val}")
+    cut = len(splits.weak_train) - cfg.val_size()
     return Prepared(specs, device, dtype, splits, n_malformed, subsample(splits.test, cfg.n_test),
-                    time.perf_counter() - t0)
+                    time.perf_counter() - t0, list(splits.weak_train[:cut]), list(splits.weak_train[cut:]))
+
+
+def validation_slu_f1(stages: GenerationStages, cfg: GenerateConfig, name: str, model, tok,
+                      val: list[SlurpExample]) -> float | None:
+    """SLU-F1 of greedy generations on the validation utterances (None without any)."""
+    if not val:
+        return None
+    return stages.json(f"{name}/val", lambda: {"scores": score_generations(
+        [e.slots for e in val], greedy(model, tok, [e.prompt for e in val], cfg.max_new_tokens, cfg.batch_size,
+                                       stages.bar(f"{name}: validation"))).to_dict()})["scores"]["slu_f1"]
 
 
 def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepared) -> dict:
     """Weak models, ceiling, guard, students, DPO: every stage through ``stages``; returns the results."""
-    splits, test, w = prepared.splits, prepared.test, cfg.ensemble_weights
+    splits, test, val = prepared.splits, prepared.test, prepared.val
     w2s, prompts = splits.w2s_train, [e.prompt for e in splits.w2s_train]
     stages.timings["data"] = prepared.data_seconds
     n_test = (test, cfg.max_new_tokens, cfg.batch_size)
+    strong_spec = prepared.specs[cfg.strong]
 
     weak, nbest = [], []
     for j, source in enumerate(cfg.weak):
         model, tok = stages.model(f"weak/{j}/model", source, finetune_spec(
-            stages, [e.prompt for e in splits.weak_train], [e.target for e in splits.weak_train],
+            stages, [e.prompt for e in prepared.weak_train], [e.target for e in prepared.weak_train],
             cfg.weak_finetune or cfg.finetune, f"weak {j}: finetune"), prepared.specs[source])
-        weak.append({"name": source, **evaluate(stages, f"weak/{j}", model, tok, *n_test), "model": (model, tok)})
+        weak.append({"name": source, **evaluate(stages, f"weak/{j}", model, tok, *n_test), "model": (model, tok),
+                     "val_slu_f1": validation_slu_f1(stages, cfg, f"weak/{j}", model, tok, val)})
         nbest.append(teacher_nbest(stages, cfg, j, model, tok, w2s))
     models = [x["model"] for x in weak]
+    val_f1 = None if not val else [x["val_slu_f1"] for x in weak]
+    w, joint_w = cfg.ensemble_weights(val_f1), cfg.ensemble_weights(val_f1, joint=True)
     ceiling_model, strong_tok = stages.model("ceiling/model", cfg.strong, finetune_spec(
-        stages, prompts, [e.target for e in w2s], cfg.finetune, "ceiling: finetune"), prepared.specs[cfg.strong])
+        stages, prompts, [e.target for e in w2s], cfg.finetune, "ceiling: finetune"), strong_spec)
     ceiling = evaluate(stages, "ceiling", ceiling_model, strong_tok, *n_test)
     del ceiling_model
     guard = non_degeneracy(ceiling["scores"]["slu_f1"], [x["scores"]["slu_f1"] for x in weak],
@@ -136,24 +157,29 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
     for x, (_, tok) in zip(weak, models):
         x["same_tokens"] = same_segmentation(tok, strong_tok, [e.target for e in test])
 
-    table = student_table(stages, cfg, prompts, nbest, models)
+    base = stages.model("strong/base", cfg.strong, None, strong_spec) if set(cfg.methods) & set(MULTI_WEAK) \
+        and cfg.piece_split == "strong" else None
+    table = student_table(stages, cfg, prompts, nbest, models, base, w, joint_w)
+    del base
     boot = bootstrap_weights(len(test), cfg.n_boot, cfg.seed)
     results, records, evaluated = {}, [], {}
 
     def summarise(name, evaluation, teachers):
         summary, recs = report.summarise(cfg, name, evaluation, teachers, weak, ceiling, strong_tok,
-                                         [e.target for e in test], len(w2s), boot)
+                                         [e.target for e in test], len(w2s), boot, w)
         records.extend(recs)
         return summary
 
     for name, student in table.items():
-        model, tok = stages.model(f"students/{name}/model", cfg.strong, student.train, prepared.specs[cfg.strong])
-        evaluated[name] = evaluate(stages, f"students/{name}", model, tok, *n_test)
+        model, tok = stages.model(f"{student.stage()}/model", cfg.strong, student.train(stages, cfg), strong_spec)
+        evaluated[name] = evaluate(stages, student.stage(), model, tok, *n_test)
         results[name] = summarise(name, evaluated[name], student.teachers)
+        results[name]["val_slu_f1"] = validation_slu_f1(stages, cfg, student.stage(), model, tok, val)
         del model
     for name in dpo_students(results, cfg.dpo_on) if cfg.dpo else []:
-        model, tok = stages.model(f"students/{name}/model", cfg.strong, None, prepared.specs[cfg.strong])
-        after = dpo_stage(stages, cfg, name, model, tok, models, w2s, test)
+        stage = table[name].stage()
+        model, tok = stages.model(f"{stage}/model", cfg.strong, None, strong_spec)
+        after = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, test)
         results[f"{name}+dpo"] = summarise(f"{name}+dpo", after, table[name].teachers)
         delta = paired_bootstrap_delta(evaluated[name]["counts"], after["counts"], boot)
         results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
@@ -166,7 +192,9 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
     device = prepared.device
     rates = matmul_rates(threads=torch.get_num_threads(), device=str(device)) \
         if device.type in ("cpu", "cuda") else None
-    strong_stages = {"ceiling/model", "ceiling/test"} | {f"students/{n}/{k}" for n in results for k in ("model", "test")}
+    student_stages = [t.stage() for t in table.values()] + [f"{table[n[:-4]].stage()}+dpo" for n in results
+                                                             if n.endswith("+dpo")]
+    strong_stages = {"ceiling/model", "ceiling/test"} | {f"{s}/{k}" for s in student_stages for k in ("model", "test")}
     out = {
         "task": "slurp", "config": asdict(cfg),
         "splits": {"source": splits.source, "seed": splits.seed, **splits.sizes(), "n_test_used": len(test),
@@ -175,7 +203,13 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
                            "train split is absent); test is the official test split"
                    if splits.source == "seeded-devel" else "official split files"},
         "weak": [{"name": x["name"], **x["scores"], "ci": bootstrap_ci(x["counts"], boot),
-                  "tokenizer_matches_strong": x["same_tokens"]} for x in weak],
+                  "tokenizer_matches_strong": x["same_tokens"], "val_slu_f1": x["val_slu_f1"]} for x in weak],
+        "supervision": {"weights": w, "joint_weights": joint_w,
+                        "weights_source": "given" if cfg.weights else "uniform (ablation)" if cfg.uniform_weights
+                        else "validation SLU-F1: the best weak model counts twice",
+                        "confidence_source": cfg.confidence_source, "piece_split": cfg.piece_split,
+                        "kl_clamp_order": cfg.kl_clamp_order, "detach_targets": cfg.detach_targets,
+                        "n_val": len(val), "student_stages": {n: t.stage() for n, t in table.items()}},
         "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], boot)},
         "strategies": results, "comparison": comparison, "records": records, "non_degenerate": guard,
         "throughput": report.throughput({k: v["finetune"] for k, v in stages.stage_info.items() if "finetune" in v},

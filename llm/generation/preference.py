@@ -14,22 +14,23 @@ from weakstrong.llm.students.dpo import select_pairs, train_dpo
 
 
 def dpo_students(results: dict, dpo_on: str) -> list[str]:
-    """The students DPO refines: every one (``"all"``), or the best by test SLU-F1 and the Bayesian one.
+    """The students DPO refines: every one (``"all"``), or the best by validation SLU-F1 and the Bayesian one.
 
-    ``"best+bayes"`` follows the reference: DPO on top of the best student and of the Bayesian student (one
-    stage when they are the same; ties go to the first trained). The choice uses only the students' own
-    scores, and DPO's effect is then measured against the same student on the same utterances (a paired
-    delta), so it does not favour DPO.
+    ``"best+bayes"`` follows the reference: DPO on top of the best student and of the Bayesian (``edl_step``)
+    student (one stage when they are the same; ties go to the first trained). The best is chosen on the
+    validation utterances (held out of weak-train), never on test (without validation: the first trained);
+    DPO's effect is then measured against the same student on the same test utterances (a paired delta).
     """
     if dpo_on == "all":
         return list(results)
-    best = max(results, key=lambda name: results[name]["slu_f1"])
+    best = max(results, key=lambda name: results[name].get("val_slu_f1") or 0.0)
     return list(dict.fromkeys([best] + (["bayes"] if "bayes" in results else [])))
 
 
-def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, name: str, model, tok, models: list[tuple],
-              w2s: list[SlurpExample], test: list[SlurpExample]) -> dict:
-    """Student ``name`` refined by DPO and evaluated on test (as :func:`~.stages.evaluate`, plus ``dpo``)."""
+def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: str, model, tok, models: list[tuple],
+              weights: list[float], w2s: list[SlurpExample], test: list[SlurpExample]) -> dict:
+    """Student ``name`` (stage ``stage``) refined by DPO and evaluated on test (as :func:`~.stages.evaluate`,
+    plus ``dpo``); the weak ensemble ranks the candidates with ``weights``."""
     dcfg = cfg.dpo_config
     prompts = [e.prompt for e in subsample(w2s, cfg.dpo_inputs)]
 
@@ -37,9 +38,9 @@ def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, name: str, model, t
         decoding = DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens, max(1, cfg.batch_size // 4))
         cands = decode(model, tok, prompts, decoding, stages.bar(f"{name}: {dcfg.n_best}-best"))
         cands = [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]
-        scores = ensemble_candidate_scores(models, prompts, cands, cfg.ensemble_weights, cfg.batch_size)
+        scores = ensemble_candidate_scores(models, prompts, cands, weights, cfg.batch_size)
         return {"pairs": select_pairs(cands, scores)}
-    chosen_rejected = stages.json(f"students/{name}/dpo_pairs", pairs)["pairs"]
+    chosen_rejected = stages.json(f"{stage}/dpo_pairs", pairs)["pairs"]
 
     def train(m, t):
         if not chosen_rejected:
@@ -50,7 +51,7 @@ def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, name: str, model, t
         info = train_dpo(m, t, chosen, rejected, dcfg, stages.bar(f"{name}: dpo"))
         return {"n_pairs": info["n_pairs"], "final_margin": info["final_margin"],
                 "final_loss": float(np.mean(info["losses"][-5:]))}
-    tuned = stages.model(f"students/{name}+dpo/model", str(stages.folder.path(f"students/{name}/model")), train)
-    info = stages.stage_info[f"students/{name}+dpo/model"]
-    return {**evaluate(stages, f"students/{name}+dpo", *tuned, test, cfg.max_new_tokens, cfg.batch_size),
+    tuned = stages.model(f"{stage}+dpo/model", str(stages.folder.path(f"{stage}/model")), train)
+    info = stages.stage_info[f"{stage}+dpo/model"]
+    return {**evaluate(stages, f"{stage}+dpo", *tuned, test, cfg.max_new_tokens, cfg.batch_size),
             "dpo": {k: info.get(k) for k in ("n_pairs", "final_margin", "final_loss")}}

@@ -190,16 +190,17 @@ def throughput(finetune: dict[str, dict], decode: dict[str, tuple[dict, int]], s
 
 
 def summarise(cfg, name: str, student: dict, teachers: list[int], weak: list[dict], ceiling: dict, strong_tokenizer,
-              targets: Sequence[str], n_w2s: int, boot: np.ndarray) -> tuple[dict, list[dict]]:
+              targets: Sequence[str], n_w2s: int, boot: np.ndarray, weights: Sequence[float]
+              ) -> tuple[dict, list[dict]]:
     """A student's summary (scores with intervals, PGR against its best teacher with an interval, both misfit
     views) and its two records (gold words, gold tokens of the strong tokenizer).
 
     ``student``, ``ceiling`` and each of ``weak`` are evaluations (``stages.evaluate``); ``teachers`` index the
-    weak models that taught the student, mixed with their ensemble weights.
+    weak models that taught the student, mixed with their ensemble ``weights``.
     """
     s = student["scores"]
     ref = max((weak[j] for j in teachers), key=lambda x: x["scores"]["slu_f1"])
-    tw = [cfg.ensemble_weights[j] for j in teachers]
+    tw = [weights[j] for j in teachers]
     word_teacher = ensemble_word_probs([weak[j]["word_logprobs"] for j in teachers], tw)
     token_teacher = mixture([token_teacher_probs(targets, strong_tokenizer, weak[j]["same_tokens"],
                                                  weak[j]["token_logprobs"], weak[j]["word_logprobs"])

@@ -1,37 +1,69 @@
 """The supervision strategies: what each strong student is trained on, from the weak models' labels.
 
-- ``single``: each weak model's 1-best, the top beam of its n-best (one student per weak model);
-- ``multi``: one loss per weak model's 1-best, weighted by the ensemble weights (one student);
-- ``joint``: joint decoding. The pool of every weak model's n-best is scored by every weak model (mean token
-  log-prob), the scores are combined with the weights and the argmax is the target;
-- ``bayes``: the joint target with token-level soft targets from the weak ensemble's word confidences carried
-  across tokenizers by the word bridge, trained with the evidential loss
-  (:mod:`weakstrong.llm.generation.bridge`).
+As the reference codes them (Cui et al. 2024; ``../shared/REFERENCE.md`` §3):
 
-Every target set is a cached stage of the run (:class:`~weakstrong.llm.generation.stages.GenerationStages`).
+- ``single``: each weak model's 1-best, the top beam of its n-best, with cross-entropy (one student per weak
+  model);
+- ``multi`` (naive multi-weak): every weak model's 1-best is its own target sequence with token-level soft
+  targets (the word bridge, :mod:`weakstrong.llm.generation.bridge`: the weak model's own scores of its 1-best,
+  split over the strong pieces); one loss per weak model, combined with fixed weights; the soft KL;
+- ``bayes`` (Bayesian multi-weak, the method): the *same* targets, confidences and weights as ``multi``,
+  trained with the evidential loss in its ``edl_step`` form (the student DPO starts from); ``bayes-edl``: the
+  same with plain ``edl`` (ablation). So ``multi`` against ``bayes`` isolates the loss;
+- ``joint``: joint decoding. The pool of every weak model's n-best is scored by every weak model (mean token
+  log-prob), the scores are combined with the joint weights and the argmax is the target (cross-entropy); so
+  ``joint`` against ``bayes`` compares target construction.
+
+How the fixed weights enter ``multi`` and ``bayes``: each (input, weak model j) pair is an example whose tokens
+carry weight w_j in the loss's weighted mean over the batch's tokens.
+
+Every target set and confidence is a cached stage of the run
+(:class:`~weakstrong.llm.generation.stages.GenerationStages`); a student's stage name carries a hash of the
+strategy settings (:meth:`GenerateConfig.strategy_key`), so an ablation of one setting reuses everything else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 
+from weakstrong.io import config_hash
 from weakstrong.llm.data.slurp import SlurpExample, as_target
-from weakstrong.llm.generation.bridge import (bayes_token_loss, ensemble_word_probs, piece_confidence,
-                                              target_token_words, token_logprobs, words_from_tokens)
+from weakstrong.llm.generation.bridge import (ensemble_word_probs, evidential_token_loss, piece_confidence,
+                                              soft_kl_token_loss, target_token_words, token_logprobs,
+                                              words_from_tokens)
 from weakstrong.llm.generation.config import GenerateConfig
 from weakstrong.llm.generation.decoding import DecodeConfig, decode, ensemble_candidate_scores
 from weakstrong.llm.generation.stages import GenerationStages, Train, finetune_spec
+from weakstrong.llm.models.lm import encode_examples, target_token_logprobs, weighted_xent
+
+MULTI_WEAK = ("multi", "bayes", "bayes-edl")  # the strategies that share the multi-weak targets and weights
 
 
 @dataclass
 class Student:
-    """One strong student: how it is trained and which weak models taught it (indices into ``cfg.weak``)."""
+    """One strong student: its training data and loss, and which weak models taught it (indices into
+    ``cfg.weak``). ``confidence`` holds one array per example (the strong pieces' c), or None."""
 
-    train: Train
+    name: str
+    prompts: list[str]
+    targets: list[str]
+    weights: list[float] | None
+    confidence: list[np.ndarray] | None
+    loss: object
     teachers: list[int]
+    key: dict = field(default_factory=dict)
+
+    def stage(self) -> str:
+        """The stage name of the trained student: its name and a hash of what it was trained with."""
+        return f"students/{self.name}@{config_hash(self.key, 8)}"
+
+    def train(self, stages: GenerationStages, cfg: GenerateConfig) -> Train:
+        conf = None if self.confidence is None else (lambda tok, texts: self.confidence)
+        return finetune_spec(stages, self.prompts, self.targets, cfg.finetune, self.name, self.weights, conf,
+                             self.loss)
 
 
 def teacher_nbest(stages: GenerationStages, cfg: GenerateConfig, j: int, model, tok,
@@ -42,44 +74,85 @@ def teacher_nbest(stages: GenerationStages, cfg: GenerateConfig, j: int, model, 
         model, tok, [e.prompt for e in w2s], decoding, stages.bar(f"weak {j}: n-best"))]})["nbest"]
 
 
+def word_scores(stages: GenerationStages, cfg: GenerateConfig, j: int, models: list[tuple], prompts: list[str],
+                targets: list[str], weights: list[float]) -> list[np.ndarray]:
+    """Per target of weak model j, the log-score l_w of each word (EOS attached to the last word): the weak
+    model's own token log-probs of its output (``own``), or the weighted mixture of every weak model's word
+    probabilities (``mixture``, ablation)."""
+    def own(m, t):
+        return words_from_tokens(t, targets, token_logprobs(m, t, prompts, targets, cfg.batch_size), eos="attach")
+
+    if cfg.confidence_source == "own":
+        return [np.asarray(x) for x in stages.json(f"multi/{j}/own_word_scores", lambda: {
+            "scores": own(*models[j])})["scores"]]
+    per_model = [[np.asarray(x) for x in stages.json(f"multi/{j}/word_scores_by/{k}", lambda m=m, t=t: {
+        "scores": own(m, t)})["scores"]] for k, (m, t) in enumerate(models)]
+    return [np.log(np.clip(p, 1e-300, None)) for p in ensemble_word_probs(per_model, weights)]
+
+
+def strong_max_probs(stages: GenerationStages, cfg: GenerateConfig, j: int, strong: tuple, prompts: list[str],
+                     targets: list[str]) -> list[np.ndarray]:
+    """max_k p_strong(k) at each strong piece of weak model j's targets, by the strong model before any w2s
+    training (teacher forced): how sure the strong model is at each piece, for the word bridge's split."""
+    model, tok = strong
+    return [np.asarray(x) for x in stages.json(f"strong/max_probs/{j}", lambda: {"max_probs": target_token_logprobs(
+        model, tok, encode_examples(tok, prompts, targets, max_length=10 ** 9), cfg.batch_size,
+        statistic="max_prob")})["max_probs"]]
+
+
+def multi_weak_data(stages: GenerationStages, cfg: GenerateConfig, prompts: list[str], nbest: list[list[list[str]]],
+                    models: list[tuple], strong: tuple, weights: list[float]) -> tuple[list, list, list, list]:
+    """The multi-weak training data shared by ``multi`` and ``bayes``: (prompts, targets, weights, confidence)
+    over every (weak model, input) pair, the confidence on the strong tokenizer's pieces."""
+    strong_tok = strong[1]
+    all_prompts, all_targets, all_weights, all_conf = [], [], [], []
+    for j, per in enumerate(nbest):
+        targets = [nb[0] for nb in per]
+        scores = word_scores(stages, cfg, j, models, prompts, targets, weights)
+        maxp = strong_max_probs(stages, cfg, j, strong, prompts, targets) if cfg.piece_split == "strong" else None
+        for i, (target, score) in enumerate(zip(targets, scores)):
+            pieces = target_token_words(strong_tok, target, eos="attach")[0]
+            all_conf.append(piece_confidence(np.exp(score), pieces, strong_max_probs=None if maxp is None
+                                             else maxp[i]))
+        all_prompts += prompts
+        all_targets += targets
+        all_weights += [weights[j]] * len(prompts)
+    return all_prompts, all_targets, all_weights, all_conf
+
+
 def students(stages: GenerationStages, cfg: GenerateConfig, prompts: list[str], nbest: list[list[list[str]]],
-             models: list[tuple]) -> dict[str, Student]:
-    """The students of ``cfg.methods``, by name, in training order; targets are computed (and cached) here,
-    the students are trained by the caller."""
-    w = cfg.ensemble_weights
-
-    def spec(name, targets, **kwargs) -> Train:
-        return finetune_spec(stages, prompts_for(targets), targets, cfg.finetune, name, **kwargs)
-
-    def prompts_for(targets):
-        return prompts * (len(targets) // len(prompts))
+             models: list[tuple], strong: tuple, weights: list[float], joint_weights: list[float]
+             ) -> dict[str, Student]:
+    """The students of ``cfg.methods``, by name, in training order, with the data each trains on (targets and
+    confidences are computed and cached here; the students are trained by the caller). ``strong`` is the strong
+    model before any w2s training (for the word bridge's split)."""
+    every = list(range(len(models)))
+    key = {"strategy": cfg.strategy_key(), "weights": weights, "joint_weights": joint_weights}
+    clamp = {"kl_weight": cfg.kl_weight, "clamp": cfg.kl_clamp_order, "detach": cfg.detach_targets}
+    if cfg.kl_clamp_order == "raw":
+        clamp["kl_clamp"] = 1e4  # the earlier clamp, applied before annealing (the ablation)
+    losses = {"multi": partial(soft_kl_token_loss, detach=cfg.detach_targets),
+              "bayes": partial(evidential_token_loss, edl_step=True, **clamp),
+              "bayes-edl": partial(evidential_token_loss, edl_step=False, **clamp)}
 
     def joint_targets() -> list[str]:
         def compute():
             pool = [list(dict.fromkeys(c for nb in nbest for c in nb[i])) for i in range(len(prompts))]
-            scores = ensemble_candidate_scores(models, prompts, pool, w, cfg.batch_size)
+            scores = ensemble_candidate_scores(models, prompts, pool, joint_weights, cfg.batch_size)
             return {"targets": [p[int(np.argmax(s))] for p, s in zip(pool, scores)], "pool": pool, "scores": scores}
-        return stages.json("joint/targets", compute)["targets"]
+        return stages.json(f"joint/targets@{config_hash(joint_weights, 8)}", compute)["targets"]
 
-    def bayes_confidence(targets: list[str]):
-        lps = stages.json("bayes/weak_word_logprobs", lambda: {"logprobs": [words_from_tokens(
-            t, targets, token_logprobs(m, t, prompts, targets, cfg.batch_size)) for m, t in models]})["logprobs"]
-        probs = ensemble_word_probs([[np.asarray(x) for x in per] for per in lps], w)
-        return lambda tok, texts: [piece_confidence(p, target_token_words(tok, t)[0]) for p, t in zip(probs, texts)]
-
-    every = list(range(len(models)))
     out: dict[str, Student] = {}
+    shared = None
     for method in cfg.methods:
         if method == "single":
             for j in every:
-                out[f"single/{j}"] = Student(spec(f"single {j}", [nb[0] for nb in nbest[j]]), [j])
-        elif method == "multi":
-            out["multi"] = Student(spec("multi", [nb[0] for per in nbest for nb in per],
-                                        weights=[wj for wj in w for _ in prompts]), every)
-        elif method == "joint":
-            out["joint"] = Student(spec("joint", joint_targets()), every)
+                out[f"single/{j}"] = Student(f"single/{j}", prompts, [nb[0] for nb in nbest[j]], None, None,
+                                             weighted_xent, [j], {"method": "single"})
+        elif method in MULTI_WEAK:
+            shared = shared or multi_weak_data(stages, cfg, prompts, nbest, models, strong, weights)
+            out[method] = Student(method, *shared, losses[method], every, {"method": method, **key})
         else:
-            targets = joint_targets()
-            out["bayes"] = Student(spec("bayes", targets, confidence=bayes_confidence(targets),
-                                        loss=partial(bayes_token_loss, kl_weight=cfg.kl_weight)), every)
+            out["joint"] = Student("joint", prompts, joint_targets(), None, None, weighted_xent, every,
+                                   {"method": "joint", "joint_weights": joint_weights})
     return out

@@ -245,8 +245,9 @@ def target_logits(model, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torc
 
 @torch.no_grad()
 def target_token_logprobs(model, tokenizer, examples: Sequence[Example], batch_size: int = 32,
-                          autocast: bool | None = False) -> list[np.ndarray]:
-    """log p(target token | prompt, previous target tokens) for every target token (EOS included).
+                          autocast: bool | None = False, statistic: str = "logprob") -> list[np.ndarray]:
+    """log p(target token | prompt, previous target tokens) for every target token (EOS included); with
+    ``statistic="max_prob"``, max_k p(k | prompt, previous target tokens) instead (how sure the model is there).
 
     In the model's own dtype unless ``autocast`` (see :func:`lm_autocast`): a frozen model is cast to bf16
     once by its owner where that is faster, rather than autocast batch by batch.
@@ -262,7 +263,10 @@ def target_token_logprobs(model, tokenizer, examples: Sequence[Example], batch_s
         batch = collate([examples[i] for i in idx], tokenizer.pad_token_id, device)
         with lm_autocast(device, autocast):
             logits, targets, rows = target_logits(model, batch)
-        lp = torch.log_softmax(logits.float(), -1).gather(-1, targets[:, None])[:, 0].double().cpu().numpy()
+        if statistic == "max_prob":
+            lp = torch.softmax(logits.float(), -1).max(-1).values.double().cpu().numpy()
+        else:
+            lp = torch.log_softmax(logits.float(), -1).gather(-1, targets[:, None])[:, 0].double().cpu().numpy()
         rows = rows.cpu().numpy()
         for j, i in enumerate(idx):
             out[i] = lp[rows == j]
