@@ -227,3 +227,20 @@ def test_timer_counts_reused_cache_stages_at_their_compute_cost():
     assert timer.seconds["weak/a"] < 1.0
     assert 40.0 <= timer.compute_seconds["weak/a"] < 41.0
     assert timer.compute_seconds["weak/b"] == timer.seconds["weak/b"]
+
+
+def test_the_bayes_probe_has_no_per_sample_weights_unless_the_ablation_asks():
+    """As in the reference, the confidence enters the evidential student only through its soft targets; the
+    entropy weights 1 - H/log 2 are a named ablation (``entropy_weights``)."""
+    from weakstrong.llm.students.classifier import EvidentialProbe, ProbeConfig, fit_probe
+
+    rng = np.random.default_rng(0)
+    x, teacher = rng.normal(size=(60, 5)), rng.uniform(0.05, 0.95, 60)
+    confidence = rng.uniform(0.05, 1.0, 60)
+    cfg = ProbeConfig(evidential_steps=30)
+    plain = EvidentialProbe(30, cfg.evidential_lr, cfg.evidential_l2, cfg.seed).fit(x, teacher).predict(x)
+    weighted = EvidentialProbe(30, cfg.evidential_lr, cfg.evidential_l2, cfg.seed).fit(x, teacher, confidence).predict(x)
+    assert np.array_equal(fit_probe("bayes", x, teacher, confidence, cfg).predict(x), plain)
+    ablation = ProbeConfig(evidential_steps=30, entropy_weights=True)
+    assert np.array_equal(fit_probe("bayes", x, teacher, confidence, ablation).predict(x), weighted)
+    assert not np.allclose(plain, weighted)

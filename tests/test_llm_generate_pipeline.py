@@ -250,3 +250,33 @@ def test_pretrain_is_resumable_and_loads_back_by_path(tmp_path):
     assert second["n_params"] == sum(p.numel() for p in model.parameters())
     done = pretrain(data, out, LMPretrainConfig(max_steps=5, **cfg), "cpu", log=logs.append)
     assert done == second and "already pretrained" in logs[-1]
+
+
+def test_a_stage_computed_by_older_code_is_computed_again(setup, monkeypatch, capsys):
+    """Stage keys include the code that computes them: change the naive multi-weak loss and only that student
+    is trained again; the weak models, the targets and the other students are reused."""
+    from weakstrong.llm.generation import strategies
+
+    root, data, models = setup
+    out = root / "stale"
+    argv = _argv(data, models, out, "--methods", "multi,bayes")
+    assert main(argv) == 0
+    stages = read_json(out / "results.json")["supervision"]["student_stages"]
+
+    def mtimes():
+        return {name: (out / path / "stage.json").stat().st_mtime_ns for name, path in
+                [("weak", "weak/0/model"), ("multi", f"{stages['multi']}/model"), ("bayes", f"{stages['bayes']}/model")]}
+
+    before = mtimes()
+    assert main(argv) == 0
+    assert mtimes() == before  # same code: nothing recomputed
+    original = strategies.soft_kl_token_loss
+
+    def changed_loss(*args, **kwargs):  # another loss: its source differs
+        return 2.0 * original(*args, **kwargs)
+
+    monkeypatch.setattr(strategies, "soft_kl_token_loss", changed_loss)
+    assert main(argv) == 0
+    after = mtimes()
+    assert after["multi"] != before["multi"] and after["weak"] == before["weak"] and after["bayes"] == before["bayes"]
+    assert f"stage {stages['multi']}/model was computed by other code" in capsys.readouterr().err

@@ -130,3 +130,37 @@ def test_states_beyond_float16_range_are_kept_exactly():
     small = compact_states(states[:, 1:2], bf16=True)
     assert small.dtype == np.float16 and np.array_equal(expand_states(small).numpy(), states[:, 1:2])
     assert np.isfinite(expand_states(bits).numpy()).all()
+
+
+def test_gemma_scale_features_collapse_a_plain_head_and_the_standardized_head_fixes_it():
+    """Gemma-3-270M's final norm multiplies the pooled features by ~26 on average (up to ~301): a
+    default-initialised head under the evidential loss at lr 5e-4 saturates, where its gradient vanishes. The
+    standardised, zero-initialised head (the default) learns the same task at SmolLM2's scale and Gemma's."""
+    import torch
+
+    from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, fit_classifier, predict_logits
+    from weakstrong.llm.students.topk import classifier_head, saturated_share
+
+    rng = np.random.default_rng(0)
+    n, d = 400, 64
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, d)) + 0.8 * (2 * y[:, None] - 1) * (np.arange(d) < 8)
+    gemma_gain = np.abs(rng.normal(26, 40, d))
+    gemma_gain[:3] = 301
+    results = {}
+    for scale, gain in (("smollm2", 1.8), ("gemma", gemma_gain)):
+        xs = torch.tensor(x * gain, dtype=torch.float32)
+        for head in ("plain", "standardized"):
+            torch.manual_seed(0)
+            net = classifier_head(d, head)
+            fit_classifier(net, lambda m, idx: m(xs[idx]), np.full(n, 10), 0.05 + 0.9 * y, "evidential",
+                           ClassifierFinetuneConfig(epochs=2, lr=5e-4, batch_size=32))
+            p = predict_logits(net, lambda idx: net(xs[idx]), np.full(n, 10), 64, "evidential")
+            results[(scale, head)] = (float(np.mean((p > 0.5) == y)), saturated_share(p))
+    plain_acc, plain_saturated = results[("gemma", "plain")]
+    assert plain_saturated > 0.5 and plain_acc < 0.8  # the collapse, reproduced
+    for scale in ("smollm2", "gemma"):
+        acc, saturated = results[(scale, "standardized")]
+        assert acc > 0.9 and saturated == 0.0  # the fix, at both scales
+    fixed = classifier_head(d)
+    assert all(float(p.detach().abs().sum()) == 0.0 for p in fixed.parameters())  # zero-initialised (Burns)

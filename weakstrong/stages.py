@@ -9,7 +9,11 @@ Science code computes through these and returns data; only the command line writ
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +26,30 @@ from weakstrong.io import (check_output_dir, config_hash, output_lock, read_json
                            write_json)
 
 T = TypeVar("T")
+
+
+def code_version(*objects) -> str:
+    """A short hash of the source code of ``objects`` (functions, classes or modules; a ``functools.partial``
+    counts as its function and its keyword arguments): part of a stage's key, so that a stage computed by
+    code that has changed since is computed again instead of silently reused."""
+    parts = []
+    for obj in objects:
+        if isinstance(obj, functools.partial):
+            parts += [code_version(obj.func), repr(obj.args), repr(sorted(obj.keywords.items()))]
+            continue
+        try:
+            parts.append(inspect.getsource(obj))
+        except (OSError, TypeError):
+            parts.append(repr(obj))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _stale(name: str, found, code: str | None) -> bool:
+    if code is None or found == code:
+        return False
+    print(f"weakstrong: stage {name} was computed by other code ({found} != {code}): computing it again",
+          file=sys.stderr, flush=True)
+    return True
 
 
 def main_process() -> bool:
@@ -132,33 +160,35 @@ class StageFolder:
             write_json(self.root / self.STAMP, self.ident)
             yield self
 
-    def json(self, name: str, compute: Callable[[], dict]) -> dict:
-        """The JSON stage ``name``: loaded if finished, else ``compute()``'s dict (with its ``seconds``) saved."""
+    def json(self, name: str, compute: Callable[[], dict], code: str | None = None) -> dict:
+        """The JSON stage ``name``: loaded if finished by the same ``code`` (:func:`code_version`), else
+        ``compute()``'s dict (with its ``seconds`` and ``code``) saved."""
         path = self.root / f"{name}.json"
-        if path.exists():
-            data = read_json(path)
-        else:
+        data = read_json(path) if path.exists() else None
+        if data is None or _stale(name, data.get("code"), code):
             t0 = time.perf_counter()
             data = compute()
             data["seconds"] = time.perf_counter() - t0
+            if code is not None:
+                data["code"] = code
             if main_process():
                 write_json(path, data)
         self.timings[name] = data.get("seconds", 0.0)  # a stage written before seconds were kept: 0
         return data
 
-    def folder(self, name: str, load: Callable[[Path], T], build: Callable[[Path], tuple[T, dict]]
-               ) -> tuple[T, dict]:
+    def folder(self, name: str, load: Callable[[Path], T], build: Callable[[Path], tuple[T, dict]],
+               code: str | None = None) -> tuple[T, dict]:
         """The folder stage ``name``: ``load(path)`` if finished, else ``build(path)`` -> (object, info), which
         saves the object into ``path`` (on the main process only: :func:`main_process`); ``info`` (with the
-        seconds the build took) becomes ``stage.json``."""
+        seconds the build took, and ``code``) becomes ``stage.json``. A stage built by other code is rebuilt."""
         path = self.root / name
-        if (path / self.STAGE).exists():
-            info = read_json(path / self.STAGE)
+        info = read_json(path / self.STAGE) if (path / self.STAGE).exists() else None
+        if info is not None and not _stale(name, info.get("code"), code):
             obj = load(path)
         else:
             t0 = time.perf_counter()
             obj, info = build(path)
-            info = {"seconds": time.perf_counter() - t0, **info}
+            info = {"seconds": time.perf_counter() - t0, **info, **({} if code is None else {"code": code})}
             if main_process():
                 write_json(path / self.STAGE, info)
         self.timings[name] = info["seconds"]

@@ -32,8 +32,8 @@ from weakstrong.llm.models.features import FeatureExtractor
 from weakstrong.llm.models.options import RunOptions
 from weakstrong.llm.models.precision import describe
 from weakstrong.llm.models.registry import check_length
-from weakstrong.llm.students.classifier import (LOSSES, ClassifierFinetuneConfig, ProbeConfig, predict_probes,
-                                                student_kind)
+from weakstrong.llm.students.classifier import (LOSSES, ClassifierFinetuneConfig, ProbeConfig, finetune_code,
+                                                predict_probes, student_kind)
 from weakstrong.llm.supervision.ensemble import METHODS, Teacher, make_teachers
 from weakstrong.progress import stage_line
 from weakstrong.stages import cached_array, main_process
@@ -166,7 +166,7 @@ def _probe_runs(cfg, data, teachers, strong, timer) -> tuple[dict, list]:
         methods = ["average"] + [t.method for t in teachers]  # row 0: the ceiling, on gold labels
         targets = np.stack([data.w2s_train.target] + [t.probs["w2s_train"] for t in teachers])
         conf = np.stack([np.ones(len(data.w2s_train))] + [t.confidence["w2s_train"] for t in teachers])
-        out = predict_probes(methods, feats["w2s_train"], targets, conf, feats, cfg.probe)
+        out = predict_probes(methods, feats["w2s_train"], targets, conf, feats, cfg.probe)  # (not cached)
     ceiling = {s: out[s][0] for s in EVAL_SPLITS}
     preds = [{s: out[s][j + 1] for s in EVAL_SPLITS} for j in range(len(teachers))]
     return ceiling, preds
@@ -196,7 +196,7 @@ def _finetune_one(cfg, data, targets, weights, loss, key, cache_dir, log, device
 
 
 def _finetune_runs(cfg, data, teachers, cache_dir, timer, device=None) -> tuple[dict, list]:
-    base = {"strong": cfg.strong, "data": _fingerprint(data), "train": asdict(cfg.finetune)}
+    base = {"strong": cfg.strong, "data": _fingerprint(data), "train": asdict(cfg.finetune), "code": finetune_code()}
     with timer("students/finetune"):
         ceiling = _finetune_one(cfg, data, data.w2s_train.target, None, "xent", {**base, "teacher": "gold"},
                                 cache_dir, timer.stages, device)
@@ -204,7 +204,8 @@ def _finetune_runs(cfg, data, teachers, cache_dir, timer, device=None) -> tuple[
         for t in teachers:
             key = {**base, "teacher": t.name, "method": t.method,
                    "targets": config_hash(t.probs["w2s_train"].round(8).tolist(), 16)}
-            weights = t.confidence["w2s_train"] if t.method == "bayes" else None
+            # the reference's bayes has no per-sample weights; the entropy weights are an ablation
+            weights = t.confidence["w2s_train"] if t.method == "bayes" and cfg.finetune.entropy_weights else None
             preds.append(_finetune_one(cfg, data, t.probs["w2s_train"], weights, LOSSES[t.method], key,
                                        cache_dir, timer.stages, device))
     return ceiling, preds

@@ -48,7 +48,7 @@ from weakstrong.llm.generation.preference import dpo_stage, dpo_students
 from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import (bootstrap_ci, bootstrap_weights, non_degeneracy,
                                                   paired_bootstrap_delta, score_generations)
-from weakstrong.llm.generation.stages import GenerationStages, evaluate, finetune_spec
+from weakstrong.llm.generation.stages import DECODING, GenerationStages, evaluate, finetune_spec
 from weakstrong.llm.generation.strategies import MULTI_WEAK, students as student_table, teacher_nbest
 from weakstrong.llm.models.device import check_device, select_device
 from weakstrong.llm.models.lm import model_depth, resolve_generator
@@ -124,7 +124,7 @@ def validation_slu_f1(stages: GenerationStages, cfg: GenerateConfig, name: str, 
         return None
     return stages.json(f"{name}/val", lambda: {"scores": score_generations(
         [e.slots for e in val], greedy(model, tok, [e.prompt for e in val], cfg.max_new_tokens, cfg.batch_size,
-                                       stages.bar(f"{name}: validation"))).to_dict()})["scores"]["slu_f1"]
+                                       stages.bar(f"{name}: validation"))).to_dict()}, *DECODING)["scores"]["slu_f1"]
 
 
 def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepared) -> dict:

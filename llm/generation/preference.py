@@ -8,9 +8,10 @@ import numpy as np
 from weakstrong.llm.data.slurp import SlurpExample, as_target, subsample
 from weakstrong.llm.generation.config import GenerateConfig
 from weakstrong.llm.generation.decoding import DecodeConfig, decode, ensemble_candidate_scores
-from weakstrong.llm.generation.stages import GenerationStages, evaluate
+from weakstrong.llm.generation.stages import DECODING, SCORING, GenerationStages, evaluate
 from weakstrong.llm.models.lm import encode_examples
-from weakstrong.llm.students.dpo import select_pairs, train_dpo
+from weakstrong.llm.students.dpo import conservative_dpo_loss, select_pairs, train_dpo
+from weakstrong.stages import code_version
 
 
 def dpo_students(results: dict, dpo_on: str) -> list[str]:
@@ -40,7 +41,7 @@ def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: s
         cands = [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]
         scores = ensemble_candidate_scores(models, prompts, cands, weights, cfg.batch_size)
         return {"pairs": select_pairs(cands, scores)}
-    chosen_rejected = stages.json(f"{stage}/dpo_pairs", pairs)["pairs"]
+    chosen_rejected = stages.json(f"{stage}/dpo_pairs", pairs, *DECODING, *SCORING, select_pairs)["pairs"]
 
     def train(m, t):
         if not chosen_rejected:
@@ -51,6 +52,7 @@ def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: s
         info = train_dpo(m, t, chosen, rejected, dcfg, stages.bar(f"{name}: dpo"))
         return {"n_pairs": info["n_pairs"], "final_margin": info["final_margin"],
                 "final_loss": float(np.mean(info["losses"][-5:]))}
+    train.code = code_version(train_dpo, conservative_dpo_loss, encode_examples)
     tuned = stages.model(f"{stage}+dpo/model", str(stages.folder.path(f"{stage}/model")), train)
     info = stages.stage_info[f"{stage}+dpo/model"]
     return {**evaluate(stages, f"{stage}+dpo", *tuned, test, cfg.max_new_tokens, cfg.batch_size),

@@ -17,12 +17,18 @@ from weakstrong.llm.generation.bridge import token_logprobs, words_from_tokens
 from weakstrong.llm.generation.config import LMFinetuneConfig
 from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import generation_counts, score_generations
+from weakstrong.llm.generation import bridge, decoding, slu_metric
+from weakstrong.llm.models import lm
 from weakstrong.llm.models.lm import encode_examples, finetune, load_causal_lm, weighted_xent
 from weakstrong.llm.models.lm_layers import matmul_params
-from weakstrong.stages import StageFolder, main_process
+from weakstrong.stages import StageFolder, code_version, main_process
 
 # train(model, tokenizer) -> info: trains the model in place; what it returns is recorded in stage.json
 Train = Callable[..., dict]
+# The code each kind of stage runs: part of the stage's key, so a stage computed by older code is recomputed.
+TRAINING = (lm.finetune, lm.target_logits, lm.collate, lm.encode_examples, lm.lr_at, lm.make_optimizer)
+DECODING = (decoding, slu_metric)
+SCORING = (lm.target_token_logprobs, lm.target_logits, bridge)
 
 
 class GenerationStages:
@@ -37,8 +43,9 @@ class GenerationStages:
     def timings(self) -> dict[str, float]:
         return self.folder.timings
 
-    def json(self, name: str, compute: Callable[[], dict]) -> dict:
-        return self.folder.json(name, compute)
+    def json(self, name: str, compute: Callable[[], dict], *code) -> dict:
+        """The JSON stage ``name``, keyed by the source of the ``code`` objects that compute it."""
+        return self.folder.json(name, compute, code_version(*code) if code else None)
 
     def bar(self, name: str) -> str | None:
         """The progress-bar label of a stage (None: bars hidden)."""
@@ -62,8 +69,9 @@ class GenerationStages:
         if train is None and not self.folder.has(name):
             (model, tok), info = load_causal_lm(spec or source, self.device), {"seconds": 0.0, "source": source}
             self.timings[name] = 0.0
-        else:
-            (model, tok), info = self.folder.folder(name, load, build)
+        else:  # a finished stage is reused as it is when no train is given (a student DPO starts from)
+            (model, tok), info = self.folder.folder(name, load, build, None if train is None else
+                                                    getattr(train, "code", None))
         self.stage_info[name] = info
         for p in model.parameters():
             p.requires_grad_(False)
@@ -82,6 +90,7 @@ def finetune_spec(stages: GenerationStages, prompts: list[str], targets: list[st
         stats: dict = {}
         losses = finetune(model, tok, examples, config, loss, stages.bar(name), stats)
         return {"final_loss": float(np.mean(losses[-10:])), "n_steps": len(losses), "finetune": stats}
+    train.code = code_version(*TRAINING, loss, *(() if confidence is None else (bridge,)))
     return train
 
 
@@ -96,14 +105,14 @@ def evaluate(stages: GenerationStages, name: str, model, tok, test: list[SlurpEx
         return {"scores": score_generations([e.slots for e in test], gens).to_dict(), "generations": gens,
                 "decode": stats, "matmul_params": matmul_params(model)["forward"]}
 
-    result = stages.json(f"{name}/test", generations)
+    result = stages.json(f"{name}/test", generations, *DECODING)
     stages.decode_stats[f"{name}/test"] = (result["decode"], result["matmul_params"])
 
     def gold():
         lps = token_logprobs(model, tok, prompts, targets, batch_size)
         return {"token": lps, "word": words_from_tokens(tok, targets, lps)}
 
-    lps = stages.json(f"{name}/gold_logprobs", gold)
+    lps = stages.json(f"{name}/gold_logprobs", gold, *SCORING)
     return {"scores": result["scores"], "counts": generation_counts([e.slots for e in test], result["generations"]),
             "token_logprobs": [np.asarray(x) for x in lps["token"]],
             "word_logprobs": [np.asarray(x) for x in lps["word"]]}

@@ -36,7 +36,7 @@ from weakstrong.llm.generation.bridge import (ensemble_word_probs, evidential_to
                                               words_from_tokens)
 from weakstrong.llm.generation.config import GenerateConfig
 from weakstrong.llm.generation.decoding import DecodeConfig, decode, ensemble_candidate_scores
-from weakstrong.llm.generation.stages import GenerationStages, Train, finetune_spec
+from weakstrong.llm.generation.stages import DECODING, SCORING, GenerationStages, Train, finetune_spec
 from weakstrong.llm.models.lm import encode_examples, target_token_logprobs, weighted_xent
 
 MULTI_WEAK = ("multi", "bayes", "bayes-edl")  # the strategies that share the multi-weak targets and weights
@@ -71,7 +71,7 @@ def teacher_nbest(stages: GenerationStages, cfg: GenerateConfig, j: int, model, 
     """Weak model j's n-best on w2s-train, as training targets (canonical, leading space kept)."""
     decoding = DecodeConfig(cfg.n_best, max(cfg.n_best, 1), cfg.max_new_tokens, cfg.batch_size)
     return stages.json(f"weak/{j}/w2s_nbest", lambda: {"nbest": [[as_target(c) for c in cands] for cands in decode(
-        model, tok, [e.prompt for e in w2s], decoding, stages.bar(f"weak {j}: n-best"))]})["nbest"]
+        model, tok, [e.prompt for e in w2s], decoding, stages.bar(f"weak {j}: n-best"))]}, *DECODING)["nbest"]
 
 
 def word_scores(stages: GenerationStages, cfg: GenerateConfig, j: int, models: list[tuple], prompts: list[str],
@@ -84,9 +84,9 @@ def word_scores(stages: GenerationStages, cfg: GenerateConfig, j: int, models: l
 
     if cfg.confidence_source == "own":
         return [np.asarray(x) for x in stages.json(f"multi/{j}/own_word_scores", lambda: {
-            "scores": own(*models[j])})["scores"]]
+            "scores": own(*models[j])}, *SCORING)["scores"]]
     per_model = [[np.asarray(x) for x in stages.json(f"multi/{j}/word_scores_by/{k}", lambda m=m, t=t: {
-        "scores": own(m, t)})["scores"]] for k, (m, t) in enumerate(models)]
+        "scores": own(m, t)}, *SCORING)["scores"]] for k, (m, t) in enumerate(models)]
     return [np.log(np.clip(p, 1e-300, None)) for p in ensemble_word_probs(per_model, weights)]
 
 
@@ -97,7 +97,7 @@ def strong_max_probs(stages: GenerationStages, cfg: GenerateConfig, j: int, stro
     model, tok = strong
     return [np.asarray(x) for x in stages.json(f"strong/max_probs/{j}", lambda: {"max_probs": target_token_logprobs(
         model, tok, encode_examples(tok, prompts, targets, max_length=10 ** 9), cfg.batch_size,
-        statistic="max_prob")})["max_probs"]]
+        statistic="max_prob")}, *SCORING)["max_probs"]]
 
 
 def multi_weak_data(stages: GenerationStages, cfg: GenerateConfig, prompts: list[str], nbest: list[list[list[str]]],
@@ -140,7 +140,8 @@ def students(stages: GenerationStages, cfg: GenerateConfig, prompts: list[str], 
             pool = [list(dict.fromkeys(c for nb in nbest for c in nb[i])) for i in range(len(prompts))]
             scores = ensemble_candidate_scores(models, prompts, pool, joint_weights, cfg.batch_size)
             return {"targets": [p[int(np.argmax(s))] for p, s in zip(pool, scores)], "pool": pool, "scores": scores}
-        return stages.json(f"joint/targets@{config_hash(joint_weights, 8)}", compute)["targets"]
+        return stages.json(f"joint/targets@{config_hash(joint_weights, 8)}", compute, *SCORING,
+                           ensemble_candidate_scores)["targets"]
 
     out: dict[str, Student] = {}
     shared = None

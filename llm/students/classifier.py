@@ -43,6 +43,9 @@ class ProbeConfig:
     evidential_steps: int = 300  # probe, bayes: full-batch Adam steps on the evidential loss
     evidential_lr: float = 0.05  # probe, bayes: Adam learning rate
     evidential_l2: float = 1e-4  # probe, bayes: L2 penalty on the head's weights
+    # probe, bayes: weight each example by its confidence 1 - H/log 2 (an ablation: the reference has no
+    # per-sample weights; confidence enters only through the soft targets)
+    entropy_weights: bool = False
     seed: int = 0  # seed of the evidential head's initialisation
 
     def validate(self, owner: str = "ProbeConfig") -> "ProbeConfig":
@@ -154,7 +157,7 @@ def fit_probe(method: str, features: np.ndarray, teacher: np.ndarray, confidence
         raise ValueError(f"method must be one of {tuple(LOSSES)}, got {method!r}")
     if method == "bayes":
         return EvidentialProbe(config.evidential_steps, config.evidential_lr, config.evidential_l2,
-                               config.seed).fit(features, teacher, confidence)
+                               config.seed).fit(features, teacher, confidence if config.entropy_weights else None)
     head = ProbeStudent(config.ridge, config.radius).fit(features, teacher)
     if method == "logconf":
         for t in range(1, config.logconf_rounds + 1):
@@ -177,6 +180,22 @@ def student_kind(student: str, method: str, probe: ProbeConfig) -> tuple[str, st
     if probe.radius is not None:
         return "ball", None
     return ("ridge", None) if probe.ridge else ("subspace", None)
+
+
+def probe_code() -> str:
+    """The code version of the probe students (part of their stage keys)."""
+    from weakstrong.stages import code_version
+    from weakstrong.llm.supervision import losses
+
+    return code_version(predict_probes, fit_probe, ProbeStudent, EvidentialProbe, logconf_target, losses)
+
+
+def finetune_code() -> str:
+    """The code version of the fine-tuned classifier students (part of their stage keys)."""
+    from weakstrong.stages import code_version
+    from weakstrong.llm.supervision import losses
+
+    return code_version(fit_classifier, _batch_loss, predict_logits, logconf_target, losses)
 
 
 def predict_probes(methods: list[str], train_features: np.ndarray, teachers: np.ndarray, confidence: np.ndarray,
@@ -217,6 +236,8 @@ class ClassifierFinetuneConfig:
     weight_decay: float = 0.01  # AdamW weight decay
     warmup_frac: float = 0.1  # fraction of steps spent warming up (and ramping the logconf weight)
     logconf_max: float = 0.75  # logconf: final weight of the student's hardened labels in Burns' target
+    # bayes: weight each example by its confidence 1 - H/log 2 (an ablation: the reference has none)
+    entropy_weights: bool = False
     seed: int = 0  # seed of the head's initialisation and of the batch order
 
     def validate(self, owner: str = "ClassifierFinetuneConfig") -> "ClassifierFinetuneConfig":

@@ -149,19 +149,53 @@ def cached_sequences(spec: ModelSpec, layers: Sequence[int], texts: Sequence[str
     return cached_array(cache_dir, "hidden-" + spec.name.replace("/", "_")[-40:], key, compute, log)
 
 
+HEADS = ("standardized", "plain")
+
+
+def classifier_head(hidden_size: int, head: str = "standardized"):
+    """The 2-logit head of a fine-tuned student.
+
+    ``standardized`` (the default): the pooled features are standardised per example (a LayerNorm without
+    affine parameters) and the linear head starts at zero, as Burns et al.'s heads do. ``plain`` (ablation: the
+    earlier head): a default-initialised linear head on the raw features. A final norm with a large gain
+    (Gemma-3-270M's multiplier has mean ~26 and max ~301, SmolLM2's ~1.8) makes the raw features ~30x larger,
+    so a default-initialised head's logits overshoot far below zero at the first steps, where the evidential
+    gradient vanishes and Adam's second moment keeps them: the student collapses to predicting 1/2 (or one
+    class). Standardising the head's input removes the scale; the zero start removes the overshoot.
+    """
+    import torch
+
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    linear = torch.nn.Linear(hidden_size, 2)
+    if head == "plain":
+        return linear
+    torch.nn.init.zeros_(linear.weight)
+    torch.nn.init.zeros_(linear.bias)
+    return torch.nn.Sequential(torch.nn.LayerNorm(hidden_size, elementwise_affine=False), linear)
+
+
+def saturated_share(probs: np.ndarray, tol: float = 1e-6) -> float:
+    """Share of predictions stuck where the loss has no gradient: P(y = 1) within ``tol`` of 0, 1 or (an
+    evidential head whose logits both sank far below zero) exactly 1/2."""
+    p = np.asarray(probs, dtype=float)
+    return float(np.mean((p < tol) | (p > 1 - tol) | (np.abs(p - 0.5) < tol)))
+
+
 class TopKClassifier:
-    """Factory of the top-K student: ``make(top)`` wraps a :func:`top_layers` model with a 2-logit head on its
-    last token; ``batch(hidden, offsets, idx, device)`` pads the cached rows of texts ``idx`` (right padding)."""
+    """Factory of the top-K student: ``make(top)`` wraps a :func:`top_layers` model with a 2-logit head
+    (:func:`classifier_head`) on its last token; ``batch(hidden, offsets, idx, device)`` pads the cached rows of
+    texts ``idx`` (right padding)."""
 
     @staticmethod
-    def make(top):
+    def make(top, head: str = "standardized"):
         import torch
 
         class TopKStudent(torch.nn.Module):
             def __init__(self):
                 super().__init__()
                 self.top = top
-                self.head = torch.nn.Linear(top.config.hidden_size, 2)
+                self.head = classifier_head(top.config.hidden_size, head)
 
             def forward(self, hidden, mask):
                 out = self.top(inputs_embeds=hidden, attention_mask=mask).last_hidden_state

@@ -17,9 +17,10 @@ from weakstrong.llm.models.features import joined_pairs
 from weakstrong.llm.models.precision import autocast as precision_autocast
 from weakstrong.llm.models.precision import native_bf16
 from weakstrong.llm.models.registry import backbone_layers, load_backbone, resolve_model
-from weakstrong.llm.students.classifier import LOSSES, fit_classifier, predict_logits
-from weakstrong.llm.students.topk import TopKClassifier, cached_sequences, top_layers
-from weakstrong.stages import cached_array
+from weakstrong.llm.students.classifier import LOSSES, finetune_code, fit_classifier, predict_logits
+from weakstrong.llm.students.topk import (TopKClassifier, cached_sequences, classifier_head, saturated_share,
+                                          top_layers)
+from weakstrong.stages import cached_array, code_version
 
 
 def _texts(split, joined: bool) -> list[str]:
@@ -68,9 +69,12 @@ def finetune_students(cfg, strong: list[str], task: str, data, teachers, device,
                     cfg.batch_size, cfg.max_length, cache_dir, log, f"{task}/{split}")
     autocast = autocast_factory(device, cfg.finetune_bf16)
     teacher_rows = [("gold", "average", data.w2s_train.target, None)] + \
-        [(t.name, t.method, t.probs["w2s_train"], t.confidence["w2s_train"] if t.method == "bayes" else None)
+        [(t.name, t.method, t.probs["w2s_train"], t.confidence["w2s_train"]
+          if t.method == "bayes" and cfg.finetune.entropy_weights else None)  # the weights: an ablation
          for t in teachers]
     base = {"task": task, "k": cfg.top_k, "train": asdict(cfg.finetune), "bf16": autocast is not None,
+            "code": code_version(finetune_code(), _train_predict, TopKClassifier, top_layers, classifier_head),
+            "head": cfg.topk_head,
             "data": config_hash([data.w2s_train.uid, data.test.uid], 16), "max_length": cfg.max_length}
     out, rates = {}, []
     for s in strong:
@@ -87,7 +91,7 @@ def finetune_students(cfg, strong: list[str], task: str, data, teachers, device,
                     if not loaded:
                         loaded["model"] = load_backbone(s, device)[0]
                     torch.manual_seed(cfg.finetune.seed)  # the head's initialisation, independent of the order
-                    student = TopKClassifier.make(top_layers(loaded["model"], cfg.top_k))
+                    student = TopKClassifier.make(top_layers(loaded["model"], cfg.top_k), cfg.topk_head)
                     return _train_predict(student, train, test, layer, targets, weights, LOSSES[method], cfg,
                                           device, autocast, f"{task} {s} top-{cfg.top_k} {name}")
 
@@ -95,7 +99,8 @@ def finetune_students(cfg, strong: list[str], task: str, data, teachers, device,
                 rows.append(arrays["test"])
                 rates.append({"task": task, "strong": s, "teacher": name, "tokens": int(arrays["tokens"]),
                               "seconds": float(arrays["train_seconds"]),
-                              "trainable": int(arrays["trainable"]),
+                              "trainable": int(arrays["trainable"]), "head": cfg.topk_head,
+                              "saturated_share": saturated_share(arrays["test"]),
                               "tokens_per_s": round(float(arrays["tokens"]) / float(arrays["train_seconds"]), 1)})
         out[s] = np.stack(rows)
     return out, rates

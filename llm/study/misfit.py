@@ -39,7 +39,8 @@ from weakstrong.llm.models.features import DepthGroup, FeatureExtractor
 from weakstrong.llm.models.precision import describe
 from weakstrong.llm.models.registry import (backbone_kind, backbone_layers, check_length, inference_dtype,
                                             resolve_model)
-from weakstrong.llm.students.classifier import ClassifierFinetuneConfig, ProbeConfig, predict_probes, student_kind
+from weakstrong.llm.students.classifier import (ClassifierFinetuneConfig, ProbeConfig, predict_probes, probe_code,
+                                                student_kind)
 from weakstrong.llm.supervision.ensemble import make_teachers
 from weakstrong.stages import cached_array
 from weakstrong.theory.fits import gain_misfit_fit
@@ -92,6 +93,10 @@ class MisfitStudyConfig:
     finetune_tasks: tuple[str, ...] = ("sciq", "sst2")
     finetune_strong: tuple[str, ...] = ("all",)  # ... for these decoder models of --strong (all: every decoder)
     top_k: int = 2  # fine-tuned students train the last K transformer layers (+ final norm and head)
+    # the fine-tuned students' head: standardized (per-example standardised input, zero-initialised, as Burns
+    # et al.) or plain (ablation: the earlier default-initialised head on raw features, which collapses on
+    # Gemma-3's ~30x larger features)
+    topk_head: str = field(default="standardized", metadata={"choices": ("standardized", "plain")})
     finetune_bf16: bool = True  # bf16 autocast while fine-tuning where the device runs bf16 natively
     finetune: ClassifierFinetuneConfig = field(
         default_factory=lambda: ClassifierFinetuneConfig(epochs=2, lr=5e-4, batch_size=32),
@@ -136,6 +141,7 @@ class MisfitStudyConfig:
         for name in ("n_weak_train", "n_w2s_train", "n_test", "batch_size", "max_length", "n_bootstrap"):
             check_int(owner, name, getattr(self, name))
         check_choice(owner, "decoder_pairs", self.decoder_pairs, ("joined", "pair"))
+        check_choice(owner, "topk_head", self.topk_head, ("standardized", "plain"))
         check_frozen_options(owner, self)
         self.probe.validate(f"{owner}.probe")
         return self
@@ -231,7 +237,8 @@ def _probes(cfg, task, data, strong, teachers, feats, extractor, cache_dir, log)
     targets = np.stack([data.w2s_train.target] + [t.probs["w2s_train"] for t in teachers])
     conf = np.stack([np.ones(len(data.w2s_train))] + [t.confidence["w2s_train"] for t in teachers])
     key = {"strong": extractor.config(), "task": task, "data": config_hash([data.w2s_train.uid, data.test.uid], 16),
-           "methods": methods, "targets": config_hash(targets.round(8).tolist(), 16), "probe": asdict(cfg.probe)}
+           "methods": methods, "targets": config_hash(targets.round(8).tolist(), 16), "probe": asdict(cfg.probe),
+           "code": probe_code()}
 
     def compute():
         return predict_probes(methods, feats[(strong, "w2s_train")], targets, conf,
