@@ -251,3 +251,37 @@ def test_dpo_stage_does_not_depend_on_what_ran_before(two_models):
         runs.append((info["losses"], policy.state_dict()))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+
+
+def test_dpo_accumulates_decays_linearly_and_measures_held_out_pairs(tmp_path):
+    """Batch 1 x accumulation 2 takes the same optimizer steps as batch 2 (the loss of a step is the mean over
+    its pairs), the learning rate decays linearly to 0, and held-out pairs are scored before and after."""
+    from weakstrong.llm.generation.config import DPOConfig
+    from weakstrong.llm.students.dpo import train_dpo
+
+    texts = [f"say {w} then {v}" for w in ("one", "two", "three") for v in ("red", "blue")] * 8
+    torch.manual_seed(0)
+    path = save_random_model(tmp_path / "lm", texts, 90, arch="llama")  # llama: no dropout, so runs compare
+
+    def run(batch_size, grad_accum):
+        model, tok = load_causal_lm(str(path), "cpu")
+        prompts = [f"say {w} then" for w in ("one", "two", "three", "one")]
+        chosen = encode_examples(tok, prompts, [" red", " blue", " red", " blue"])
+        rejected = encode_examples(tok, prompts, [" blue", " red", " blue", " red"])
+        held = (encode_examples(tok, ["say two then"], [" red"]), encode_examples(tok, ["say two then"], [" blue"]))
+        info = train_dpo(model, tok, chosen, rejected, DPOConfig(lr=1e-3, epochs=2, batch_size=batch_size,
+                                                                 grad_accum=grad_accum), heldout=held)
+        return info
+
+    accumulated = run(1, 2)
+    batched = run(2, 1)
+    assert accumulated["optimizer_steps"] == batched["optimizer_steps"] == 4  # 2 epochs x 2 steps
+    assert len(accumulated["losses"]) == 8 and len(batched["losses"]) == 4
+    # each step's loss is the mean over its two pairs either way (Adam amplifies float-order differences in
+    # the weights, so the comparison is on the losses, within float tolerance)
+    step_means = np.asarray(accumulated["losses"]).reshape(4, 2).mean(1)
+    np.testing.assert_allclose(step_means, batched["losses"], rtol=2e-3)
+    for key in ("before", "after"):
+        stats = accumulated["heldout"][key]
+        assert stats["n_pairs"] == 1 and 0.0 <= stats["accuracy"] <= 1.0
+    assert accumulated["heldout"]["before"]["margin"] != accumulated["heldout"]["after"]["margin"]

@@ -61,13 +61,15 @@ class LMFinetuneConfig:
 
 @dataclass(frozen=True)
 class DPOConfig:
-    """Conservative DPO hyperparameters (defaults: the reference's, Cui et al. 2024)."""
+    """Conservative DPO hyperparameters (defaults: the reference's, Cui et al. 2024: beta 5, eps 0.1, lr 5e-7 with
+    linear decay, batch 1 x accumulation 2, 3 epochs over every w2s-train input's 10-best pair)."""
 
     beta: float = 5.0  # inverse temperature of the implicit reward
     eps: float = 0.1  # label smoothing: the prior probability that a preference label is flipped
-    lr: float = 5e-7  # learning rate
+    lr: float = 5e-7  # peak learning rate, decayed linearly to 0 (no warm-up)
     epochs: int = 3  # passes over the preference pairs
-    batch_size: int = 8  # preference pairs per step
+    batch_size: int = 1  # preference pairs per forward pass
+    grad_accum: int = 2  # forward passes per optimizer step (the reference: batch 1 x accumulation 2)
     n_best: int = 10  # candidates beam-decoded by the student per input
     seed: int = 0  # seed of the pair order
 
@@ -80,6 +82,7 @@ class DPOConfig:
         check_number(owner, "lr", self.lr, minimum=0.0, strict=True)
         check_int(owner, "epochs", self.epochs)
         check_int(owner, "batch_size", self.batch_size)
+        check_int(owner, "grad_accum", self.grad_accum)
         check_int(owner, "n_best", self.n_best, minimum=2)
         check_int(owner, "seed", self.seed, minimum=0)
         return self

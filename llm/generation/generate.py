@@ -179,7 +179,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
     for name in dpo_students(results, cfg.dpo_on) if cfg.dpo else []:
         stage = table[name].stage()
         model, tok = stages.model(f"{stage}/model", cfg.strong, None, strong_spec)
-        after = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, test)
+        after = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, val, test)
         results[f"{name}+dpo"] = summarise(f"{name}+dpo", after, table[name].teachers)
         delta = paired_bootstrap_delta(evaluated[name]["counts"], after["counts"], boot)
         results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}

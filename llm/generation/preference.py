@@ -29,31 +29,44 @@ def dpo_students(results: dict, dpo_on: str) -> list[str]:
 
 
 def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: str, model, tok, models: list[tuple],
-              weights: list[float], w2s: list[SlurpExample], test: list[SlurpExample]) -> dict:
+              weights: list[float], w2s: list[SlurpExample], val: list[SlurpExample], test: list[SlurpExample]
+              ) -> dict:
     """Student ``name`` (stage ``stage``) refined by DPO and evaluated on test (as :func:`~.stages.evaluate`,
-    plus ``dpo``); the weak ensemble ranks the candidates with ``weights``."""
+    plus ``dpo``); the weak ensemble ranks the candidates with ``weights``. Pairs built the same way on the
+    validation inputs (never trained on) measure the preference DPO generalises, before and after."""
     dcfg = cfg.dpo_config
-    prompts = [e.prompt for e in subsample(w2s, cfg.dpo_inputs)]
 
-    def pairs():
-        decoding = DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens, max(1, cfg.batch_size // 4))
-        cands = decode(model, tok, prompts, decoding, stages.bar(f"{name}: {dcfg.n_best}-best"))
-        cands = [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]
-        scores = ensemble_candidate_scores(models, prompts, cands, weights, cfg.batch_size)
-        return {"pairs": select_pairs(cands, scores)}
-    chosen_rejected = stages.json(f"{stage}/dpo_pairs", pairs, *DECODING, *SCORING, select_pairs)["pairs"]
+    def pairs_of(prompts, label):
+        def compute():
+            decoding = DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens, max(1, cfg.batch_size // 4))
+            cands = decode(model, tok, prompts, decoding, stages.bar(f"{name}: {dcfg.n_best}-best {label}"))
+            cands = [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]
+            scores = ensemble_candidate_scores(models, prompts, cands, weights, cfg.batch_size)
+            return {"pairs": select_pairs(cands, scores)}
+        return compute
+
+    def encoded(t, prompts, pairs):
+        ps = [prompts[i] for i, _, _ in pairs]
+        return encode_examples(t, ps, [c for _, c, _ in pairs]), encode_examples(t, ps, [r for _, _, r in pairs])
+
+    prompts = [e.prompt for e in subsample(w2s, cfg.dpo_inputs)]
+    code = (*DECODING, *SCORING, select_pairs)
+    chosen_rejected = stages.json(f"{stage}/dpo_pairs", pairs_of(prompts, "w2s-train"), *code)["pairs"]
+    val_prompts = [e.prompt for e in val]
+    val_pairs = stages.json(f"{stage}/dpo_val_pairs", pairs_of(val_prompts, "validation"), *code)["pairs"] \
+        if val else []
 
     def train(m, t):
         if not chosen_rejected:
             return {"n_pairs": 0, "note": "no input had distinct best and worst candidates"}
-        ps = [prompts[i] for i, _, _ in chosen_rejected]
-        chosen = encode_examples(t, ps, [c for _, c, _ in chosen_rejected])
-        rejected = encode_examples(t, ps, [r for _, _, r in chosen_rejected])
-        info = train_dpo(m, t, chosen, rejected, dcfg, stages.bar(f"{name}: dpo"))
-        return {"n_pairs": info["n_pairs"], "final_margin": info["final_margin"],
-                "final_loss": float(np.mean(info["losses"][-5:]))}
+        info = train_dpo(m, t, *encoded(t, prompts, chosen_rejected), dcfg, stages.bar(f"{name}: dpo"),
+                         heldout=encoded(t, val_prompts, val_pairs) if val_pairs else None)
+        return {"n_pairs": info["n_pairs"], "optimizer_steps": info["optimizer_steps"],
+                "final_margin": info["final_margin"], "final_loss": float(np.mean(info["losses"][-5:])),
+                "heldout": info.get("heldout"), "n_inputs": len(prompts)}
     train.code = code_version(train_dpo, conservative_dpo_loss, encode_examples)
     tuned = stages.model(f"{stage}+dpo/model", str(stages.folder.path(f"{stage}/model")), train)
     info = stages.stage_info[f"{stage}+dpo/model"]
     return {**evaluate(stages, f"{stage}+dpo", *tuned, test, cfg.max_new_tokens, cfg.batch_size),
-            "dpo": {k: info.get(k) for k in ("n_pairs", "final_margin", "final_loss")}}
+            "dpo": {k: info.get(k) for k in ("n_inputs", "n_pairs", "optimizer_steps", "final_margin", "final_loss",
+                                             "heldout")}}

@@ -11,7 +11,10 @@ the conservative DPO loss (DPO with label smoothing eps, Mitchell 2023; Rafailov
 
 where pi_ref is the frozen post-w2s student, whose sequence log-probs are computed once before the first update
 and cached. Reference settings (the defaults of ``weakstrong.llm.generation.config.DPOConfig``): beta 5,
-eps 0.1, lr 5e-7, 3 epochs, 10-best.
+eps 0.1, lr 5e-7 decayed linearly to 0, batch 1 x gradient accumulation 2, 3 epochs, 10-best.
+
+Held-out pairs (built the same way on inputs never trained on) measure what DPO generalises: the share whose
+chosen candidate the policy prefers, log pi(y_c) > log pi(y_r), and the mean log-prob margin, before and after.
 """
 
 from __future__ import annotations
@@ -91,13 +94,31 @@ def select_pairs(candidates: Sequence[Sequence[str]], scores: Sequence[np.ndarra
     return pairs
 
 
+def preference_stats(model, chosen: Sequence[Example], rejected: Sequence[Example], pad: int,
+                     batch_size: int = 8) -> dict:
+    """How much ``model`` prefers each chosen candidate: the share of pairs with log pi(y_c) > log pi(y_r)
+    (ties count half) and the mean log-prob margin log pi(y_c) - log pi(y_r)."""
+    model.eval()
+    with torch.no_grad():
+        margins = torch.cat([sequence_logprob_sums(model, list(chosen[i:i + batch_size]), pad)
+                             - sequence_logprob_sums(model, list(rejected[i:i + batch_size]), pad)
+                             for i in range(0, len(chosen), batch_size)]).double().cpu().numpy()
+    return {"n_pairs": len(chosen), "accuracy": float(np.mean((margins > 0) + 0.5 * (margins == 0))),
+            "margin": float(margins.mean())}
+
+
 def train_dpo(model, tokenizer, chosen: Sequence[Example], rejected: Sequence[Example], config: DPOConfig,
-              progress: str | None = None) -> dict:
+              progress: str | None = None, heldout: tuple[Sequence[Example], Sequence[Example]] | None = None
+              ) -> dict:
     """Run conservative DPO in place on ``model``; the reference is ``model`` as it is on entry.
+
+    ``config.batch_size`` pairs per forward pass, ``config.grad_accum`` passes per optimizer step, the learning
+    rate decayed linearly from ``config.lr`` to 0 over the optimizer steps.
 
     Returns
     -------
-    dict with the per-step losses, the number of pairs and the final mean reward margin h on the pairs.
+    dict with the per-pass losses, the number of pairs and optimizer steps, the final mean reward margin h on
+    the training pairs and, with ``heldout`` (chosen, rejected), :func:`preference_stats` before and after.
     """
     from tqdm.auto import tqdm
 
@@ -105,6 +126,7 @@ def train_dpo(model, tokenizer, chosen: Sequence[Example], rejected: Sequence[Ex
     if len(chosen) != len(rejected) or not chosen:
         raise ValueError(f"chosen and rejected must be aligned and non-empty, got {len(chosen)} and {len(rejected)}")
     pad = tokenizer.pad_token_id
+    before = None if not heldout or not heldout[0] else preference_stats(model, *heldout, pad)
     order = list(range(len(chosen)))
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     model.eval()
@@ -114,21 +136,28 @@ def train_dpo(model, tokenizer, chosen: Sequence[Example], rejected: Sequence[Ex
     # Dropout draws from torch's generator: seeded here, a stage rerun after a resume repeats the same draws.
     torch.manual_seed(config.seed)
     opt = make_optimizer(model, config.lr)
+    total_steps = config.epochs * math.ceil(len(batches) / config.grad_accum)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total_steps))
     rng = random.Random(config.seed)
-    losses = []
+    losses, steps = [], 0
     model.train()
     bar = tqdm(total=config.epochs * len(batches), desc=progress or "dpo", leave=False, disable=progress is None)
     for _ in range(config.epochs):
         rng.shuffle(order)
-        for start in range(0, len(order), config.batch_size):
+        starts = list(range(0, len(order), config.batch_size))
+        for n, start in enumerate(starts):
             b = order[start:start + config.batch_size]
             pc = sequence_logprob_sums(model, [chosen[i] for i in b], pad)
             pr = sequence_logprob_sums(model, [rejected[i] for i in b], pad)
             idx = torch.tensor(b, device=pc.device)
             loss = conservative_dpo_loss(pc, pr, ref_c[idx], ref_r[idx], config.beta, config.eps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            group = starts[n - n % config.grad_accum:n - n % config.grad_accum + config.grad_accum]
+            (loss / len(group)).backward()  # the optimizer step's loss: the mean over its accumulated passes
+            if n % config.grad_accum == config.grad_accum - 1 or n == len(starts) - 1:
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                steps += 1
             losses.append(float(loss.detach()))
             bar.update(1)
     bar.close()
@@ -137,4 +166,7 @@ def train_dpo(model, tokenizer, chosen: Sequence[Example], rejected: Sequence[Ex
         pc = torch.cat([sequence_logprob_sums(model, [chosen[i] for i in b], pad) for b in batches])
         pr = torch.cat([sequence_logprob_sums(model, [rejected[i] for i in b], pad) for b in batches])
     margin = ((pc - ref_c) - (pr - ref_r)).mean()
-    return {"losses": losses, "n_pairs": len(chosen), "final_margin": float(margin)}
+    out = {"losses": losses, "n_pairs": len(chosen), "optimizer_steps": steps, "final_margin": float(margin)}
+    if before is not None:
+        out["heldout"] = {"before": before, "after": preference_stats(model, *heldout, pad)}
+    return out
