@@ -7,15 +7,21 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs
 
-# The SLURP study with real decoders (its stages took 132 min on 2 cores here; resumable: rerun to continue,
-# a warm rerun only rescores, 22 s). The from-scratch weak decoder is pretrained first, for 300 s (it stopped at step 102 here).
+# The SLURP study with real decoders, as the reference runs it (its strategies, evidential loss and DPO scale;
+# the weak models trained once, the strong stages at three seeds). Hours of CPU: every stage is cached in
+# runs/slurp_real, so rerunning continues where it stopped. The from-scratch weak decoder is pretrained first.
 SCRATCH := runs/w2s_gen/scratch
 SLURP_FLAGS := --weak smollm2-135m-l12,$(SCRATCH)/gpt-4m,smollm2-135m-l16 --strong smollm2-135m \
-	--methods all --dpo --n-weak-train 1000 --n-w2s-train 1000 --n-test 500 --max-new-tokens 40 \
-	--batch-size 32 --finetune-lr 1e-4 --finetune-epochs 2 --finetune-batch-size 16 --weak-lr 3e-4 \
-	--weak-epochs 3 --n-best 3 --dpo-n-best 4 --dpo-inputs 64 --dpo-epochs 2 --dpo-lr 5e-6
+	--methods single,multi,bayes,joint --dpo --dpo-on best_single+bayes --n-weak-train 1000 --n-w2s-train 1000 \
+	--n-test 500 --batch-size 32 --finetune-lr 1e-4 --finetune-epochs 2 --finetune-batch-size 16 --weak-lr 3e-4 \
+	--weak-epochs 3 --n-best 3
+SLURP_SEEDS ?= 0 1 2
+# One deviation switched back at a time, at seed 0, in the same folder (every shared stage reused).
+SLURP_ABLATIONS := edl:--methods=bayes-edl even:--methods=multi,bayes:--piece-split=even \
+	mixture:--methods=multi,bayes:--confidence-source=mixture uniform:--methods=multi,bayes:--uniform-weights \
+	old_clamp:--methods=bayes:--kl-clamp-order=raw
 
-.PHONY: setup figures demo docs test paper bench bench-llm slurp regression clean
+.PHONY: setup figures demo docs test paper bench bench-llm slurp slurp-ablations regression clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,8 +74,21 @@ slurp: $(STAMP)
 	test -f $(SCRATCH)/gpt-4m/model.safetensors || $(BIN)/weakstrong llm pretrain --presets gpt-4m \
 		--max-steps 600 --batch-size 16 --seq-len 128 --time-budget 300 --data-dir ../shared/data \
 		--out $(SCRATCH) --threads 1
-	$(BIN)/weakstrong llm generate --data-dir ../shared/data $(SLURP_FLAGS) --threads 2 --out runs/slurp_real
-	mkdir -p results/slurp_real && cp runs/slurp_real/results.json results/slurp_real/results.json
+	# one seed more at a time, so that each finished seed's results land (and can be committed) as it finishes
+	seeds=""; for seed in $(SLURP_SEEDS); do seeds="$$seeds $$seed"; \
+		WEAKSTRONG_PROGRESS=1 $(BIN)/weakstrong llm generate --data-dir ../shared/data $(SLURP_FLAGS) --threads 2 \
+			--seeds $$seeds --out runs/slurp_real || exit 1; \
+		mkdir -p results/slurp_real && cp runs/slurp_real/results.json results/slurp_real/results.json; \
+	done
+
+# The ablation table of the SLURP study (seed 0): results/slurp_real/ablation-NAME.json.
+slurp-ablations: $(STAMP)
+	for item in $(SLURP_ABLATIONS); do \
+		name=$${item%%:*}; flag=$$(echo $${item#*:} | tr ':=' '  '); \
+		$(BIN)/weakstrong llm generate --data-dir ../shared/data $(SLURP_FLAGS) $$flag --no-dpo \
+			--seeds 0 --threads 2 --results-name ablation-$$name.json --out runs/slurp_real || exit 1; \
+		cp runs/slurp_real/ablation-$$name.json results/slurp_real/; \
+	done
 
 # The real-data regression study (molecules and IMDB ratings), committed as results/regression/results.json.
 regression: $(STAMP)

@@ -18,7 +18,7 @@ import argparse
 from dataclasses import replace
 
 from weakstrong.config import ConfigError, add_config_arguments, config_from_args
-from weakstrong.llm.cli_args import check_threads, expand_all, split_commas
+from weakstrong.llm.cli_args import expand_all, split_commas
 from weakstrong.llm.generation.config import METHODS, OFFICIAL_SPLITS, DPOConfig, GenerateConfig, LMFinetuneConfig
 
 HELP = "weak-ensemble -> strong generation (SLURP slot filling)"
@@ -45,6 +45,9 @@ def add_parser(subparsers) -> None:
     run_options.add_argument("--official-splits", nargs="+", default=None, metavar="FILE",
                              help="official split files WEAK W2S TEST (jsonl) instead of the seeded halves of "
                                   "devel and the official test file (GenerateConfig.official)")
+    run_options.add_argument("--results-name", default="results.json", metavar="FILE",
+                             help="the results file in OUT (default: results.json); ablations of the strategy "
+                                  "settings run in the same OUT under another name, reusing every shared stage")
     run_options.add_argument("--device", default=None,
                              help="torch device (default: cuda if available, else cpu)")
     run_options.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -82,28 +85,36 @@ def run(args: argparse.Namespace) -> int:
     """Check the options, the folder and the inputs, then run every stage in ``--out`` and write
     ``OUT/results.json`` (written last: its presence marks a finished run)."""
     from weakstrong.io import check_output_dir, write_json
-    from weakstrong.llm.generation.generate import GenerateOptions, prepare, run_generate
+    from weakstrong.llm.generation.generate import prepare, run_generate
+    from weakstrong.llm.models.options import RunOptions
     from weakstrong.llm.generation.stages import GenerationStages
     from weakstrong.llm.models.device import init_distributed_from_env, torch_threads
     from weakstrong.stages import StageFolder, main_process
 
     init_distributed_from_env()  # under torchrun: fine-tuning on every rank (DDP), rank 0 alone writes
     config = config_from_namespace(args)
-    options = GenerateOptions(args.device, progress=not args.no_progress).validate()
-    check_threads(args.threads)
+    options = RunOptions(device=args.device, threads=args.threads, progress=not args.no_progress).validate()
     check_output_dir(args.out, "--out")
-    with torch_threads(args.threads):
+    name = _results_name(args.results_name)
+    with torch_threads(options.threads):
         prepared = prepare(config, options)
-        folder = StageFolder(args.out, config.identity())  # refuses another configuration's folder; writes nothing
+        # refuses another configuration's folder; writes nothing
+        folder = StageFolder(args.out, config.identity(), finished=name)
         # Only now, every check passed, does the run take its folder: a run refused for bad input leaves the
         # folder as it was, and a second run into it is refused.
         with folder.claim():
             results = run_generate(config, GenerationStages(folder, prepared.device, prepared.dtype,
                                                             options.progress), prepared)
             if main_process():
-                write_json(folder.root / "results.json", results)
+                write_json(folder.root / name, results)
     print(format_summary(results))
     return 0
+
+
+def _results_name(name: str) -> str:
+    if not name.endswith(".json") or "/" in name or name.startswith(".") or name == "run.json":
+        raise ConfigError(f"--results-name must be a file name ending in .json (not run.json), got {name!r}")
+    return name
 
 
 def format_summary(results: dict) -> str:
@@ -134,6 +145,11 @@ def format_summary(results: dict) -> str:
         d = d["slu_f1"]
         lines.append(f"  {name.replace('-', ' - ', 1):<30} SLU-F1 {d['delta']:+.3f} [{d['ci'][0]:+.3f}, "
                      f"{d['ci'][1]:+.3f}] (paired)")
+    for question, entry in results.get("answers", {}).items():
+        p = entry["pooled"]
+        seeds = ", ".join(f"seed {k} {v['delta']:+.3f}" for k, v in entry["per_seed"].items())
+        lines.append(f"  {question:<30} SLU-F1 {p['delta']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}] pooled over "
+                     f"{p['n_seeds']} seed(s) ({seeds})")
     guard = results.get("non_degenerate")
     if guard is not None:
         lines.append("  non-degenerate: yes" if guard["ok"] else

@@ -280,3 +280,31 @@ def test_a_stage_computed_by_older_code_is_computed_again(setup, monkeypatch, ca
     after = mtimes()
     assert after["multi"] != before["multi"] and after["weak"] == before["weak"] and after["bayes"] == before["bayes"]
     assert f"stage {stages['multi']}/model was computed by other code" in capsys.readouterr().err
+
+
+def test_strong_seeds_share_the_weak_stages_and_pool_the_answers(setup):
+    """--seeds 0 1: the weak models, their labels and the targets are computed once (as in the reference, the
+    weak models are trained at one seed); each strong seed trains its own ceiling, students and DPO (under
+    seedN/), and the answers come per seed and pooled over the seeds, paired on the same test utterances."""
+    from safetensors.numpy import load_file
+
+    root, data, models = setup
+    out = root / "seeds"
+    assert main(_argv(data, models, out, "--methods", "single,multi,bayes,joint", "--dpo", "--seeds", "0", "1")) == 0
+    res = read_json(out / "results.json")
+    assert res["strong_seeds"] == [0, 1] and set(res["seeds"]) == {"0", "1"}
+    assert sorted({r["seed"] for r in res["records"]}) == [0, 1]
+    assert not (out / "seed1" / "weak").exists() and (out / "seed1" / "ceiling" / "model" / "stage.json").exists()
+    w0 = load_file(str(out / "ceiling" / "model" / "model.safetensors"))
+    w1 = load_file(str(out / "seed1" / "ceiling" / "model" / "model.safetensors"))
+    assert any(not np.array_equal(w0[k], w1[k]) for k in w0)  # another initialisation and data order
+    answers = res["answers"]
+    assert set(answers) >= {"bayes-multi", "bayes-joint", "bayes-best_single", "dpo_on_bayes"}
+    for question, entry in answers.items():
+        assert set(entry["per_seed"]) == {"0", "1"} and entry["pooled"]["n_seeds"] == 2
+        per_seed = [entry["per_seed"][s]["delta"] for s in ("0", "1")]
+        assert entry["pooled"]["delta"] == pytest.approx(np.mean(per_seed))
+        lo, hi = entry["pooled"]["ci"]
+        assert lo <= entry["pooled"]["delta"] + 1e-12 <= hi + 2e-12
+    seed0 = res["seeds"]["0"]["comparison"]["bayes-multi"]["slu_f1"]["delta"]
+    assert answers["bayes-multi"]["per_seed"]["0"]["delta"] == pytest.approx(seed0)

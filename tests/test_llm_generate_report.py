@@ -192,5 +192,7 @@ def test_dpo_refines_the_best_student_on_validation_and_the_bayesian_one():
     assert dpo_students(results, "all") == list(scores)
     results["bayes"]["val_slu_f1"] = 0.5               # bayes is also the best: one stage, not two
     assert dpo_students(results, "best+bayes") == ["bayes"]
+    assert dpo_students(results, "best_single+bayes") == ["single/0", "bayes"]
+    assert dpo_students(results, "bayes") == ["bayes"]
     del results["bayes"]                               # no Bayesian student: the best alone
     assert dpo_students(results, "best+bayes") == ["multi"]

@@ -3,7 +3,7 @@ and the experiment that combines them.
 
 Light module (no torch): the command line is generated from these dataclasses, so each default and help text
 lives here once. The code that uses them is ``weakstrong.llm.models.lm`` (fine-tuning), ``weakstrong.llm.students.dpo`` and
-``weakstrong.llm.generation.generate`` (where and how a run goes is its ``GenerateOptions``).
+``weakstrong.llm.generation.generate`` (where and how a run goes: ``weakstrong.llm.models.options.RunOptions``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ STRATEGY_FIELDS = ("weights", "joint_weights", "uniform_weights", "piece_split",
 PIECE_SPLITS = ("strong", "even")
 CONFIDENCE_SOURCES = ("own", "mixture")
 KL_CLAMPS = ("annealed", "raw")
-DPO_ON = ("best+bayes", "all")
+DPO_ON = ("best+bayes", "best_single+bayes", "bayes", "all")
 OFFICIAL_SPLITS = ("weak_train", "w2s_train", "test")
 
 
@@ -118,8 +118,13 @@ class GenerateConfig:
     kl_clamp_order: str = field(default="annealed", metadata={"choices": KL_CLAMPS})
     detach_targets: bool = False  # ablation: stop the gradient through the soft target's student distribution
     dpo: bool = False  # add the conservative DPO stage after the students named by --dpo-on
-    dpo_on: str = "best+bayes"  # students DPO refines: best+bayes (the best by validation SLU-F1, and bayes) or all
-    seed: int = 0  # seed of the splits, of fine-tuning and of DPO
+    # students DPO refines: best+bayes (the best by validation SLU-F1, and bayes), best_single+bayes (the best
+    # single-weak student by validation SLU-F1, and bayes), bayes, or all
+    dpo_on: str = "best+bayes"
+    seed: int = 0  # seed of the splits and of the weak models (trained once, as in the reference)
+    # seeds of the strong stages (ceiling, students, DPO: their initialisation and data order); none: --seed.
+    # Each seed after the first adds stages under seedN/ and the results report every seed and their pool
+    seeds: tuple[int, ...] = ()
     n_weak_train: int = 1000  # weak-train utterances (a seeded part of SLURP devel)
     n_w2s_train: int = 1000  # w2s-train utterances (the disjoint rest of the same devel permutation)
     n_test: int | None = 500  # evaluate on the first n utterances of the shuffled official test split (none: all)
@@ -175,6 +180,10 @@ class GenerateConfig:
         if self.dpo_on not in DPO_ON:
             raise ConfigError(f"{owner}.dpo_on (--dpo-on) must be one of {DPO_ON}, got {self.dpo_on!r}")
         check_int(owner, "seed", self.seed, minimum=0)
+        for s in self.seeds:
+            check_int(owner, "seeds", s, minimum=0)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"{owner}.seeds must be distinct, got {list(self.seeds)}")
         for name in ("n_weak_train", "n_w2s_train", "n_best", "max_new_tokens", "batch_size"):
             check_int(owner, name, getattr(self, name))
         for name in ("n_test", "dpo_inputs"):
@@ -203,6 +212,14 @@ class GenerateConfig:
                 w[int(max(range(len(val_slu_f1)), key=lambda j: (val_slu_f1[j], -j)))] = 2.0
         return [x / sum(w) for x in w]
 
+    def strong_seeds(self) -> tuple[int, ...]:
+        """The seeds of the strong stages, first the one whose stages carry no prefix."""
+        return self.seeds or (self.seed,)
+
+    def stage_prefix(self, strong_seed: int) -> str:
+        """Where the strong stages of ``strong_seed`` live: the folder's top for ``--seed``, ``seedN/`` else."""
+        return "" if strong_seed == self.seed else f"seed{strong_seed}/"
+
     def val_size(self) -> int:
         """The validation utterances held out of weak-train."""
         return min(100, self.n_weak_train // 10) if self.n_val is None else self.n_val
@@ -216,7 +233,8 @@ class GenerateConfig:
         """The settings a cached stage depends on (not the list of methods or the DPO switches, which only add
         stages, nor the reporting settings, nor the strategy settings, which name the students' stages)."""
         d = asdict(self)
-        for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot", *STRATEGY_FIELDS):
+        for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot", "seeds",
+                    *STRATEGY_FIELDS):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

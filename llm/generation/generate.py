@@ -35,7 +35,7 @@ rooms: targets in :mod:`~weakstrong.llm.generation.strategies`, DPO in
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -47,28 +47,17 @@ from weakstrong.llm.generation.config import GenerateConfig
 from weakstrong.llm.generation.preference import dpo_stage, dpo_students
 from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import (bootstrap_ci, bootstrap_weights, non_degeneracy,
-                                                  paired_bootstrap_delta, score_generations)
+                                                  paired_bootstrap_delta, pooled_paired_delta, score_generations)
 from weakstrong.llm.generation.stages import DECODING, GenerationStages, evaluate, finetune_spec
 from weakstrong.llm.generation.strategies import MULTI_WEAK, students as student_table, teacher_nbest
-from weakstrong.llm.models.device import check_device, select_device
+from weakstrong.llm.models.device import select_device
+from weakstrong.llm.models.options import RunOptions
 from weakstrong.llm.models.lm import model_depth, resolve_generator
 from weakstrong.llm.models.matmul_rate import matmul_rates
 from weakstrong.llm.models.precision import describe
 from weakstrong.llm.models.registry import check_length, inference_dtype
 
 DPO_DELTA_METRICS = ("slu_f1", "exact_match", "slot_precision", "slot_recall")
-
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    """Where and how a generation run goes; never part of its identity or of a stage."""
-
-    device: str | None = None  # torch device (none: cuda if available, else cpu)
-    progress: bool = True  # progress bars on stderr
-
-    def validate(self) -> "GenerateOptions":
-        check_device("--device", self.device)
-        return self
 
 
 @dataclass
@@ -86,7 +75,7 @@ class Prepared:
     val: list[SlurpExample]  # validation: the last n_val utterances of weak-train (never test)
 
 
-def prepare(cfg: GenerateConfig, options: GenerateOptions = GenerateOptions()) -> Prepared:
+def prepare(cfg: GenerateConfig, options: RunOptions = RunOptions()) -> Prepared:
     """Check everything that can fail on bad input, before any model work; load the data."""
     cfg.validate()
     options.validate()
@@ -146,55 +135,37 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
     models = [x["model"] for x in weak]
     val_f1 = None if not val else [x["val_slu_f1"] for x in weak]
     w, joint_w = cfg.ensemble_weights(val_f1), cfg.ensemble_weights(val_f1, joint=True)
-    ceiling_model, strong_tok = stages.model("ceiling/model", cfg.strong, finetune_spec(
-        stages, prompts, [e.target for e in w2s], cfg.finetune, "ceiling: finetune"), strong_spec)
-    ceiling = evaluate(stages, "ceiling", ceiling_model, strong_tok, *n_test)
-    del ceiling_model
-    guard = non_degeneracy(ceiling["scores"]["slu_f1"], [x["scores"]["slu_f1"] for x in weak],
-                           cfg.min_ceiling_slu_f1, cfg.min_weak_gap)
-    if not guard["ok"]:  # said now, before the students' hours are spent, and again at the end
-        report.warn(report.guard_lines(guard))
-    for x, (_, tok) in zip(weak, models):
-        x["same_tokens"] = same_segmentation(tok, strong_tok, [e.target for e in test])
+    strong_tok = None
+    boot = bootstrap_weights(len(test), cfg.n_boot, cfg.seed)  # one resampling: every seed's comparison paired
+    seeds, evaluated, table = {}, {}, None
+    for s in cfg.strong_seeds():
+        # the strong stages of seed s: initialisation and data order of the ceiling, the students and DPO
+        cs = replace(cfg, seed=s, finetune=replace(cfg.finetune, seed=s), dpo_config=replace(cfg.dpo_config, seed=s))
+        prefix = cfg.stage_prefix(s)
+        ceiling_model, strong_tok = stages.model(f"{prefix}ceiling/model", cfg.strong, finetune_spec(
+            stages, prompts, [e.target for e in w2s], cs.finetune, f"ceiling {s}: finetune"), strong_spec)
+        ceiling = evaluate(stages, f"{prefix}ceiling", ceiling_model, strong_tok, *n_test)
+        del ceiling_model
+        guard = non_degeneracy(ceiling["scores"]["slu_f1"], [x["scores"]["slu_f1"] for x in weak],
+                               cfg.min_ceiling_slu_f1, cfg.min_weak_gap)
+        if not guard["ok"]:  # said now, before the students' hours are spent, and again at the end
+            report.warn(report.guard_lines(guard))
+        if table is None:  # the targets: shared by every seed
+            for x, (_, tok) in zip(weak, models):
+                x["same_tokens"] = same_segmentation(tok, strong_tok, [e.target for e in test])
+            base = stages.model("strong/base", cfg.strong, None, strong_spec) \
+                if set(cfg.methods) & set(MULTI_WEAK) and cfg.piece_split == "strong" else None
+            table = student_table(stages, cfg, prompts, nbest, models, base, w, joint_w)
+            del base
+        seeds[s], evaluated[s] = _strong_stages(stages, cs, prefix, table, weak, models, ceiling, guard, strong_tok,
+                                                prepared, w, boot)
+    first = seeds[cfg.strong_seeds()[0]]
+    answers = _answers(seeds, evaluated, boot)
 
-    base = stages.model("strong/base", cfg.strong, None, strong_spec) if set(cfg.methods) & set(MULTI_WEAK) \
-        and cfg.piece_split == "strong" else None
-    table = student_table(stages, cfg, prompts, nbest, models, base, w, joint_w)
-    del base
-    boot = bootstrap_weights(len(test), cfg.n_boot, cfg.seed)
-    results, records, evaluated = {}, [], {}
-
-    def summarise(name, evaluation, teachers):
-        summary, recs = report.summarise(cfg, name, evaluation, teachers, weak, ceiling, strong_tok,
-                                         [e.target for e in test], len(w2s), boot, w)
-        records.extend(recs)
-        return summary
-
-    for name, student in table.items():
-        model, tok = stages.model(f"{student.stage()}/model", cfg.strong, student.train(stages, cfg), strong_spec)
-        evaluated[name] = evaluate(stages, student.stage(), model, tok, *n_test)
-        results[name] = summarise(name, evaluated[name], student.teachers)
-        results[name]["val_slu_f1"] = validation_slu_f1(stages, cfg, student.stage(), model, tok, val)
-        del model
-    for name in dpo_students(results, cfg.dpo_on) if cfg.dpo else []:
-        stage = table[name].stage()
-        model, tok = stages.model(f"{stage}/model", cfg.strong, None, strong_spec)
-        after = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, val, test)
-        results[f"{name}+dpo"] = summarise(f"{name}+dpo", after, table[name].teachers)
-        delta = paired_bootstrap_delta(evaluated[name]["counts"], after["counts"], boot)
-        results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
-        del model
-
-    # Does the Bayesian strategy beat the others? Paired on the same test utterances, before DPO.
-    comparison = {f"bayes-{other}": {m: d[m] for m in DPO_DELTA_METRICS} for other in evaluated
-                  if other != "bayes" and "bayes" in evaluated
-                  for d in [paired_bootstrap_delta(evaluated[other]["counts"], evaluated["bayes"]["counts"], boot)]}
     device = prepared.device
     rates = matmul_rates(threads=torch.get_num_threads(), device=str(device)) \
         if device.type in ("cpu", "cuda") else None
-    student_stages = [t.stage() for t in table.values()] + [f"{table[n[:-4]].stage()}+dpo" for n in results
-                                                             if n.endswith("+dpo")]
-    strong_stages = {"ceiling/model", "ceiling/test"} | {f"{s}/{k}" for s in student_stages for k in ("model", "test")}
+    strong_stages = {f"{stage}/{k}" for seed in seeds.values() for stage in seed["stages"] for k in ("model", "test")}
     out = {
         "task": "slurp", "config": asdict(cfg),
         "splits": {"source": splits.source, "seed": splits.seed, **splits.sizes(), "n_test_used": len(test),
@@ -210,13 +181,86 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
                         "confidence_source": cfg.confidence_source, "piece_split": cfg.piece_split,
                         "kl_clamp_order": cfg.kl_clamp_order, "detach_targets": cfg.detach_targets,
                         "n_val": len(val), "student_stages": {n: t.stage() for n, t in table.items()}},
-        "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], boot)},
-        "strategies": results, "comparison": comparison, "records": records, "non_degenerate": guard,
+        # the first strong seed's run at the top (what the summary shows); every seed under "seeds"
+        "strong_seeds": list(cfg.strong_seeds()),
+        "ceiling": first["ceiling"], "strategies": first["strategies"], "comparison": first["comparison"],
+        "non_degenerate": first["non_degenerate"],
+        "seeds": {str(k): {key: v for key, v in seed.items() if key not in ("records", "stages")}
+                  for k, seed in seeds.items()},
+        "answers": answers, "records": [r for seed in seeds.values() for r in seed["records"]],
         "throughput": report.throughput({k: v["finetune"] for k, v in stages.stage_info.items() if "finetune" in v},
                                         stages.decode_stats, sorted(strong_stages), rates),
         "timings_s": dict(stages.timings), "device": str(device), "precision": describe(device),
         "threads": torch.get_num_threads(),
     }
-    if not guard["ok"]:
-        report.warn(report.guard_lines(guard))
+    for seed in seeds.values():
+        if not seed["non_degenerate"]["ok"]:
+            report.warn(report.guard_lines(seed["non_degenerate"]))
+    return out
+
+
+def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, strong_tok, prepared, w, boot):
+    """One strong seed's students and DPO, summarised; ``cfg`` carries the seed. Returns (the seed's results,
+    {student: its test evaluation}, DPO'd ones included)."""
+    test, val, w2s, strong_spec = prepared.test, prepared.val, prepared.splits.w2s_train, prepared.specs[cfg.strong]
+    results, records, evaluated = {}, [], {}
+
+    def summarise(name, evaluation, teachers):
+        summary, recs = report.summarise(cfg, name, evaluation, teachers, weak, ceiling, strong_tok,
+                                         [e.target for e in test], len(w2s), boot, w)
+        records.extend(recs)
+        return summary
+
+    for name, student in table.items():
+        stage = student.stage(prefix)
+        model, tok = stages.model(f"{stage}/model", cfg.strong, student.train(stages, cfg), strong_spec)
+        evaluated[name] = evaluate(stages, stage, model, tok, test, cfg.max_new_tokens, cfg.batch_size)
+        results[name] = summarise(name, evaluated[name], student.teachers)
+        results[name]["val_slu_f1"] = validation_slu_f1(stages, cfg, stage, model, tok, val)
+        del model
+    for name in dpo_students(results, cfg.dpo_on) if cfg.dpo else []:
+        stage = table[name].stage(prefix)
+        model, tok = stages.model(f"{stage}/model", cfg.strong, None, strong_spec)
+        after = evaluated[f"{name}+dpo"] = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, val,
+                                                     test)
+        results[f"{name}+dpo"] = summarise(f"{name}+dpo", after, table[name].teachers)
+        delta = paired_bootstrap_delta(evaluated[name]["counts"], after["counts"], boot)
+        results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
+        del model
+    # Does the Bayesian strategy beat the others? Paired on the same test utterances, before DPO.
+    comparison = {f"bayes-{other}": {m: d[m] for m in DPO_DELTA_METRICS} for other in table
+                  if other != "bayes" and "bayes" in table
+                  for d in [paired_bootstrap_delta(evaluated[other]["counts"], evaluated["bayes"]["counts"], boot)]}
+    stage_names = [f"{prefix}ceiling"] + [table[n].stage(prefix) for n in table] + \
+        [f"{table[n[:-4]].stage(prefix)}+dpo" for n in results if n.endswith("+dpo")]
+    return {"seed": cfg.seed, "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], boot)},
+            "strategies": results, "comparison": comparison, "non_degenerate": guard, "records": records,
+            "stages": stage_names}, evaluated
+
+
+def best_single(results: dict) -> str | None:
+    """The single-weak student with the best validation SLU-F1 (never test; ties go to the first), or None."""
+    singles = [n for n in results if n.startswith("single/") and not n.endswith("+dpo")]
+    return max(singles, key=lambda n: results[n].get("val_slu_f1") or 0.0) if singles else None
+
+
+def _answers(seeds: dict, evaluated: dict, boot) -> dict:
+    """The paper's two questions, per seed and pooled over the seeds (paired bootstrap over test utterances):
+    does Bayesian multi-weak beat naive multi-weak (same targets), joint decoding and the best single weak
+    model, and what does DPO add (on the Bayesian student and on the best single)?"""
+    out = {}
+    for seed, run in seeds.items():
+        best = best_single(run["strategies"])
+        pairs = {"bayes-multi": ("multi", "bayes"), "bayes-joint": ("joint", "bayes"),
+                 "bayes-best_single": (best, "bayes"), "dpo_on_bayes": ("bayes", "bayes+dpo"),
+                 "dpo_on_best_single": (best, f"{best}+dpo")}
+        for question, (before, after) in pairs.items():
+            if before in evaluated[seed] and after in evaluated[seed]:
+                entry = out.setdefault(question, {"pairs": {}, "per_seed": {}})
+                entry["pairs"][str(seed)] = [after, before]
+                entry["per_seed"][str(seed)] = paired_bootstrap_delta(
+                    evaluated[seed][before]["counts"], evaluated[seed][after]["counts"], boot)["slu_f1"]
+    for question, entry in out.items():
+        pairs = [(evaluated[int(s)][b]["counts"], evaluated[int(s)][a]["counts"]) for s, (a, b) in entry["pairs"].items()]
+        entry["pooled"] = pooled_paired_delta(pairs, boot)["slu_f1"]
     return out

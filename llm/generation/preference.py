@@ -15,7 +15,8 @@ from weakstrong.stages import code_version
 
 
 def dpo_students(results: dict, dpo_on: str) -> list[str]:
-    """The students DPO refines: every one (``"all"``), or the best by validation SLU-F1 and the Bayesian one.
+    """The students DPO refines: every one (``"all"``), or the best by validation SLU-F1 (of every student, or of
+    the single-weak ones: ``"best_single+bayes"``) and the Bayesian one, or the Bayesian one alone.
 
     ``"best+bayes"`` follows the reference: DPO on top of the best student and of the Bayesian (``edl_step``)
     student (one stage when they are the same; ties go to the first trained). The best is chosen on the
@@ -24,8 +25,11 @@ def dpo_students(results: dict, dpo_on: str) -> list[str]:
     """
     if dpo_on == "all":
         return list(results)
-    best = max(results, key=lambda name: results[name].get("val_slu_f1") or 0.0)
-    return list(dict.fromkeys([best] + (["bayes"] if "bayes" in results else [])))
+    bayes = ["bayes"] if "bayes" in results else []
+    pool = [n for n in results if n.startswith("single/")] if dpo_on == "best_single+bayes" else \
+        [] if dpo_on == "bayes" else list(results)
+    best = [max(pool, key=lambda name: results[name].get("val_slu_f1") or 0.0)] if pool else []
+    return list(dict.fromkeys(best + bayes))
 
 
 def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: str, model, tok, models: list[tuple],

@@ -245,6 +245,25 @@ def paired_bootstrap_delta(before: np.ndarray, after: np.ndarray, weights: np.nd
                 "p_not_better": float(np.mean(diff[:, k] <= 0))} for k, m in enumerate(METRICS)}
 
 
+def pooled_paired_delta(pairs: Sequence[tuple[np.ndarray, np.ndarray]], weights: np.ndarray,
+                        level: float = 0.95) -> dict:
+    """after - before of every metric averaged over several seeds' runs on the same utterances, with a paired
+    percentile bootstrap interval: every resample draws the same utterances for every seed and model, and the
+    seeds' differences are averaged within it. ``pairs``: one (before, after) count matrix pair per seed."""
+    if not pairs:
+        raise ValueError("pairs must hold at least one (before, after) pair")
+    diffs, points = [], []
+    for before, after in pairs:
+        if before.shape != after.shape:
+            raise ValueError(f"before and after must score the same utterances, got {before.shape} and {after.shape}")
+        diffs.append(_resampled(after, weights) - _resampled(before, weights))
+        points.append(scores_from_counts(after.sum(0), len(after)) - scores_from_counts(before.sum(0), len(before)))
+    diff, point = np.mean(diffs, 0), np.mean(points, 0)
+    return {m: {"delta": float(point[k]), "ci": percentile_interval(diff[:, k], level),
+                "p_not_better": float(np.mean(diff[:, k] <= 0)), "n_seeds": len(pairs)}
+            for k, m in enumerate(METRICS)}
+
+
 # -------------------------------------------------------------------------------------------- guard
 def non_degeneracy(ceiling_f1: float, weak_f1: Sequence[float], min_ceiling: float = 0.5,
                    min_gap: float = 0.1) -> dict:

@@ -21,12 +21,13 @@ from weakstrong.llm.generation import bridge, decoding, slu_metric
 from weakstrong.llm.models import lm
 from weakstrong.llm.models.lm import encode_examples, finetune, load_causal_lm, weighted_xent
 from weakstrong.llm.models.lm_layers import matmul_params
+from weakstrong.llm.supervision import losses
 from weakstrong.stages import StageFolder, code_version, main_process
 
 # train(model, tokenizer) -> info: trains the model in place; what it returns is recorded in stage.json
 Train = Callable[..., dict]
 # The code each kind of stage runs: part of the stage's key, so a stage computed by older code is recomputed.
-TRAINING = (lm.finetune, lm.target_logits, lm.collate, lm.encode_examples, lm.lr_at, lm.make_optimizer)
+TRAINING = (lm.finetune, lm.target_logits, lm.collate, lm.encode_examples, lm.lr_at, lm.make_optimizer, losses)
 DECODING = (decoding, slu_metric)
 SCORING = (lm.target_token_logprobs, lm.target_logits, bridge)
 

@@ -56,9 +56,10 @@ class Student:
     teachers: list[int]
     key: dict = field(default_factory=dict)
 
-    def stage(self) -> str:
-        """The stage name of the trained student: its name and a hash of what it was trained with."""
-        return f"students/{self.name}@{config_hash(self.key, 8)}"
+    def stage(self, prefix: str = "") -> str:
+        """The stage name of the trained student: its name and a hash of what it was trained with, under
+        ``prefix`` (a strong seed's folder)."""
+        return f"{prefix}students/{self.name}@{config_hash(self.key, 8)}"
 
     def train(self, stages: GenerationStages, cfg: GenerateConfig) -> Train:
         conf = None if self.confidence is None else (lambda tok, texts: self.confidence)
