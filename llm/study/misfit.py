@@ -92,6 +92,8 @@ class MisfitStudyConfig:
     # fine-tuned (top-K) students, at --seed: on these tasks (none: no fine-tuned student) ...
     finetune_tasks: tuple[str, ...] = ("sciq", "sst2")
     finetune_strong: tuple[str, ...] = ("all",)  # ... for these decoder models of --strong (all: every decoder)
+    # ... and at each of --extra-seeds too, on the --extra-seed-tasks (false: at --seed only)
+    finetune_extra_seeds: bool = True
     top_k: int = 2  # fine-tuned students train the last K transformer layers (+ final norm and head)
     # the fine-tuned students' head: standardized (per-example standardised input, zero-initialised, as Burns
     # et al.) or plain (ablation: the earlier default-initialised head on raw features, which collapses on
@@ -135,6 +137,8 @@ class MisfitStudyConfig:
                 raise ConfigError(f"{owner}.finetune_strong must be 'all' or distinct models of strong "
                                   f"{list(self.strong)}, got {list(self.finetune_strong)}")
         check_int(owner, "top_k", self.top_k)
+        if not isinstance(self.finetune_extra_seeds, bool):
+            raise ConfigError(f"{owner}.finetune_extra_seeds must be true or false, got {self.finetune_extra_seeds!r}")
         if not isinstance(self.finetune_bf16, bool):
             raise ConfigError(f"{owner}.finetune_bf16 must be true or false, got {self.finetune_bf16!r}")
         self.finetune.validate(f"{owner}.finetune")
@@ -414,9 +418,9 @@ def run_study(cfg: MisfitStudyConfig, options: RunOptions, prepared: Prepared | 
 
 def _run_task(cfg, task, seed, data, device, dtype, cache_dir, results) -> None:
     """The stages of one task at one seed, appended to ``results``: probe students always, fine-tuned students
-    at the main seed on ``--finetune-tasks``."""
+    on ``--finetune-tasks`` (at the main seed, and at the extra seeds with ``--finetune-extra-seeds``)."""
     main = seed == cfg.seed
-    cfg = replace(cfg, seed=seed, probe=replace(cfg.probe, seed=seed))
+    cfg = replace(cfg, seed=seed, probe=replace(cfg.probe, seed=seed), finetune=replace(cfg.finetune, seed=seed))
     label = task if main else f"{task}/seed{seed}"
     timer = Timer()
     models = _Models(cfg, device, dtype, cache_dir, timer.stages)
@@ -431,7 +435,7 @@ def _run_task(cfg, task, seed, data, device, dtype, cache_dir, results) -> None:
         with timer(f"students/{strong}"):
             students[("probe", strong)] = _probes(cfg, task, data, strong, [t for _, t in teachers], feats,
                                                   models.extractors[strong], cache_dir, timer.stages)["test"]
-    if main and task in cfg.finetune_tasks:
+    if (main or cfg.finetune_extra_seeds) and task in cfg.finetune_tasks:
         from weakstrong.llm.study.finetune import finetune_students
 
         tuned, rates = finetune_students(cfg, models.finetune_strong(), task, data, [t for _, t in teachers],
@@ -450,9 +454,11 @@ def _run_task(cfg, task, seed, data, device, dtype, cache_dir, results) -> None:
     ceilings = {strong: preds[0] for (student, strong), preds in students.items() if student == "probe"}
     entry = {"sizes": data.sizes(), "data": data.info, "seed": seed,
              "ladder": _ladder(cfg, models, data, weak_out, ceilings)}
+    tuned_ceilings = {strong: task_metrics(data.test.label, preds[0])
+                      for (student, strong), preds in students.items() if student == "finetune"}
+    if tuned_ceilings or main:
+        entry["finetune_ceilings"] = tuned_ceilings
     if main:
-        entry["finetune_ceilings"] = {strong: task_metrics(data.test.label, preds[0])
-                                      for (student, strong), preds in students.items() if student == "finetune"}
         results["tasks"][task] = entry
     else:
         results["seed_runs"][label] = entry
