@@ -58,6 +58,11 @@ def strategy_label(name: str, data: dict) -> str:
     return name
 
 
+QUESTIONS = {"bayes-multi": "Bayesian - naive multi-weak (same targets)", "bayes-joint": "Bayesian - joint decoding",
+             "bayes-best_single": "Bayesian - best single (validation)", "dpo_on_bayes": "DPO on the Bayesian student",
+             "dpo_on_best_single": "DPO on the best single"}
+
+
 def view_key(strategies: dict) -> tuple[str, str]:
     """The misfit view a run reports: token-level (strong tokenizer) when it has one, else word-level."""
     if any("token_view" in s for s in strategies.values()):
@@ -204,6 +209,17 @@ def tables(ctx: FigureContext) -> dict[str, str]:
                           f"(nats per gold {unit}), with a bootstrap interval of their difference. "
                           f"{latex_escape(note)}")
     out = {"slurp_table": table.to_latex()}
+    answers = result.data.get("answers")
+    if answers:  # the reference's protocol at several strong seeds: the two questions, per seed and pooled
+        rows = [[latex_escape(QUESTIONS.get(q, q)), ", ".join(f"{v['delta']:+.3f}" for v in a["per_seed"].values()),
+                 fmt_delta(a["pooled"]), fmt(a["pooled"].get("p_not_better"))] for q, a in answers.items()]
+        out["slurp_answers_table"] = Table(
+            columns=("question", "per seed", "pooled [95\\% CI]", "$P(\\Delta \\le 0)$"), rows=rows,
+            label="tab:slurp-answers", sources=[display_path(result.path)],
+            caption=f"SLURP, the reference's protocol at strong seeds {result.data.get('strong_seeds')}: SLU-F1 "
+                    f"differences per seed and pooled over the seeds, paired on the same test utterances "
+                    f"(bootstrap 95\\% CI; the last column is the share of resamples where the pooled difference "
+                    f"is not positive).").to_latex()
     paired = deltas(result.data)
     if paired:
         rows = [[latex_escape(label.replace("−", "-")), fmt_delta(d["slu_f1"]), fmt_delta(d["exact_match"]),
