@@ -290,8 +290,12 @@ def test_strong_seeds_share_the_weak_stages_and_pool_the_answers(setup):
 
     root, data, models = setup
     out = root / "seeds"
-    assert main(_argv(data, models, out, "--methods", "single,multi,bayes,joint", "--dpo", "--seeds", "0", "1")) == 0
+    assert main(_argv(data, models, out, "--methods", "single,multi,bayes,joint", "--dpo", "--dpo-on",
+                      "best_single+bayes", "--seeds", "0", "1")) == 0
     res = read_json(out / "results.json")
+    # DPO: the best single student (on validation) at --seed, the Bayesian one at every seed
+    dpo = {s: sorted(n for n in res["seeds"][s]["strategies"] if n.endswith("+dpo")) for s in ("0", "1")}
+    assert dpo["1"] == ["bayes+dpo"] and dpo["0"] == ["bayes+dpo", "single/0+dpo"]
     assert res["strong_seeds"] == [0, 1] and set(res["seeds"]) == {"0", "1"}
     assert sorted({r["seed"] for r in res["records"]}) == [0, 1]
     assert not (out / "seed1" / "weak").exists() and (out / "seed1" / "ceiling" / "model" / "stage.json").exists()

@@ -119,7 +119,7 @@ class GenerateConfig:
     detach_targets: bool = False  # ablation: stop the gradient through the soft target's student distribution
     dpo: bool = False  # add the conservative DPO stage after the students named by --dpo-on
     # students DPO refines: best+bayes (the best by validation SLU-F1, and bayes), best_single+bayes (the best
-    # single-weak student by validation SLU-F1, and bayes), bayes, or all
+    # single-weak student by validation SLU-F1 at the strong seed --seed, and bayes at every seed), bayes, or all
     dpo_on: str = "best+bayes"
     seed: int = 0  # seed of the splits and of the weak models (trained once, as in the reference)
     # seeds of the strong stages (ceiling, students, DPO: their initialisation and data order); none: --seed.

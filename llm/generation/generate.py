@@ -218,7 +218,9 @@ def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, str
         results[name] = summarise(name, evaluated[name], student.teachers)
         results[name]["val_slu_f1"] = validation_slu_f1(stages, cfg, stage, model, tok, val)
         del model
-    for name in dpo_students(results, cfg.dpo_on) if cfg.dpo else []:
+    # best_single+bayes: the best single at --seed only (DPO on it is asked at one seed), bayes at every seed
+    dpo_on = "bayes" if cfg.dpo_on == "best_single+bayes" and prefix else cfg.dpo_on
+    for name in dpo_students(results, dpo_on) if cfg.dpo else []:
         stage = table[name].stage(prefix)
         model, tok = stages.model(f"{stage}/model", cfg.strong, None, strong_spec)
         after = evaluated[f"{name}+dpo"] = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, val,
