@@ -166,6 +166,13 @@ def limitations_md(ctx: FigureContext) -> str:
                          f"(`bayes` on the joint target with the KL clamped before annealing, `multi` hard "
                          f"cross-entropy with uniform weights, DPO on 64 inputs). The reference's protocol is built "
                          f"(`make slurp`, `make slurp-ablations`) and has not been run to the end yet.")
+    for partial in sorted((ctx.results_dir / "slurp_real").glob("results-*.json")):
+        data = read_json(partial)
+        answers = "; ".join(f"{q} {a['pooled']['delta']:+.3f} [{a['pooled']['ci'][0]:+.3f}, {a['pooled']['ci'][1]:+.3f}]"
+                            for q, a in data.get("answers", {}).items())
+        lines.append(f"- A partial run of the reference's protocol (`{display_path(partial)}`): methods "
+                     f"{', '.join(data['config']['methods'])} at strong seeds {data.get('strong_seeds')}, DPO "
+                     f"{'on' if data['config']['dpo'] else 'off'}; SLU-F1 differences (paired 95 % CI): {answers}.")
     ladder = ctx.results_dir / "ladder" / "results.json"
     if ladder.is_file():
         data = read_json(ladder)
