@@ -54,7 +54,10 @@ def config_from_namespace(args: argparse.Namespace) -> ClassifyConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = run_into(config_from_namespace(args), args.out, args.cache_dir, args.device)
+    from weakstrong.llm.models.device import distributed_from_env
+
+    with distributed_from_env():  # under torchrun: DDP fine-tuning; the group is torn down at the end
+        results = run_into(config_from_namespace(args), args.out, args.cache_dir, args.device)
     if results is not None:
         print(format_summary(results))
     return 0

@@ -84,14 +84,22 @@ def config_from_namespace(args: argparse.Namespace) -> GenerateConfig:
 def run(args: argparse.Namespace) -> int:
     """Check the options, the folder and the inputs, then run every stage in ``--out`` and write
     ``OUT/results.json`` (written last: its presence marks a finished run)."""
+    from weakstrong.llm.models.device import distributed_from_env
+
+    with distributed_from_env():  # under torchrun: fine-tuning on every rank (DDP), rank 0 alone writes
+        results = _run(args)
+    print(format_summary(results))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> dict:
     from weakstrong.io import check_output_dir, write_json
     from weakstrong.llm.generation.generate import prepare, run_generate
-    from weakstrong.llm.models.options import RunOptions
     from weakstrong.llm.generation.stages import GenerationStages
-    from weakstrong.llm.models.device import init_distributed_from_env, torch_threads
+    from weakstrong.llm.models.device import torch_threads
+    from weakstrong.llm.models.options import RunOptions
     from weakstrong.stages import StageFolder, main_process
 
-    init_distributed_from_env()  # under torchrun: fine-tuning on every rank (DDP), rank 0 alone writes
     config = config_from_namespace(args)
     options = RunOptions(device=args.device, threads=args.threads, progress=not args.no_progress).validate()
     check_output_dir(args.out, "--out")
@@ -107,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
                                                             options.progress), prepared)
             if main_process():
                 write_json(folder.root / name, results)
-    print(format_summary(results))
-    return 0
+    return results
 
 
 def _results_name(name: str) -> str:

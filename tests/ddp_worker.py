@@ -20,10 +20,9 @@ import torch
 
 def sft(model_dir: str, out: str) -> None:
     from weakstrong.llm.generation.config import LMFinetuneConfig
-    from weakstrong.llm.models.device import dist_info, init_distributed_from_env
+    from weakstrong.llm.models.device import dist_info
     from weakstrong.llm.models.lm import encode_examples, finetune, load_causal_lm
 
-    init_distributed_from_env()
     rank, world = dist_info()
     torch.set_num_threads(1)
     model, tok = load_causal_lm(model_dir, "cpu")
@@ -56,4 +55,7 @@ def classify(config_path: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    {"sft": sft, "classify": classify}[sys.argv[1]](*sys.argv[2:])
+    from weakstrong.llm.models.device import distributed_from_env
+
+    with distributed_from_env():  # every rank meets at the end, then the group is destroyed before exit
+        {"sft": sft, "classify": classify}[sys.argv[1]](*sys.argv[2:])

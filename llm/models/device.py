@@ -84,6 +84,25 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+@contextlib.contextmanager
+def distributed_from_env():
+    """:func:`init_distributed_from_env` for the length of a run, yielding ``(rank, world_size)``. A group this
+    started is torn down at the end: every rank meets at a barrier (on success), then the group is destroyed,
+    so no rank exits while another still talks to it (gloo's threads abort a process that exits with its
+    group alive: "terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    started = int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized()
+    info = init_distributed_from_env()
+    try:
+        yield info
+        if started and dist.is_initialized():
+            dist.barrier()
+    finally:
+        if started and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def rank_shard(idx, rank: int, world: int) -> tuple[list[int], bool]:
     """This rank's contiguous share of a global batch ``idx`` under DDP, and whether it is real.
 
