@@ -22,7 +22,7 @@ from weakstrong.llm.data.slurp import format_prompt, serialise_slots  # noqa: E4
 from weakstrong.llm.generation.config import LMFinetuneConfig  # noqa: E402
 from weakstrong.llm.generation.decoding import DecodeConfig, cut_at_stop, decode, greedy, stop_token_ids  # noqa: E402
 from weakstrong.llm.models.lm import (encode_examples, finetune, lm_autocast, load_causal_lm,  # noqa: E402
-                                      resolve_generator, target_token_logprobs)
+                                      resolve_generator, target_token_logprobs, dirichlet_logprob)
 from weakstrong.llm.models.lm_layers import decoder_layers, matmul_params, set_trainable_top_k  # noqa: E402
 from weakstrong.llm.models.matmul_rate import (matmul_rates, measure_matmul_gflops,  # noqa: E402
                                                transformer_flops_per_token)
@@ -162,6 +162,38 @@ def test_scoring_skips_the_prompt_logits_but_not_their_values(tiny):
             full = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
         ref = [full[len(e.prompt_ids) - 1 + t, tok_id].item() for t, tok_id in enumerate(e.target_ids)]
         assert np.allclose(lp, ref, atol=1e-5)
+
+
+def test_dirichlet_scoring_is_the_dirichlet_mean_of_a_full_forward_pass(tiny):
+    """An evidential student scores a gold token by E_Dir[p_y] = alpha_y / S, alpha = exp(z) + 1, built here
+    directly in float64 from a full forward pass; unknown statistics are refused by name."""
+    model, tok = load_causal_lm(tiny["llama"], "cpu")
+    examples = encode_examples(tok, [format_prompt("wake me")], [" time: five am"])
+    (got,) = target_token_logprobs(model, tok, examples, statistic="dirichlet_logprob")
+    (soft,) = target_token_logprobs(model, tok, examples)
+    e = examples[0]
+    with torch.no_grad():
+        z = model(input_ids=torch.tensor([e.prompt_ids + e.target_ids])).logits[0].double().numpy()
+    alpha = np.exp(z) + 1.0
+    ref = [np.log(alpha[len(e.prompt_ids) - 1 + t, k] / alpha[len(e.prompt_ids) - 1 + t].sum())
+           for t, k in enumerate(e.target_ids)]
+    assert np.allclose(got, ref, atol=1e-5)
+    uniform = -np.log(z.shape[-1])  # the Dirichlet mean is the softmax pulled towards uniform
+    assert np.all(np.abs(got - uniform) < np.abs(soft - uniform))
+    with pytest.raises(ValueError, match="statistic"):
+        target_token_logprobs(model, tok, examples, statistic="dirichlet")
+
+
+def test_dirichlet_logprob_is_exact_where_exp_overflows():
+    from scipy.special import logsumexp, softplus
+
+    z = torch.tensor([[900.0, 0.0, -50.0], [-3.0, 2.0, 1.0], [100.0, 100.0, -1e4]])
+    y = torch.tensor([0, 1, 1])
+    got = dirichlet_logprob(z, y).numpy()
+    zn = z.double().numpy()
+    ref = softplus(zn[np.arange(3), y.numpy()]) - np.logaddexp(logsumexp(zn, 1), np.log(3))
+    assert np.isfinite(got).all() and np.allclose(got, ref, rtol=1e-12)
+    assert got[0] == pytest.approx(0.0, abs=1e-300) and got[2] == pytest.approx(np.log(0.5))
 
 
 # ------------------------------------------------------------------------------------------- decoding

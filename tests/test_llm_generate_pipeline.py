@@ -107,6 +107,9 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
             assert all(lo <= hi for lo, hi in s[view]["ci"].values())  # exactness: test_bernoulli_view_terms
             assert set(s[view]["ci"]) == {"misfit", "gain", "gain_minus_misfit"}
         assert len(s["pgr_slu_f1_ci"]) == 2
+        # the evidential students score gold tokens by their Dirichlet mean, DPO'd and other ones by softmax
+        assert s["scoring"] == ("dirichlet_logprob" if name in ("bayes", "bayes-edl") else "logprob")
+        assert res["strategies"][f"{name}+dpo"]["scoring"] == "logprob"
         delta = res["strategies"][f"{name}+dpo"]["dpo_delta"]["slu_f1"]
         assert delta["delta"] == pytest.approx(res["strategies"][f"{name}+dpo"]["slu_f1"] - s["slu_f1"])
     # the Bayesian student against every other one, paired on the same utterances

@@ -126,10 +126,11 @@ def word_logprobs(model, tokenizer, prompts: Sequence[str], targets: Sequence[st
 
 
 def token_logprobs(model, tokenizer, prompts: Sequence[str], targets: Sequence[str],
-                   batch_size: int = 32) -> list[np.ndarray]:
-    """log p(token | prompt, previous tokens) of each target's tokens under the model's own tokenizer (EOS last)."""
+                   batch_size: int = 32, statistic: str = "logprob") -> list[np.ndarray]:
+    """log p(token | prompt, previous tokens) of each target's tokens under the model's own tokenizer (EOS last);
+    ``statistic="dirichlet_logprob"`` scores by the Dirichlet mean (an evidential student's view)."""
     examples = encode_examples(tokenizer, prompts, targets, max_length=10 ** 9)
-    return target_token_logprobs(model, tokenizer, examples, batch_size)
+    return target_token_logprobs(model, tokenizer, examples, batch_size, statistic=statistic)
 
 
 def bridged_token_probs(word_lps: np.ndarray, tokenizer, target: str) -> np.ndarray:

@@ -49,7 +49,7 @@ from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import (bootstrap_ci, bootstrap_weights, non_degeneracy,
                                                   paired_bootstrap_delta, pooled_paired_delta, score_generations)
 from weakstrong.llm.generation.stages import DECODING, GenerationStages, evaluate, finetune_spec
-from weakstrong.llm.generation.strategies import MULTI_WEAK, students as student_table, teacher_nbest
+from weakstrong.llm.generation.strategies import MULTI_WEAK, scoring, students as student_table, teacher_nbest
 from weakstrong.llm.models.device import select_device
 from weakstrong.llm.models.options import RunOptions
 from weakstrong.llm.models.lm import model_depth, resolve_generator
@@ -214,7 +214,8 @@ def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, str
     for name, student in table.items():
         stage = student.stage(prefix)
         model, tok = stages.model(f"{stage}/model", cfg.strong, student.train(stages, cfg), strong_spec)
-        evaluated[name] = evaluate(stages, stage, model, tok, test, cfg.max_new_tokens, cfg.batch_size)
+        evaluated[name] = evaluate(stages, stage, model, tok, test, cfg.max_new_tokens, cfg.batch_size,
+                                   scoring(name))
         results[name] = summarise(name, evaluated[name], student.teachers)
         results[name]["val_slu_f1"] = validation_slu_f1(stages, cfg, stage, model, tok, val)
         del model

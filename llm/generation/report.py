@@ -215,7 +215,8 @@ def summarise(cfg, name: str, student: dict, teachers: list[int], weak: list[dic
             setting=f"slurp/test-{'words' if key == 'misfit_view' else 'tokens'}", task="slurp",
             weak="+".join(cfg.weak[j] for j in teachers), strong=cfg.strong, method=name, seed=cfg.seed,
             sizes={"n_w2s_train": n_w2s, "n_test": len(targets)},
-            extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": level, "statements": STATEMENTS})
+            extra={"slu_f1": s["slu_f1"], "exact_match": s["exact_match"], "level": level, "statements": STATEMENTS,
+                   "scoring": student.get("scoring", "logprob")})
         records.append(rec.to_dict())
     p = bootstrap_pgr(ref["counts"], student["counts"], ceiling["counts"], boot)
     pgr_em = bootstrap_pgr(ref["counts"], student["counts"], ceiling["counts"], boot, "exact_match")
@@ -223,6 +224,7 @@ def summarise(cfg, name: str, student: dict, teachers: list[int], weak: list[dic
                "pgr_slu_f1": p["pgr"], "pgr_slu_f1_ci": p["ci"], "pgr_slu_f1_n_valid": p["n_valid"],
                "pgr_exact_match": pgr_em["pgr"], "pgr_exact_match_ci": pgr_em["ci"],
                "pgr_reference": "best teacher by SLU-F1", "teachers": teachers,
+               "scoring": student.get("scoring", "logprob"),
                **({"dpo": student["dpo"]} if "dpo" in student else {}),
                **{k: {m: v[m] for m in ("weak_error", "w2s_error", "misfit", "gain", "strong_error", "n_units", "ci")}
                   for k, v in views.items()}}

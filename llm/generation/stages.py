@@ -96,8 +96,10 @@ def finetune_spec(stages: GenerationStages, prompts: list[str], targets: list[st
 
 
 def evaluate(stages: GenerationStages, name: str, model, tok, test: list[SlurpExample], max_new_tokens: int,
-             batch_size: int) -> dict:
-    """Greedy generations on test (scored, with decoding stats) and log p of every gold token and word."""
+             batch_size: int, statistic: str = "logprob") -> dict:
+    """Greedy generations on test (scored, with decoding stats) and log p of every gold token and word: the
+    softmax's, or with ``statistic="dirichlet_logprob"`` the Dirichlet mean's (how an evidential student
+    scores; its greedy output is the same, the argmax of both)."""
     prompts, targets = [e.prompt for e in test], [e.target for e in test]
 
     def generations():
@@ -110,10 +112,12 @@ def evaluate(stages: GenerationStages, name: str, model, tok, test: list[SlurpEx
     stages.decode_stats[f"{name}/test"] = (result["decode"], result["matmul_params"])
 
     def gold():
-        lps = token_logprobs(model, tok, prompts, targets, batch_size)
+        lps = token_logprobs(model, tok, prompts, targets, batch_size, statistic)
         return {"token": lps, "word": words_from_tokens(tok, targets, lps)}
 
-    lps = stages.json(f"{name}/gold_logprobs", gold, *SCORING)
+    gold_stage = "gold_logprobs" if statistic == "logprob" else f"gold_{statistic}"
+    lps = stages.json(f"{name}/{gold_stage}", gold, *SCORING)
     return {"scores": result["scores"], "counts": generation_counts([e.slots for e in test], result["generations"]),
+            "scoring": statistic,
             "token_logprobs": [np.asarray(x) for x in lps["token"]],
             "word_logprobs": [np.asarray(x) for x in lps["word"]]}

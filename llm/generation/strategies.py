@@ -40,6 +40,15 @@ from weakstrong.llm.generation.stages import DECODING, SCORING, GenerationStages
 from weakstrong.llm.models.lm import encode_examples, target_token_logprobs, weighted_xent
 
 MULTI_WEAK = ("multi", "bayes", "bayes-edl")  # the strategies that share the multi-weak targets and weights
+# How each strategy's student scores gold tokens in the misfit views: the evidential students by their Dirichlet
+# mean (what the evidential loss trains), every other student by its softmax. DPO'd students score by their
+# softmax, the policy DPO optimises.
+EVIDENTIAL = ("bayes", "bayes-edl")
+
+
+def scoring(strategy: str) -> str:
+    """The ``statistic`` of ``llm.models.lm.target_token_logprobs`` that scores ``strategy``'s student."""
+    return "dirichlet_logprob" if strategy in EVIDENTIAL else "logprob"
 
 
 @dataclass

@@ -243,11 +243,28 @@ def target_logits(model, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torc
     return logits[keep], labels[:, first:][keep], rows
 
 
+STATISTICS = ("logprob", "max_prob", "dirichlet_logprob")  # what target_token_logprobs returns per token
+
+
+def dirichlet_logprob(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log E_{Dir(alpha)}[p_y] = log alpha_y - log S, alpha = exp(z) + 1, S = sum_k alpha_k, in float64.
+
+    Exact for every z: log alpha_y = softplus(z_y) and log S = logaddexp(logsumexp(z), log K), so no exp
+    overflows. ``logits`` (N, K), ``targets`` (N,) -> (N,).
+    """
+    z = logits.double()
+    log_s = torch.logaddexp(torch.logsumexp(z, -1), torch.tensor(math.log(z.shape[-1]), dtype=z.dtype,
+                                                                    device=z.device))
+    return torch.nn.functional.softplus(z.gather(-1, targets[:, None])[:, 0]) - log_s
+
+
 @torch.no_grad()
 def target_token_logprobs(model, tokenizer, examples: Sequence[Example], batch_size: int = 32,
                           autocast: bool | None = False, statistic: str = "logprob") -> list[np.ndarray]:
     """log p(target token | prompt, previous target tokens) for every target token (EOS included); with
-    ``statistic="max_prob"``, max_k p(k | prompt, previous target tokens) instead (how sure the model is there).
+    ``statistic="max_prob"``, max_k p(k | prompt, previous target tokens) instead (how sure the model is there);
+    with ``statistic="dirichlet_logprob"``, log of the Dirichlet mean alpha_y / S with alpha = exp(z) + 1 (how an
+    evidential student, trained on the evidential loss, scores a token; see :func:`dirichlet_logprob`).
 
     In the model's own dtype unless ``autocast`` (see :func:`lm_autocast`): a frozen model is cast to bf16
     once by its owner where that is faster, rather than autocast batch by batch.
@@ -265,6 +282,10 @@ def target_token_logprobs(model, tokenizer, examples: Sequence[Example], batch_s
             logits, targets, rows = target_logits(model, batch)
         if statistic == "max_prob":
             lp = torch.softmax(logits.float(), -1).max(-1).values.double().cpu().numpy()
+        elif statistic == "dirichlet_logprob":
+            lp = dirichlet_logprob(logits, targets).cpu().numpy()
+        elif statistic != "logprob":
+            raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
         else:
             lp = torch.log_softmax(logits.float(), -1).gather(-1, targets[:, None])[:, 0].double().cpu().numpy()
         rows = rows.cpu().numpy()
