@@ -81,6 +81,26 @@ def deltas(data: dict) -> list[tuple[str, dict]]:
     return rows
 
 
+def dpo_rows(data: dict) -> list[list[str]]:
+    """One row per DPO-refined student and strong seed: its scale, the held-out preference accuracy and margin
+    before and after, and the paired SLU-F1 difference DPO makes on test."""
+    lr = data.get("config", {}).get("dpo_config", {}).get("lr")
+    seeds = data.get("seeds") or {str(data.get("config", {}).get("seed")): data}
+    rows = []
+    for seed, run in seeds.items():
+        for name, s in run["strategies"].items():
+            if "dpo" not in s:
+                continue
+            d, held = s["dpo"], s["dpo"].get("heldout") or {}
+            before, after = held.get("before") or {}, held.get("after") or {}
+            rows.append([str(seed), latex_escape(strategy_label(name.removesuffix(DPO_SUFFIX), data)),
+                         str(d.get("n_inputs", "--")), str(d.get("n_pairs", "--")), str(d.get("optimizer_steps", "--")),
+                         "--" if lr is None else f"{lr:g}", fmt(before.get("accuracy")), fmt(after.get("accuracy")),
+                         fmt(before.get("margin")), fmt(after.get("margin")),
+                         fmt_delta(s.get("dpo_delta", {}).get("slu_f1"))])
+    return rows
+
+
 def _interval(row: dict, metric: str) -> tuple[float, float] | None:
     lo, hi = row.get("ci", {}).get(metric, [None, None])
     return None if lo is None else (lo, hi)
@@ -220,6 +240,16 @@ def tables(ctx: FigureContext) -> dict[str, str]:
                     f"differences per seed and pooled over the seeds, paired on the same test utterances "
                     f"(bootstrap 95\\% CI; the last column is the share of resamples where the pooled difference "
                     f"is not positive).").to_latex()
+    dpo = dpo_rows(result.data)
+    if dpo:
+        out["slurp_dpo_table"] = Table(
+            columns=("seed", "DPO on", "inputs", "pairs", "steps", "lr", "held-out acc. before", "after",
+                     "held-out margin before", "after", "$\\Delta$ SLU-F1 [95\\% CI]"),
+            rows=dpo, label="tab:slurp-dpo", sources=[display_path(result.path)], align="rlrrrrrrrrr",
+            caption="SLURP, conservative DPO on the student's own n-best ranked by the weighted weak ensemble: "
+                    "the preference pairs built the same way on the validation inputs (never trained on), the "
+                    "share of them where the student prefers the chosen candidate and its mean log-prob margin, "
+                    "before and after DPO, and the paired test SLU-F1 difference DPO makes.").to_latex()
     paired = deltas(result.data)
     if paired:
         rows = [[latex_escape(label.replace("−", "-")), fmt_delta(d["slu_f1"]), fmt_delta(d["exact_match"]),

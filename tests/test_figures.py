@@ -264,3 +264,17 @@ def test_ladder_figure_is_pending_without_the_study_and_drawn_from_it(dirs, caps
     assert main(_argv(dirs, "--only", "ladder") + ["--results-dir", str(committed)]) == 0
     assert "| ladder | ok | " in capsys.readouterr().out
     assert (dirs["images"] / "ladder.png").stat().st_size > 10_000
+
+
+def test_slurp_dpo_rows_read_each_seeds_scale_and_held_out_preferences():
+    from weakstrong.figures.fig_slurp import dpo_rows
+
+    held = {"before": {"accuracy": 0.5, "margin": -0.25}, "after": {"accuracy": 0.75, "margin": 0.5}}
+    dpo = {"n_inputs": 1000, "n_pairs": 990, "optimizer_steps": 1485, "heldout": held}
+    delta = {"slu_f1": {"delta": 0.01, "ci": [-0.02, 0.04]}}
+    run = lambda: {"strategies": {"bayes": {}, "bayes+dpo": {"dpo": dpo, "dpo_delta": delta}}}  # noqa: E731
+    data = {"config": {"dpo_config": {"lr": 5e-7}}, "weak": [], "seeds": {"0": run(), "1": run()}}
+    rows = dpo_rows(data)
+    assert [r[:6] for r in rows] == [[s, "bayes", "1000", "990", "1485", "5e-07"] for s in ("0", "1")]
+    assert rows[0][6:10] == ["0.500", "0.750", "-0.250", "0.500"] and "+0.010" in rows[0][10]
+    assert dpo_rows({"config": {}, "weak": [], "strategies": {"multi": {}}}) == []  # no DPO: no table

@@ -133,6 +133,10 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
     assert set(tp["decode"]) >= {"weak/0/test", "ceiling/test", f"{stage_of['bayes']}+dpo/test"}
     assert all(isinstance(w["tokenizer_matches_strong"], bool) for w in res["weak"])
     assert res["timings_s"]["weak/0/model"] > 0 and f"{stage_of['bayes']}+dpo/model" in res["timings_s"]
+    # CPU time of every computed stage (all threads), and their total in CPU-hours
+    assert set(res["cpu_seconds"]) >= {"weak/0/model", "weak/0/test", f"{stage_of['bayes']}+dpo/model"}
+    assert all(v > 0 for v in res["cpu_seconds"].values())
+    assert res["cpu_hours_total"] == pytest.approx(sum(res["cpu_seconds"].values()) / 3600)
     # joint decoding: the target is the pooled candidate with the best weighted score
     (joint_file,) = (out / "joint").glob("targets@*.json")
     joint = read_json(joint_file)

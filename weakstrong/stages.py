@@ -103,7 +103,8 @@ class StageFolder:
 
     A JSON stage ``name`` is ``root/{name}.json``; a folder stage (a saved model, say) is ``root/{name}/`` with
     ``stage.json`` written last, so its presence means the folder is whole. Each stage records the seconds it
-    took when computed, and a rerun that loads it reports those (:attr:`timings`). Constructing checks the
+    took when computed, wall and CPU (every thread of the process), and a rerun that loads it reports those
+    (:attr:`timings`, :attr:`cpu_timings`). Constructing checks the
     folder and its stamp and writes nothing; :meth:`claim` locks the folder and writes the stamp, once every
     input check has passed. A stamp of another configuration is refused while the folder holds ``finished``
     (the run's results file) or a reusable stage, and replaced otherwise (a run that failed before its first
@@ -119,6 +120,7 @@ class StageFolder:
         self.option, self.finished, self.folder_part = option, finished, folder_part
         self.ident = {"hash": config_hash(identity), "config": identity}
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}  # CPU seconds of the process (every thread) per stage
         self._check_stamp()
 
     def _check_stamp(self) -> None:
@@ -166,14 +168,16 @@ class StageFolder:
         path = self.root / f"{name}.json"
         data = read_json(path) if path.exists() else None
         if data is None or _stale(name, data.get("code"), code):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             data = compute()
-            data["seconds"] = time.perf_counter() - t0
+            data["seconds"], data["cpu_seconds"] = time.perf_counter() - t0, time.process_time() - c0
             if code is not None:
                 data["code"] = code
             if main_process():
                 write_json(path, data)
         self.timings[name] = data.get("seconds", 0.0)  # a stage written before seconds were kept: 0
+        if "cpu_seconds" in data:
+            self.cpu_timings[name] = data["cpu_seconds"]
         return data
 
     def folder(self, name: str, load: Callable[[Path], T], build: Callable[[Path], tuple[T, dict]],
@@ -186,12 +190,15 @@ class StageFolder:
         if info is not None and not _stale(name, info.get("code"), code):
             obj = load(path)
         else:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             obj, info = build(path)
-            info = {"seconds": time.perf_counter() - t0, **info, **({} if code is None else {"code": code})}
+            info = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, **info,
+                    **({} if code is None else {"code": code})}
             if main_process():
                 write_json(path / self.STAGE, info)
         self.timings[name] = info["seconds"]
+        if "cpu_seconds" in info:
+            self.cpu_timings[name] = info["cpu_seconds"]
         return obj, info
 
     def has(self, name: str) -> bool:

@@ -190,7 +190,9 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
         "answers": answers, "records": [r for seed in seeds.values() for r in seed["records"]],
         "throughput": report.throughput({k: v["finetune"] for k, v in stages.stage_info.items() if "finetune" in v},
                                         stages.decode_stats, sorted(strong_stages), rates),
-        "timings_s": dict(stages.timings), "device": str(device), "precision": describe(device),
+        "timings_s": dict(stages.timings), "cpu_seconds": dict(stages.folder.cpu_timings),
+        "cpu_hours_total": sum(stages.folder.cpu_timings.values()) / 3600.0,
+        "device": str(device), "precision": describe(device),
         "threads": torch.get_num_threads(),
     }
     for seed in seeds.values():
