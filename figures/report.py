@@ -150,6 +150,9 @@ def performance_md(ctx: FigureContext) -> str:
     return "\n".join(parts)
 
 
+PROTOCOL_SEEDS = (0, 1, 2)  # the strong seeds of the reference's SLURP protocol (`make slurp`)
+
+
 def limitations_md(ctx: FigureContext) -> str:
     """What was not run or does not hold, each line read off a committed results file."""
     lines = [HEADER, "# Limitations\n", "What the committed results do not cover, read off them.\n"]
@@ -157,8 +160,12 @@ def limitations_md(ctx: FigureContext) -> str:
     if slurp.is_file():
         data = read_json(slurp)
         if "strong_seeds" in data:
+            missing = [s for s in PROTOCOL_SEEDS if s not in data["strong_seeds"]]
+            dpo = data["config"].get("dpo_on") if data["config"].get("dpo") else None
             lines.append(f"- SLURP with real decoders (`{display_path(slurp)}`): the reference's protocol at strong "
-                         f"seeds {data['strong_seeds']}; non-degenerate at every seed: "
+                         f"seeds {data['strong_seeds']}"
+                         + (f"; seeds {missing} of the protocol's {list(PROTOCOL_SEEDS)} not run yet" if missing else "")
+                         + f"; DPO: {'not run' if dpo is None else f'on {dpo}'}; non-degenerate at every seed: "
                          f"{all(s['non_degenerate']['ok'] for s in data['seeds'].values())}.")
         else:
             lines.append(f"- SLURP with real decoders (`{display_path(slurp)}`): one run at seed "

@@ -55,3 +55,19 @@ def test_docs_follow_the_results_and_check_catches_an_edit(tmp_path, capsys):
     assert main(["report", "--check", "--out-dir", str(docs), "--results-dir", str(results)]) == 0
     assert main(["report", "--results-dir", str(tmp_path / "missing")]) == 2
     assert "--results-dir" in capsys.readouterr().err
+
+
+def test_limitations_say_which_slurp_seeds_and_dpo_are_missing(tmp_path):
+    from weakstrong.figures.report import limitations_md
+
+    run = {"non_degenerate": {"ok": True}}
+    data = {"strong_seeds": [0], "seeds": {"0": run}, "config": {"dpo": True, "dpo_on": "bayes"}}
+    path = tmp_path / "slurp_real" / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(data))
+    text = limitations_md(FigureContext(results_dir=tmp_path))
+    assert "seeds [1, 2] of the protocol's [0, 1, 2] not run yet; DPO: on bayes" in text
+    data.update(strong_seeds=[0, 1, 2], seeds={s: run for s in "012"}, config={"dpo": False})
+    path.write_text(json.dumps(data))
+    text = limitations_md(FigureContext(results_dir=tmp_path))
+    assert "not run yet" not in text and "DPO: not run; non-degenerate at every seed: True" in text
