@@ -278,3 +278,22 @@ def test_slurp_dpo_rows_read_each_seeds_scale_and_held_out_preferences():
     assert [r[:6] for r in rows] == [[s, "bayes", "1000", "990", "1485", "5e-07"] for s in ("0", "1")]
     assert rows[0][6:10] == ["0.500", "0.750", "-0.250", "0.500"] and "+0.010" in rows[0][10]
     assert dpo_rows({"config": {}, "weak": [], "strategies": {"multi": {}}}) == []  # no DPO: no table
+
+
+def test_slurp_ablation_rows_put_each_deviation_beside_the_main_run():
+    from weakstrong.figures.fig_slurp import ablation_rows
+
+    def run(multi, bayes, key="bayes"):
+        strategies = {key: {"slu_f1": bayes, "ci": {"slu_f1": [bayes - .01, bayes + .01]}}}
+        if multi is not None:
+            strategies["multi"] = {"slu_f1": multi, "ci": {"slu_f1": [multi - .01, multi + .01]}}
+        comparison = {} if multi is None or key != "bayes" else {
+            "bayes-multi": {"slu_f1": {"delta": bayes - multi, "ci": [-0.05, 0.05]}}}
+        return {"seeds": {"0": {"strategies": strategies, "comparison": comparison}}}
+
+    rows = ablation_rows(run(0.3, 0.25), {"uniform": run(0.31, 0.28), "edl": run(None, 0.2, "bayes-edl")})
+    assert [r[0] for r in rows] == ["the reference's settings (main run, seed 0)", "plain edl instead of edl\\_step",
+                                    "uniform weights"]
+    assert rows[0][1] == "0.300" and rows[0][3] == "0.250" and "-0.050" in rows[0][5]
+    assert rows[1][1] == "--" and rows[1][3] == "0.200" and rows[1][5] == "--"  # edl: no naive student
+    assert rows[2][3] == "0.280" and "-0.030" in rows[2][5]

@@ -17,6 +17,7 @@ from weakstrong.llm.generation.decoding import DecodeConfig, decode, greedy
 from weakstrong.llm.models.lm import load_causal_lm
 from weakstrong.llm.models.ladder import LMPretrainConfig
 from weakstrong.llm.pretrain.train import pretrain, save_random_model
+from weakstrong.config import ConfigError
 from weakstrong.llm.data.slurp import format_prompt, serialise_slots
 from weakstrong.theory.records import W2SRecord
 
@@ -320,3 +321,32 @@ def test_strong_seeds_share_the_weak_stages_and_pool_the_answers(setup):
         assert lo <= entry["pooled"]["delta"] + 1e-12 <= hi + 2e-12
     seed0 = res["seeds"]["0"]["comparison"]["bayes-multi"]["slu_f1"]["delta"]
     assert answers["bayes-multi"]["per_seed"]["0"]["delta"] == pytest.approx(seed0)
+
+
+def test_per_target_weight_pooling_gives_each_target_its_weight_whatever_its_length(setup, monkeypatch):
+    """--weight-pooling per_target (ablation): an example's weight is w_j over its number of strong tokens, so
+    each (input, weak model) contributes w_j times its mean token loss; the default names no new stage."""
+    from weakstrong.llm.generation import strategies
+    from weakstrong.llm.generation.config import GenerateConfig
+
+    trained = {}
+    original = strategies.Student.train
+
+    def recorded(self, stages, cfg):
+        trained[self.name] = self
+        return original(self, stages, cfg)
+
+    monkeypatch.setattr(strategies.Student, "train", recorded)
+    root, data, models = setup
+    out = root / "pooling"
+    assert main(_argv(data, models, out, "--methods", "multi", "--weights", "1", "3", "--weight-pooling",
+                      "per_target", "--n-boot", "50")) == 0
+    multi = trained["multi"]
+    base = [0.25] * 6 + [0.75] * 6  # weak model 0's targets, then weak model 1's
+    assert len({len(c) for c in multi.confidence}) > 1  # targets of several lengths
+    assert multi.weights == pytest.approx([w / len(c) for w, c in zip(base, multi.confidence)])
+    assert read_json(out / "results.json")["supervision"]["weight_pooling"] == "per_target"
+    assert "weight_pooling" not in GenerateConfig().strategy_key()  # the default: earlier stage names hold
+    assert GenerateConfig(weight_pooling="per_target").strategy_key()["weight_pooling"] == "per_target"
+    with pytest.raises(ConfigError, match="weight_pooling"):
+        GenerateConfig(data_dir=str(data), weak=tuple(models[:2]), strong=models[2], weight_pooling="words").validate()

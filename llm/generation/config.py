@@ -20,7 +20,8 @@ from weakstrong.config import ConfigError, check_int, check_number
 METHODS = ("single", "multi", "bayes", "bayes-edl", "joint")
 # settings that change how students train but no shared stage: they name the students' stages
 STRATEGY_FIELDS = ("weights", "joint_weights", "uniform_weights", "piece_split", "confidence_source",
-                   "kl_clamp_order", "detach_targets", "kl_weight")
+                   "kl_clamp_order", "detach_targets", "kl_weight", "weight_pooling")
+WEIGHT_POOLINGS = ("tokens", "per_target")
 PIECE_SPLITS = ("strong", "even")
 CONFIDENCE_SOURCES = ("own", "mixture")
 KL_CLAMPS = ("annealed", "raw")
@@ -117,6 +118,10 @@ class GenerateConfig:
     # at 1e4 before annealing, the earlier order)
     kl_clamp_order: str = field(default="annealed", metadata={"choices": KL_CLAMPS})
     detach_targets: bool = False  # ablation: stop the gradient through the soft target's student distribution
+    # how the fixed weights combine the multi-weak losses: tokens (each target's tokens carry w_j in one weighted
+    # mean over the batch's tokens) or per_target (ablation: each target contributes w_j times its mean token
+    # loss, one loss per weak model as the reference states it; long targets weigh no more than short ones)
+    weight_pooling: str = field(default="tokens", metadata={"choices": WEIGHT_POOLINGS})
     dpo: bool = False  # add the conservative DPO stage after the students named by --dpo-on
     # students DPO refines: best+bayes (the best by validation SLU-F1, and bayes), best_single+bayes (the best
     # single-weak student by validation SLU-F1 at the strong seed --seed, and bayes at every seed), bayes, or all
@@ -169,7 +174,7 @@ class GenerateConfig:
                 raise ConfigError(f"{owner}.{name} must be one nonnegative number per weak model ({len(self.weak)}), "
                                   f"not all zero, got {list(w)}")
         for name, allowed in (("piece_split", PIECE_SPLITS), ("confidence_source", CONFIDENCE_SOURCES),
-                              ("kl_clamp_order", KL_CLAMPS)):
+                              ("kl_clamp_order", KL_CLAMPS), ("weight_pooling", WEIGHT_POOLINGS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{owner}.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("uniform_weights", "detach_targets"):
@@ -227,7 +232,10 @@ class GenerateConfig:
     def strategy_key(self) -> dict:
         """The settings a student's training depends on beyond the shared stages (in its stage name, so
         ablations of one setting share the weak models, the ceiling and every target)."""
-        return {k: getattr(self, k) for k in STRATEGY_FIELDS}
+        key = {k: getattr(self, k) for k in STRATEGY_FIELDS}
+        if key["weight_pooling"] == "tokens":  # the default leaves the stage names of earlier runs unchanged
+            key.pop("weight_pooling")
+        return key
 
     def identity(self) -> dict:
         """The settings a cached stage depends on (not the list of methods or the DPO switches, which only add

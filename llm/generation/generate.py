@@ -180,6 +180,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
                         else "validation SLU-F1: the best weak model counts twice",
                         "confidence_source": cfg.confidence_source, "piece_split": cfg.piece_split,
                         "kl_clamp_order": cfg.kl_clamp_order, "detach_targets": cfg.detach_targets,
+                        "weight_pooling": cfg.weight_pooling,
                         "n_val": len(val), "student_stages": {n: t.stage() for n, t in table.items()}},
         # the first strong seed's run at the top (what the summary shows); every seed under "seeds"
         "strong_seeds": list(cfg.strong_seeds()),

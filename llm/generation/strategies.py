@@ -15,7 +15,10 @@ As the reference codes them (Cui et al. 2024; ``../shared/REFERENCE.md`` §3):
   ``joint`` against ``bayes`` compares target construction.
 
 How the fixed weights enter ``multi`` and ``bayes``: each (input, weak model j) pair is an example whose tokens
-carry weight w_j in the loss's weighted mean over the batch's tokens.
+carry weight w_j in the loss's weighted mean over the batch's tokens (``weight_pooling="tokens"``). The reference
+states "one loss per weak model, combined with fixed weights"; ``weight_pooling="per_target"`` (ablation) gives
+each example the weight w_j / (its number of strong tokens), so that it contributes w_j times its mean token
+loss whatever its length.
 
 Every target set and confidence is a cached stage of the run
 (:class:`~weakstrong.llm.generation.stages.GenerationStages`); a student's stage name carries a hash of the
@@ -127,6 +130,8 @@ def multi_weak_data(stages: GenerationStages, cfg: GenerateConfig, prompts: list
         all_prompts += prompts
         all_targets += targets
         all_weights += [weights[j]] * len(prompts)
+    if cfg.weight_pooling == "per_target":  # each target: w_j times its mean token loss (confidence: one per token)
+        all_weights = [w / len(c) for w, c in zip(all_weights, all_conf)]
     return all_prompts, all_targets, all_weights, all_conf
 
 
