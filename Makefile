@@ -8,8 +8,10 @@ STAMP  := $(VENV)/.installed
 OUT    ?= runs
 
 # The SLURP study with real decoders, as the reference runs it (its strategies, evidential loss and DPO scale;
-# the weak models trained once, the strong stages at three seeds). Hours of CPU: every stage is cached in
-# runs/slurp_real, so rerunning continues where it stopped. The from-scratch weak decoder is pretrained first.
+# the weak models trained once, the strong stages at three seeds). Hours of CPU per seed: every stage is cached
+# in runs/slurp_real, so rerunning continues where it stopped; each seed lands in results/slurp_real/seeds/ and
+# the seeds there are pooled into results/slurp_real/results.json. The from-scratch weak decoder is pretrained
+# first.
 SCRATCH := runs/w2s_gen/scratch
 SLURP_FLAGS := --weak smollm2-135m-l12,$(SCRATCH)/gpt-4m,smollm2-135m-l16 --strong smollm2-135m \
 	--methods single,multi,bayes,joint --dpo --dpo-on best_single+bayes --n-weak-train 1000 --n-w2s-train 1000 \
@@ -74,11 +76,15 @@ slurp: $(STAMP)
 	test -f $(SCRATCH)/gpt-4m/model.safetensors || $(BIN)/weakstrong llm pretrain --presets gpt-4m \
 		--max-steps 600 --batch-size 16 --seq-len 128 --time-budget 300 --data-dir ../shared/data \
 		--out $(SCRATCH) --threads 1
-	# one seed more at a time, so that each finished seed's results land (and can be committed) as it finishes
-	seeds=""; for seed in $(SLURP_SEEDS); do seeds="$$seeds $$seed"; \
+	# one strong seed at a time, each its own file (seeds may run apart: SLURP_SEEDS=1 on another machine),
+	# pooled with the seeds already committed as soon as it lands
+	mkdir -p results/slurp_real/seeds
+	for seed in $(SLURP_SEEDS); do \
 		WEAKSTRONG_PROGRESS=1 $(BIN)/weakstrong llm generate --data-dir ../shared/data $(SLURP_FLAGS) --threads 2 \
-			--seeds $$seeds --out runs/slurp_real || exit 1; \
-		mkdir -p results/slurp_real && cp runs/slurp_real/results.json results/slurp_real/results.json; \
+			--seeds $$seed --results-name seed$$seed.json --out runs/slurp_real || exit 1; \
+		cp runs/slurp_real/seed$$seed.json results/slurp_real/seeds/seed$$seed.json; \
+		$(BIN)/weakstrong llm pool-seeds results/slurp_real/seeds/seed*.json \
+			--out results/slurp_real/results.json || exit 1; \
 	done
 
 # The ablation table of the SLURP study (seed 0): results/slurp_real/ablation-NAME.json.

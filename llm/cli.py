@@ -1,5 +1,5 @@
-"""`weakstrong llm {demo,classify,generate,pretrain,misfit-study,predict,regression-study,bench,generate-bench,
-predict-eval,models}`.
+"""`weakstrong llm {demo,classify,generate,pool-seeds,pretrain,misfit-study,predict,regression-study,bench,
+generate-bench,predict-eval,models}`.
 
 Each subcommand lives in its own ``*_cli`` module (no torch import at module level, so ``weakstrong --help``
 stays fast). Each exposes ``add_parser(subparsers)``, which generates the options from the run's config
@@ -16,15 +16,15 @@ import importlib
 
 def add_parser(subparsers) -> None:
     """Register ``weakstrong llm`` and its subcommands."""
-    from weakstrong.llm import (classify_cli, demo_cli, generate_cli, predict_cli, predict_eval_cli, pretrain_cli,
-                                regression_cli, study_cli)
+    from weakstrong.llm import (classify_cli, demo_cli, generate_cli, pool_cli, predict_cli, predict_eval_cli,
+                                pretrain_cli, regression_cli, study_cli)
 
     parser = subparsers.add_parser("llm", help="real transformer weak-to-strong experiments",
                                    description="Real transformer weak-to-strong experiments.")
     sub = parser.add_subparsers(dest="llm_command", metavar="LLM_COMMAND")
     sub.required = True
-    for module in (demo_cli, classify_cli, generate_cli, pretrain_cli, study_cli, predict_cli, predict_eval_cli,
-                   regression_cli):
+    for module in (demo_cli, classify_cli, generate_cli, pool_cli, pretrain_cli, study_cli, predict_cli,
+                   predict_eval_cli, regression_cli):
         module.add_parser(sub)
     for name, module, help_ in FORWARDED:
         # Their own parsers (shared with ``python -m``) take every argument, --help included.

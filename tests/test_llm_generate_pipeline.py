@@ -321,6 +321,28 @@ def test_strong_seeds_share_the_weak_stages_and_pool_the_answers(setup):
         assert lo <= entry["pooled"]["delta"] + 1e-12 <= hi + 2e-12
     seed0 = res["seeds"]["0"]["comparison"]["bayes-multi"]["slu_f1"]["delta"]
     assert answers["bayes-multi"]["per_seed"]["0"]["delta"] == pytest.approx(seed0)
+    # The seeds run apart (as on two machines, each its own file) and pooled give the same answers; the
+    # per-utterance counts in results.json are what the pooling resamples.
+    assert set(res["utterance_counts"]) == {"0", "1"} and "ceiling" in res["utterance_counts"]["1"]
+    for seed in ("0", "1"):
+        assert main(_argv(data, models, out, "--methods", "single,multi,bayes,joint", "--dpo", "--dpo-on",
+                          "best_single+bayes", "--seeds", seed, "--results-name", f"seed{seed}.json")) == 0
+    pooled_path = root / "pooled.json"
+    assert main(["llm", "pool-seeds", str(out / "seed1.json"), str(out / "seed0.json"), "--out",
+                 str(pooled_path)]) == 0
+    pooled = read_json(pooled_path)
+    assert pooled["strong_seeds"] == [0, 1] and pooled["answers"] == answers
+    assert pooled["strategies"] == res["strategies"]  # --seed's run gives the top level
+    assert sorted(pooled["pooled_from"].values()) == [[0], [1]]
+    # a seed twice, or runs of another protocol, are refused by name
+    assert main(["llm", "pool-seeds", str(out / "seed0.json"), str(out / "results.json"), "--out",
+                 str(root / "twice.json")]) == 2
+    other = read_json(out / "seed1.json")
+    other["config"]["n_best"] = 5
+    (root / "other.json").write_text(json.dumps(other))
+    assert main(["llm", "pool-seeds", str(out / "seed0.json"), str(root / "other.json"), "--out",
+                 str(root / "other-pooled.json")]) == 2
+    assert not (root / "twice.json").exists() and not (root / "other-pooled.json").exists()
 
 
 def test_per_target_weight_pooling_gives_each_target_its_weight_whatever_its_length(setup, monkeypatch):

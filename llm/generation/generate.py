@@ -4,11 +4,13 @@ The protocol of Bayesian WeakS-to-Strong (Cui et al. 2024, §5, SLURP): every we
 weak-train; the weak models label w2s-train; the strong model is trained on those labels with one of
 
 - ``single``: each weak model's 1-best, the top beam of its n-best (one student per weak model);
-- ``multi``: one loss per weak model's 1-best, weighted by the ensemble weights (one student);
+- ``multi`` (naive multi-weak): every weak model's 1-best with token-level soft targets (each weak model's own
+  word scores carried across tokenizers by the word bridge, ``weakstrong.llm.generation.bridge``), one loss per
+  weak model combined with fixed weights, the soft KL;
+- ``bayes`` (Bayesian multi-weak, the method): the same targets, confidences and weights, the evidential loss
+  with ``edl_step`` (``bayes-edl``: plain ``edl``, ablation);
 - ``joint``: joint decoding. The pool of every weak model's n-best is scored by every weak model (mean token
-  log-prob), the scores are combined with the weights and the argmax is the target;
-- ``bayes``: the joint target with token-level soft targets from the weak ensemble's word confidences carried
-  across tokenizers by the word bridge, trained with the evidential loss (``weakstrong.llm.generation.bridge``);
+  log-prob), the scores are combined with the joint weights and the argmax is the target;
 
 then optionally conservative DPO (``weakstrong.llm.students.dpo``). The strong ceiling is the strong model trained on
 gold w2s-train. Everything is scored on the test split (SLU-F1, exact match, slot precision / recall, each
@@ -41,13 +43,13 @@ import torch
 
 from weakstrong.config import ConfigError
 from weakstrong.llm.data.slurp import SlurpExample, SlurpSplits, load_slurp, subsample
-from weakstrong.llm.generation import report
+from weakstrong.llm.generation import pool, report
 from weakstrong.llm.generation.bridge import same_segmentation
 from weakstrong.llm.generation.config import GenerateConfig
 from weakstrong.llm.generation.preference import dpo_stage, dpo_students
 from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import (bootstrap_ci, bootstrap_weights, non_degeneracy,
-                                                  paired_bootstrap_delta, pooled_paired_delta, score_generations)
+                                                  paired_bootstrap_delta, score_generations)
 from weakstrong.llm.generation.stages import DECODING, GenerationStages, evaluate, finetune_spec
 from weakstrong.llm.generation.strategies import MULTI_WEAK, scoring, students as student_table, teacher_nbest
 from weakstrong.llm.models.device import select_device
@@ -137,7 +139,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
     w, joint_w = cfg.ensemble_weights(val_f1), cfg.ensemble_weights(val_f1, joint=True)
     strong_tok = None
     boot = bootstrap_weights(len(test), cfg.n_boot, cfg.seed)  # one resampling: every seed's comparison paired
-    seeds, evaluated, table = {}, {}, None
+    seeds, evaluated, ceilings, table = {}, {}, {}, None
     for s in cfg.strong_seeds():
         # the strong stages of seed s: initialisation and data order of the ceiling, the students and DPO
         cs = replace(cfg, seed=s, finetune=replace(cfg.finetune, seed=s), dpo_config=replace(cfg.dpo_config, seed=s))
@@ -145,6 +147,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
         ceiling_model, strong_tok = stages.model(f"{prefix}ceiling/model", cfg.strong, finetune_spec(
             stages, prompts, [e.target for e in w2s], cs.finetune, f"ceiling {s}: finetune"), strong_spec)
         ceiling = evaluate(stages, f"{prefix}ceiling", ceiling_model, strong_tok, *n_test)
+        ceilings[s] = ceiling["counts"]
         del ceiling_model
         guard = non_degeneracy(ceiling["scores"]["slu_f1"], [x["scores"]["slu_f1"] for x in weak],
                                cfg.min_ceiling_slu_f1, cfg.min_weak_gap)
@@ -160,7 +163,9 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
         seeds[s], evaluated[s] = _strong_stages(stages, cs, prefix, table, weak, models, ceiling, guard, strong_tok,
                                                 prepared, w, boot)
     first = seeds[cfg.strong_seeds()[0]]
-    answers = _answers(seeds, evaluated, boot)
+    counts = {s: {name: e["counts"] for name, e in ev.items()} | {"ceiling": ceilings[s]}
+              for s, ev in evaluated.items()}
+    answers = pool.answers({s: seeds[s]["strategies"] for s in seeds}, counts, boot)
 
     device = prepared.device
     rates = matmul_rates(threads=torch.get_num_threads(), device=str(device)) \
@@ -189,6 +194,10 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
         "seeds": {str(k): {key: v for key, v in seed.items() if key not in ("records", "stages")}
                   for k, seed in seeds.items()},
         "answers": answers, "records": [r for seed in seeds.values() for r in seed["records"]],
+        # per test utterance and student (ceiling included), the counts every SLU metric sums: what a paired
+        # bootstrap resamples, so that runs of other strong seeds pool with this one (llm.generation.pool)
+        "utterance_counts": {str(s): {name: pool.encode_counts(c) for name, c in by_name.items()}
+                             for s, by_name in counts.items()},
         "throughput": report.throughput({k: v["finetune"] for k, v in stages.stage_info.items() if "finetune" in v},
                                         stages.decode_stats, sorted(strong_stages), rates),
         "timings_s": dict(stages.timings), "cpu_seconds": dict(stages.folder.cpu_timings),
@@ -242,31 +251,3 @@ def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, str
     return {"seed": cfg.seed, "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], boot)},
             "strategies": results, "comparison": comparison, "non_degenerate": guard, "records": records,
             "stages": stage_names}, evaluated
-
-
-def best_single(results: dict) -> str | None:
-    """The single-weak student with the best validation SLU-F1 (never test; ties go to the first), or None."""
-    singles = [n for n in results if n.startswith("single/") and not n.endswith("+dpo")]
-    return max(singles, key=lambda n: results[n].get("val_slu_f1") or 0.0) if singles else None
-
-
-def _answers(seeds: dict, evaluated: dict, boot) -> dict:
-    """The paper's two questions, per seed and pooled over the seeds (paired bootstrap over test utterances):
-    does Bayesian multi-weak beat naive multi-weak (same targets), joint decoding and the best single weak
-    model, and what does DPO add (on the Bayesian student and on the best single)?"""
-    out = {}
-    for seed, run in seeds.items():
-        best = best_single(run["strategies"])
-        pairs = {"bayes-multi": ("multi", "bayes"), "bayes-joint": ("joint", "bayes"),
-                 "bayes-best_single": (best, "bayes"), "dpo_on_bayes": ("bayes", "bayes+dpo"),
-                 "dpo_on_best_single": (best, f"{best}+dpo")}
-        for question, (before, after) in pairs.items():
-            if before in evaluated[seed] and after in evaluated[seed]:
-                entry = out.setdefault(question, {"pairs": {}, "per_seed": {}})
-                entry["pairs"][str(seed)] = [after, before]
-                entry["per_seed"][str(seed)] = paired_bootstrap_delta(
-                    evaluated[seed][before]["counts"], evaluated[seed][after]["counts"], boot)["slu_f1"]
-    for question, entry in out.items():
-        pairs = [(evaluated[int(s)][b]["counts"], evaluated[int(s)][a]["counts"]) for s, (a, b) in entry["pairs"].items()]
-        entry["pooled"] = pooled_paired_delta(pairs, boot)["slu_f1"]
-    return out
