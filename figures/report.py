@@ -147,7 +147,51 @@ def performance_md(ctx: FigureContext) -> str:
     else:
         body = _pending(llm)
     parts.append(_section("Language models on the CPU", "make bench-llm", body))
+    runs = sorted((ctx.results_dir / "slurp_real" / "seeds").glob("seed*.json"))
+    costs = [(path, read_json(path)) for path in runs]
+    costs = [(path, data) for path, data in costs if data.get("cpu_seconds")]
+    if costs:
+        rows = [[f"`{display_path(path)}`", *[fmt(v) for v in slurp_cpu_hours(data).values()],
+                 fmt(data.get("throughput", {}).get("strong_finetune", {}).get("fraction_of_bf16_matmul_cpu")),
+                 str(data.get("threads")), str(data.get("precision", {}).get("inference_dtype"))]
+                for path, data in costs]
+        body = Table(columns=["run", *SLURP_STAGE_GROUPS, "total", "student fine-tuning / bf16 matmul rate",
+                              "threads", "inference dtype"], rows=rows, label="", align="l" + "r" * 8 + "l",
+                     caption="SLURP, CPU-hours per stage group of each strong seed's run (CPU time of every "
+                             "thread; a stage loaded from the cache reports what it took when computed, so the "
+                             "shared weak stages appear in every run that used them), and the strong student's "
+                             "fine-tuning rate as a share of the bf16 matmul rate measured in the same run").to_markdown(plain=True)
+    else:
+        body = f"*Pending: no `results/slurp_real/seeds/seed*.json` with CPU times is committed.*\n"
+    parts.append(_section("SLURP stage costs", "make slurp", body))
     return "\n".join(parts)
+
+
+SLURP_STAGE_GROUPS = ("weak models", "ceiling", "targets and confidences", "students", "DPO")
+
+
+def slurp_stage_group(stage: str) -> str:
+    """Which part of the SLURP protocol a stage of ``weakstrong llm generate`` belongs to."""
+    parts = stage.split("/")
+    if parts[0].startswith("seed") and parts[0][4:].isdigit():
+        parts = parts[1:]
+    if parts[0] == "weak":
+        return "weak models"
+    if parts[0] == "ceiling":
+        return "ceiling"
+    if "dpo" in stage:
+        return "DPO"
+    if parts[0] == "students":
+        return "students"
+    return "targets and confidences"  # joint targets, own word scores, the strong model's max probs
+
+
+def slurp_cpu_hours(data: dict) -> dict[str, float]:
+    """CPU-hours per :data:`SLURP_STAGE_GROUPS` and their total, from a run's ``cpu_seconds``."""
+    hours = dict.fromkeys(SLURP_STAGE_GROUPS, 0.0)
+    for stage, seconds in data.get("cpu_seconds", {}).items():
+        hours[slurp_stage_group(stage)] += seconds / 3600.0
+    return {**hours, "total": sum(hours.values())}
 
 
 PROTOCOL_SEEDS = (0, 1, 2)  # the strong seeds of the reference's SLURP protocol (`make slurp`)

@@ -71,3 +71,20 @@ def test_limitations_say_which_slurp_seeds_and_dpo_are_missing(tmp_path):
     path.write_text(json.dumps(data))
     text = limitations_md(FigureContext(results_dir=tmp_path))
     assert "not run yet" not in text and "DPO: not run; non-degenerate at every seed: True" in text
+
+
+def test_slurp_stage_costs_group_every_stage_and_sum_to_the_total():
+    from weakstrong.figures.report import SLURP_STAGE_GROUPS, slurp_cpu_hours, slurp_stage_group
+
+    assert slurp_stage_group("weak/0/w2s_nbest") == "weak models"
+    assert slurp_stage_group("seed1/ceiling/model") == "ceiling"
+    assert slurp_stage_group("seed2/students/bayes@ab12cd34+dpo/model") == "DPO"
+    assert slurp_stage_group("students/bayes@ab12cd34/dpo_pairs") == "DPO"
+    assert slurp_stage_group("students/multi@ab12cd34/gold_dirichlet_logprob") == "students"
+    assert slurp_stage_group("joint/targets@0011aabb") == "targets and confidences"
+    assert slurp_stage_group("strong/max_probs/1") == "targets and confidences"
+    hours = slurp_cpu_hours({"cpu_seconds": {"weak/0/model": 3600.0, "students/multi@x/model": 1800.0,
+                                             "seed1/students/bayes@x+dpo/test": 900.0}})
+    assert list(hours) == [*SLURP_STAGE_GROUPS, "total"]
+    assert hours["weak models"] == 1.0 and hours["students"] == 0.5 and hours["DPO"] == 0.25
+    assert hours["total"] == 1.75 and hours["ceiling"] == 0.0
