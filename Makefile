@@ -23,7 +23,7 @@ SLURP_ABLATIONS := edl:--methods=bayes-edl even:--methods=multi,bayes:--piece-sp
 	mixture:--methods=multi,bayes:--confidence-source=mixture uniform:--methods=multi,bayes:--uniform-weights \
 	old_clamp:--methods=bayes:--kl-clamp-order=raw per_target:--methods=multi,bayes:--weight-pooling=per_target
 
-.PHONY: setup figures demo docs test paper bench bench-llm slurp slurp-ablations regression clean
+.PHONY: setup figures demo docs test paper bench bench-llm slurp slurp-ablations ladder regression clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ slurp-ablations: $(STAMP)
 			--seeds 0 --threads 2 --results-name ablation-$$name.json --out runs/slurp_real || exit 1; \
 		cp runs/slurp_real/ablation-$$name.json results/slurp_real/; \
 	done
+
+# The real-model ladder: every (weak, strong) pair, probe and top-K fine-tuned students (SciQ and SST-2 at three
+# seeds), committed as results/ladder/results.json; stages cached in results/ladder/cache (not committed).
+ladder: $(STAMP)
+	WEAKSTRONG_PROGRESS=1 $(BIN)/weakstrong llm misfit-study --data-dir ../shared/data --threads 1 --out results/ladder
 
 # The real-data regression study (molecules and IMDB ratings), committed as results/regression/results.json.
 regression: $(STAMP)
