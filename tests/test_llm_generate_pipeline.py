@@ -131,11 +131,13 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
     assert tp["matmul"]["bf16_gflops"] > 0 and tp["matmul"]["threads"] == 1
     assert tp["strong_finetune"]["tokens_per_s"] > 0 and tp["strong_decode"]["new_tokens_per_s"] > 0
     assert 0 < tp["finetune"]["ceiling/model"]["fraction_of_bf16_matmul"]
-    assert set(tp["decode"]) >= {"weak/0/test", "ceiling/test", f"{stage_of['bayes']}+dpo/test"}
+    dpo_of = res["strategies"]["bayes+dpo"]["dpo_stage"]  # named by the DPO settings
+    assert dpo_of.startswith(f"{stage_of['bayes']}+dpo@")
+    assert set(tp["decode"]) >= {"weak/0/test", "ceiling/test", f"{dpo_of}/test"}
     assert all(isinstance(w["tokenizer_matches_strong"], bool) for w in res["weak"])
-    assert res["timings_s"]["weak/0/model"] > 0 and f"{stage_of['bayes']}+dpo/model" in res["timings_s"]
+    assert res["timings_s"]["weak/0/model"] > 0 and f"{dpo_of}/model" in res["timings_s"]
     # CPU time of every computed stage (all threads), and their total in CPU-hours
-    assert set(res["cpu_seconds"]) >= {"weak/0/model", "weak/0/test", f"{stage_of['bayes']}+dpo/model"}
+    assert set(res["cpu_seconds"]) >= {"weak/0/model", "weak/0/test", f"{dpo_of}/model"}
     assert all(v > 0 for v in res["cpu_seconds"].values())
     assert res["cpu_hours_total"] == pytest.approx(sum(res["cpu_seconds"].values()) / 3600)
     # joint decoding: the target is the pooled candidate with the best weighted score
@@ -145,7 +147,8 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
         assert target == pool[max(range(len(pool)), key=scores.__getitem__)]
     assert res["strategies"]["joint+dpo"]["dpo"]["n_pairs"] >= 0 and "dpo" not in res["strategies"]["joint"]
     # DPO pairs: chosen and rejected differ
-    assert all(c != r for _, c, r in read_json(out / stage_of["joint"] / "dpo_pairs.json")["pairs"])
+    (pairs_file,) = (out / stage_of["joint"]).glob("dpo_pairs@*.json")
+    assert all(c != r for _, c, r in read_json(pairs_file)["pairs"])
     # a rerun reuses every stage (no retraining) and reproduces the numbers
     stage = out / stage_of["bayes"] / "model" / "stage.json"
     mtime = stage.stat().st_mtime_ns
@@ -161,6 +164,13 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
     best = max(order, key=lambda n: res["strategies"][n]["val_slu_f1"] or 0.0)  # validation, never test
     assert {n for n in fewer["strategies"] if n.endswith("+dpo")} == {f"{best}+dpo", "bayes+dpo"}
     assert all(fewer["strategies"][n] == res["strategies"][n] for n in fewer["strategies"])
+    # another DPO setting runs in the same folder: everything before DPO, the pairs included, is reused
+    lr = argv + ["--methods", "bayes", "--dpo-on", "bayes", "--dpo-lr", "1e-4", "--results-name", "dpo-lr.json"]
+    assert main(lr) == 0
+    other = read_json(out / "dpo-lr.json")["strategies"]["bayes+dpo"]
+    assert other["dpo_stage"] != dpo_of and other["dpo"]["n_pairs"] == res["strategies"]["bayes+dpo"]["dpo"]["n_pairs"]
+    assert len(list((out / stage_of["bayes"]).glob("dpo_pairs@*.json"))) == 1
+    assert stage.stat().st_mtime_ns == mtime
     # ... but a different configuration in the same folder is refused
     assert main(_argv(data, models, out, "--methods", "joint", "--seed", "1")) == 2
     assert "different configuration" in capsys.readouterr().err

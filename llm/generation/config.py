@@ -239,10 +239,11 @@ class GenerateConfig:
 
     def identity(self) -> dict:
         """The settings a cached stage depends on (not the list of methods or the DPO switches, which only add
-        stages, nor the reporting settings, nor the strategy settings, which name the students' stages)."""
+        stages, nor the reporting settings, nor the strategy and DPO settings, which name the students' and the
+        DPO stages)."""
         d = asdict(self)
         for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot", "seeds",
-                    *STRATEGY_FIELDS):
+                    "dpo_config", "dpo_inputs", *STRATEGY_FIELDS):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

@@ -46,7 +46,7 @@ from weakstrong.llm.data.slurp import SlurpExample, SlurpSplits, load_slurp, sub
 from weakstrong.llm.generation import pool, report
 from weakstrong.llm.generation.bridge import same_segmentation
 from weakstrong.llm.generation.config import GenerateConfig
-from weakstrong.llm.generation.preference import dpo_stage, dpo_students
+from weakstrong.llm.generation.preference import dpo_names, dpo_stage, dpo_students
 from weakstrong.llm.generation.decoding import greedy
 from weakstrong.llm.generation.slu_metric import (bootstrap_ci, bootstrap_weights, non_degeneracy,
                                                   paired_bootstrap_delta, score_generations)
@@ -239,6 +239,7 @@ def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, str
         after = evaluated[f"{name}+dpo"] = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, val,
                                                      test)
         results[f"{name}+dpo"] = summarise(f"{name}+dpo", after, table[name].teachers)
+        results[f"{name}+dpo"]["dpo_stage"] = dpo_names(cfg, stage)["run"]
         delta = paired_bootstrap_delta(evaluated[name]["counts"], after["counts"], boot)
         results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
         del model
@@ -247,7 +248,7 @@ def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, str
                   if other != "bayes" and "bayes" in table
                   for d in [paired_bootstrap_delta(evaluated[other]["counts"], evaluated["bayes"]["counts"], boot)]}
     stage_names = [f"{prefix}ceiling"] + [table[n].stage(prefix) for n in table] + \
-        [f"{table[n[:-4]].stage(prefix)}+dpo" for n in results if n.endswith("+dpo")]
+        [dpo_names(cfg, table[n[:-4]].stage(prefix))["run"] for n in results if n.endswith("+dpo")]
     return {"seed": cfg.seed, "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], boot)},
             "strategies": results, "comparison": comparison, "non_degenerate": guard, "records": records,
             "stages": stage_names}, evaluated

@@ -3,6 +3,8 @@ ensemble, then conservative DPO (:func:`weakstrong.llm.students.dpo.train_dpo`) 
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from weakstrong.llm.data.slurp import SlurpExample, as_target, subsample
@@ -11,6 +13,7 @@ from weakstrong.llm.generation.decoding import DecodeConfig, decode, ensemble_ca
 from weakstrong.llm.generation.stages import DECODING, SCORING, GenerationStages, evaluate
 from weakstrong.llm.models.lm import encode_examples
 from weakstrong.llm.students.dpo import conservative_dpo_loss, select_pairs, train_dpo
+from weakstrong.io import config_hash
 from weakstrong.stages import code_version
 
 
@@ -30,6 +33,17 @@ def dpo_students(results: dict, dpo_on: str) -> list[str]:
         [] if dpo_on == "bayes" else list(results)
     best = [max(pool, key=lambda name: results[name].get("val_slu_f1") or 0.0)] if pool else []
     return list(dict.fromkeys(best + bayes))
+
+
+def dpo_names(cfg: GenerateConfig, stage: str) -> dict[str, str]:
+    """The stage names of student ``stage``'s DPO: its preference pairs (named by what builds them: the n-best
+    size and the inputs) and its DPO run (named by every DPO setting but the seed, which the strong seed's
+    folder names), so that runs with other DPO settings share one folder and everything before DPO."""
+    settings = {k: v for k, v in asdict(cfg.dpo_config).items() if k != "seed"}
+    pairs = config_hash({"n_best": cfg.dpo_config.n_best, "dpo_inputs": cfg.dpo_inputs}, 8)
+    run = config_hash({**settings, "dpo_inputs": cfg.dpo_inputs}, 8)
+    return {"pairs": f"{stage}/dpo_pairs@{pairs}", "val_pairs": f"{stage}/dpo_val_pairs@{pairs}",
+            "run": f"{stage}+dpo@{run}"}
 
 
 def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: str, model, tok, models: list[tuple],
@@ -55,9 +69,10 @@ def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: s
 
     prompts = [e.prompt for e in subsample(w2s, cfg.dpo_inputs)]
     code = (*DECODING, *SCORING, select_pairs)
-    chosen_rejected = stages.json(f"{stage}/dpo_pairs", pairs_of(prompts, "w2s-train"), *code)["pairs"]
+    names = dpo_names(cfg, stage)
+    chosen_rejected = stages.json(names["pairs"], pairs_of(prompts, "w2s-train"), *code)["pairs"]
     val_prompts = [e.prompt for e in val]
-    val_pairs = stages.json(f"{stage}/dpo_val_pairs", pairs_of(val_prompts, "validation"), *code)["pairs"] \
+    val_pairs = stages.json(names["val_pairs"], pairs_of(val_prompts, "validation"), *code)["pairs"] \
         if val else []
 
     def train(m, t):
@@ -69,8 +84,8 @@ def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: s
                 "final_margin": info["final_margin"], "final_loss": float(np.mean(info["losses"][-5:])),
                 "heldout": info.get("heldout"), "n_inputs": len(prompts)}
     train.code = code_version(train_dpo, conservative_dpo_loss, encode_examples)
-    tuned = stages.model(f"{stage}+dpo/model", str(stages.folder.path(f"{stage}/model")), train)
-    info = stages.stage_info[f"{stage}+dpo/model"]
-    return {**evaluate(stages, f"{stage}+dpo", *tuned, test, cfg.max_new_tokens, cfg.batch_size),
+    tuned = stages.model(f"{names['run']}/model", str(stages.folder.path(f"{stage}/model")), train)
+    info = stages.stage_info[f"{names['run']}/model"]
+    return {**evaluate(stages, names["run"], *tuned, test, cfg.max_new_tokens, cfg.batch_size),
             "dpo": {k: info.get(k) for k in ("n_inputs", "n_pairs", "optimizer_steps", "final_margin", "final_loss",
                                              "heldout")}}
