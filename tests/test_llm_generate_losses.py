@@ -285,3 +285,65 @@ def test_dpo_accumulates_decays_linearly_and_measures_held_out_pairs(tmp_path):
         stats = accumulated["heldout"][key]
         assert stats["n_pairs"] == 1 and 0.0 <= stats["accuracy"] <= 1.0
     assert accumulated["heldout"]["before"]["margin"] != accumulated["heldout"]["after"]["margin"]
+
+
+def _dpo_one_pass_at_a_time(model, tok, chosen, rejected, config):
+    """The reference's DPO loop, one pass (chosen, then rejected) per forward, its loss divided by the passes
+    of the optimizer step and accumulated: the oracle of train_dpo's one-forward-per-step loop."""
+    import random
+
+    from weakstrong.llm.models.lm import make_optimizer
+    from weakstrong.llm.students.dpo import conservative_dpo_loss, sequence_logprob_sums
+
+    pad = tok.pad_token_id
+    order = list(range(len(chosen)))
+    with torch.no_grad():
+        model.eval()
+        ref_c = torch.cat([sequence_logprob_sums(model, [chosen[i]], pad) for i in order])
+        ref_r = torch.cat([sequence_logprob_sums(model, [rejected[i]], pad) for i in order])
+    opt = make_optimizer(model, config.lr)
+    total = config.epochs * -(-len(order) // config.grad_accum)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total))
+    rng, losses = random.Random(config.seed), []
+    model.train()
+    for _ in range(config.epochs):
+        rng.shuffle(order)
+        for n, i in enumerate(order):
+            pc = sequence_logprob_sums(model, [chosen[i]], pad)
+            pr = sequence_logprob_sums(model, [rejected[i]], pad)
+            loss = conservative_dpo_loss(pc, pr, ref_c[i:i + 1], ref_r[i:i + 1], config.beta, config.eps)
+            in_step = min(config.grad_accum, len(order) - (n - n % config.grad_accum))
+            (loss / in_step).backward()
+            if n % config.grad_accum == config.grad_accum - 1 or n == len(order) - 1:
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+    return losses
+
+
+def test_dpo_one_forward_per_step_equals_the_reference_loop(tmp_path):
+    """train_dpo runs an optimizer step's passes (chosen and rejected) in one forward: the same losses and
+    weights as the reference's one pass at a time, with an odd number of pairs (a last step of one pass)."""
+    from weakstrong.llm.generation.config import DPOConfig
+    from weakstrong.llm.students.dpo import train_dpo
+
+    texts = [f"say {w} then {v}" for w in ("one", "two", "three") for v in ("red", "blue", "green")] * 6
+    torch.manual_seed(1)
+    path = save_random_model(tmp_path / "lm", texts, 90, arch="llama")  # llama: no dropout
+    prompts = [f"say {w} then" for w in ("one", "two", "three", "two", "one")]
+    config = DPOConfig(lr=3e-4, epochs=2, batch_size=1, grad_accum=2, seed=3)
+    out = []
+    for fit in ("ours", "oracle"):
+        model, tok = load_causal_lm(str(path), "cpu")
+        model.float()
+        chosen = encode_examples(tok, prompts, [" red", " blue green", " red", " green", " blue"])
+        rejected = encode_examples(tok, prompts, [" blue red", " red", " green", " blue", " red green"])
+        losses = train_dpo(model, tok, chosen, rejected, config)["losses"] if fit == "ours" else \
+            _dpo_one_pass_at_a_time(model, tok, chosen, rejected, config)
+        out.append((losses, {k: v.clone() for k, v in model.state_dict().items()}))
+    (ours, w_ours), (oracle, w_oracle) = out
+    assert len(ours) == len(oracle) == 10  # 2 epochs x 5 passes
+    np.testing.assert_allclose(ours, oracle, rtol=1e-4, atol=1e-6)
+    assert all(torch.allclose(w_ours[k], w_oracle[k], atol=1e-5) for k in w_ours)
+    assert any(not torch.equal(w_ours[k], load_causal_lm(str(path), "cpu")[0].state_dict()[k]) for k in w_ours)

@@ -144,22 +144,24 @@ def train_dpo(model, tokenizer, chosen: Sequence[Example], rejected: Sequence[Ex
     bar = tqdm(total=config.epochs * len(batches), desc=progress or "dpo", leave=False, disable=progress is None)
     for _ in range(config.epochs):
         rng.shuffle(order)
-        starts = list(range(0, len(order), config.batch_size))
-        for n, start in enumerate(starts):
-            b = order[start:start + config.batch_size]
-            pc = sequence_logprob_sums(model, [chosen[i] for i in b], pad)
-            pr = sequence_logprob_sums(model, [rejected[i] for i in b], pad)
-            idx = torch.tensor(b, device=pc.device)
-            loss = conservative_dpo_loss(pc, pr, ref_c[idx], ref_r[idx], config.beta, config.eps)
-            group = starts[n - n % config.grad_accum:n - n % config.grad_accum + config.grad_accum]
-            (loss / len(group)).backward()  # the optimizer step's loss: the mean over its accumulated passes
-            if n % config.grad_accum == config.grad_accum - 1 or n == len(starts) - 1:
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                steps += 1
-            losses.append(float(loss.detach()))
-            bar.update(1)
+        passes = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        for g in range(0, len(passes), config.grad_accum):
+            # One optimizer step: its accumulated passes, chosen and rejected, in one forward pass (the same
+            # gradient as one pass at a time, up to float summation order and dropout draws).
+            group = passes[g:g + config.grad_accum]
+            b = [i for p in group for i in p]
+            seq = sequence_logprob_sums(model, [chosen[i] for i in b] + [rejected[i] for i in b], pad)
+            idx = torch.tensor(b, device=seq.device)
+            per_pair = conservative_dpo_loss(seq[:len(b)], seq[len(b):], ref_c[idx], ref_r[idx], config.beta,
+                                             config.eps, reduction="none")
+            per_pass = torch.stack([x.mean() for x in per_pair.split([len(p) for p in group])])
+            per_pass.mean().backward()  # the optimizer step's loss: the mean over its accumulated passes
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            steps += 1
+            losses += [float(x) for x in per_pass.detach()]
+            bar.update(len(group))
     bar.close()
     model.eval()
     with torch.no_grad():
