@@ -45,5 +45,7 @@ def run(args: argparse.Namespace) -> int:
         p = entry["pooled"]
         print(f"{question:<20} pooled over seeds {sorted(entry['per_seed'])}: {p['delta']:+.3f} "
               f"[{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]")
+    if not pooled["same_weak_models"]:
+        print(f"note: the runs trained different weak models (weak SLU-F1 by run: {pooled['weak_slu_f1_by_run']})")
     print(f"wrote {out} (strong seeds {pooled['strong_seeds']})")
     return 0

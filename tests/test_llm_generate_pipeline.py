@@ -343,7 +343,14 @@ def test_strong_seeds_share_the_weak_stages_and_pool_the_answers(setup):
     pooled = read_json(pooled_path)
     assert pooled["strong_seeds"] == [0, 1] and pooled["answers"] == answers
     assert pooled["strategies"] == res["strategies"]  # --seed's run gives the top level
-    assert sorted(pooled["pooled_from"].values()) == [[0], [1]]
+    assert sorted(pooled["pooled_from"].values()) == [[0], [1]] and pooled["same_weak_models"] is True
+    # a run from another machine retrained the weak models: pooled, and said
+    moved = read_json(out / "seed1.json")
+    moved["weak"][0]["slu_f1"] += 0.01
+    (root / "moved.json").write_text(json.dumps(moved))
+    assert main(["llm", "pool-seeds", str(out / "seed0.json"), str(root / "moved.json"), "--out",
+                 str(root / "moved-pooled.json")]) == 0
+    assert read_json(root / "moved-pooled.json")["same_weak_models"] is False
     # a seed twice, or runs of another protocol, are refused by name
     assert main(["llm", "pool-seeds", str(out / "seed0.json"), str(out / "results.json"), "--out",
                  str(root / "twice.json")]) == 2
