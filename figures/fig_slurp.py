@@ -108,21 +108,48 @@ ABLATIONS = {"edl": "plain edl instead of edl_step", "even": "even piece split",
              "old_clamp": "KL clamped (1e4) before annealing", "per_target": "per-target weight pooling"}
 
 
+def _seed0(data: dict) -> dict:
+    return data.get("seeds", {}).get("0", data)
+
+
+def _bayes_name(strategies: dict) -> str | None:
+    return "bayes" if "bayes" in strategies else "bayes-edl" if "bayes-edl" in strategies else None
+
+
 def ablation_rows(main: dict, ablations: dict[str, dict]) -> list[list[str]]:
     """The seed-0 ablation table: the main run, then each ablation (``ablations[name]`` = its results), with
-    the naive and Bayesian students' SLU-F1 and their paired difference (same targets, same run)."""
-    def row(label, data):
-        strategies = data.get("seeds", {}).get("0", data)["strategies"]
-        comparison = data.get("seeds", {}).get("0", data).get("comparison", {})
-        bayes = "bayes" if "bayes" in strategies else "bayes-edl" if "bayes-edl" in strategies else None
-        multi = strategies.get("multi", {})
-        return [latex_escape(label), fmt(multi.get("slu_f1")), fmt_interval(multi.get("ci", {}).get("slu_f1")),
-                fmt(strategies.get(bayes, {}).get("slu_f1")),
-                fmt_interval(strategies.get(bayes, {}).get("ci", {}).get("slu_f1")),
-                fmt_delta(comparison.get("bayes-multi", {}).get("slu_f1"))]
+    the naive and Bayesian students' SLU-F1, their paired difference, and the ablation's Bayesian student minus
+    the main run's, paired on the same test utterances from the runs' per-utterance counts.
 
-    return [row("the reference's settings (main run, seed 0)", main)] + [
-        row(ABLATIONS.get(name, name), data) for name, data in sorted(ablations.items())]
+    An ablation that trains no naive student is compared with the main run's (a setting of the Bayesian loss
+    does not change it)."""
+    from weakstrong.llm.generation.slu_metric import bootstrap_weights, paired_bootstrap_delta
+
+    counts_of = lambda data: {k: np.asarray(v, dtype=float)  # noqa: E731
+                              for k, v in data.get("utterance_counts", {}).get("0", {}).items()}
+    main_counts = counts_of(main)
+    cfg, splits = main.get("config", {}), main.get("splits", {})
+    boot = bootstrap_weights(splits["n_test_used"], cfg["n_boot"], cfg["seed"]) if main_counts else None
+
+    def paired(before, after):
+        if boot is None or before is None or after is None:
+            return None
+        return paired_bootstrap_delta(before, after, boot)["slu_f1"]
+
+    def row(label, data, is_main):
+        strategies, counts = _seed0(data)["strategies"], counts_of(data)
+        bayes, multi = _bayes_name(strategies), strategies.get("multi")
+        own = _seed0(data).get("comparison", {}).get("bayes-multi", {}).get("slu_f1")
+        if own is None and bayes is not None:  # no naive student of its own: the main run's, paired
+            own = paired(main_counts.get("multi"), counts.get(bayes))
+        versus_main = None if is_main or bayes is None else paired(main_counts.get("bayes"), counts.get(bayes))
+        multi = multi or ({} if is_main else _seed0(main)["strategies"].get("multi", {}))
+        return [latex_escape(label), fmt(multi.get("slu_f1")), fmt(strategies.get(bayes, {}).get("slu_f1")),
+                fmt_interval(strategies.get(bayes, {}).get("ci", {}).get("slu_f1")), fmt_delta(own),
+                fmt_delta(versus_main)]
+
+    return [row("the reference's settings (main run, seed 0)", main, True)] + [
+        row(ABLATIONS.get(name, name), data, False) for name, data in sorted(ablations.items())]
 
 
 def _interval(row: dict, metric: str) -> tuple[float, float] | None:
@@ -278,15 +305,16 @@ def tables(ctx: FigureContext) -> dict[str, str]:
                  for p in sorted(result.path.parent.glob("ablation-*.json"))}
     if ablations:
         out["slurp_ablation_table"] = Table(
-            columns=("setting", "naive SLU-F1", "95\\% CI", "Bayesian SLU-F1", "95\\% CI",
-                     "Bayesian $-$ naive [95\\% CI]"),
+            columns=("setting", "naive SLU-F1", "Bayesian SLU-F1", "95\\% CI", "Bayesian $-$ naive [95\\% CI]",
+                     "$-$ main run's Bayesian [95\\% CI]"),
             rows=ablation_rows(result.data, ablations), label="tab:slurp-ablations", align="lrrrrr",
             sources=[display_path(result.path)] + [display_path(p) for p in
                                                    sorted(result.path.parent.glob("ablation-*.json"))],
             caption="SLURP at strong seed 0: the reference's settings, then one deviation switched back at a time "
                     "(\\texttt{make slurp-ablations}; every shared stage reused). The Bayesian column is plain "
-                    "\\texttt{edl} in the edl row; a dash where the ablation trains no such student. The "
-                    "difference is paired on the same test utterances.").to_latex()
+                    "\\texttt{edl} in the edl row. Where an ablation trains no naive student, the main run's is "
+                    "its naive one (a setting of the Bayesian loss does not change it). Differences are paired on "
+                    "the same test utterances.").to_latex()
     paired = deltas(result.data)
     if paired:
         rows = [[latex_escape(label.replace("−", "-")), fmt_delta(d["slu_f1"]), fmt_delta(d["exact_match"]),

@@ -282,18 +282,37 @@ def test_slurp_dpo_rows_read_each_seeds_scale_and_held_out_preferences():
 
 def test_slurp_ablation_rows_put_each_deviation_beside_the_main_run():
     from weakstrong.figures.fig_slurp import ablation_rows
+    from weakstrong.llm.generation.slu_metric import bootstrap_weights, paired_bootstrap_delta
+
+    rng = np.random.default_rng(0)
+    n = 40
+
+    def counts():
+        return rng.integers(0, 3, size=(n, 11)).tolist()
 
     def run(multi, bayes, key="bayes"):
         strategies = {key: {"slu_f1": bayes, "ci": {"slu_f1": [bayes - .01, bayes + .01]}}}
+        by_name = {key: counts()}
         if multi is not None:
             strategies["multi"] = {"slu_f1": multi, "ci": {"slu_f1": [multi - .01, multi + .01]}}
+            by_name["multi"] = counts()
         comparison = {} if multi is None or key != "bayes" else {
             "bayes-multi": {"slu_f1": {"delta": bayes - multi, "ci": [-0.05, 0.05]}}}
-        return {"seeds": {"0": {"strategies": strategies, "comparison": comparison}}}
+        return {"seeds": {"0": {"strategies": strategies, "comparison": comparison}},
+                "utterance_counts": {"0": by_name}, "config": {"n_boot": 200, "seed": 0},
+                "splits": {"n_test_used": n}}
 
-    rows = ablation_rows(run(0.3, 0.25), {"uniform": run(0.31, 0.28), "edl": run(None, 0.2, "bayes-edl")})
+    main = run(0.3, 0.25)
+    edl = run(None, 0.2, "bayes-edl")
+    rows = ablation_rows(main, {"uniform": run(0.31, 0.28), "edl": edl})
     assert [r[0] for r in rows] == ["the reference's settings (main run, seed 0)", "plain edl instead of edl\\_step",
                                     "uniform weights"]
-    assert rows[0][1] == "0.300" and rows[0][3] == "0.250" and "-0.050" in rows[0][5]
-    assert rows[1][1] == "--" and rows[1][3] == "0.200" and rows[1][5] == "--"  # edl: no naive student
-    assert rows[2][3] == "0.280" and "-0.030" in rows[2][5]
+    assert rows[0][1] == "0.300" and rows[0][2] == "0.250" and "-0.050" in rows[0][4] and rows[0][5] == "--"
+    assert rows[2][2] == "0.280" and "-0.030" in rows[2][4]  # its own naive student and comparison
+    # edl trains no naive student: the main run's naive one, paired on the utterance counts
+    boot = bootstrap_weights(n, 200, 0)
+    c = lambda data, k: np.asarray(data["utterance_counts"]["0"][k], dtype=float)  # noqa: E731
+    expected = paired_bootstrap_delta(c(main, "multi"), c(edl, "bayes-edl"), boot)["slu_f1"]
+    assert rows[1][1] == "0.300" and f"{expected['delta']:+.3f}" in rows[1][4]
+    versus_main = paired_bootstrap_delta(c(main, "bayes"), c(edl, "bayes-edl"), boot)["slu_f1"]
+    assert f"{versus_main['delta']:+.3f}" in rows[1][5]
