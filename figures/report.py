@@ -210,7 +210,19 @@ def limitations_md(ctx: FigureContext) -> str:
                          f"seeds {data['strong_seeds']}"
                          + (f"; seeds {missing} of the protocol's {list(PROTOCOL_SEEDS)} not run yet" if missing else "")
                          + f"; DPO: {'not run' if dpo is None else f'on {dpo}'}; non-degenerate at every seed: "
-                         f"{all(s['non_degenerate']['ok'] for s in data['seeds'].values())}.")
+                         f"{all(s['non_degenerate']['ok'] for s in data['seeds'].values())}"
+                         + ("" if data.get("same_weak_models", True) else
+                            "; the pooled runs trained their weak models apart (weak SLU-F1 by run: "
+                            + "; ".join(f"{Path(k).name} {', '.join(f'{x:.3f}' for x in v)}"
+                                        for k, v in data["weak_slu_f1_by_run"].items()) + ")") + ".")
+            from weakstrong.figures.fig_slurp import ABLATIONS
+
+            done = sorted(p.stem.removeprefix("ablation-") for p in slurp.parent.glob("ablation-*.json"))
+            missing = [name for name in ABLATIONS if name not in done]
+            if missing:
+                lines.append(f"- The SLURP ablation table (`make slurp-ablations`, seed 0): "
+                             f"{'committed: ' + ', '.join(done) + '; ' if done else ''}not run yet: "
+                             f"{', '.join(missing)}.")
         else:
             lines.append(f"- SLURP with real decoders (`{display_path(slurp)}`): one run at seed "
                          f"{data.get('config', {}).get('seed')} with the earlier strategies, not the reference's "

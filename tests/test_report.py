@@ -67,10 +67,18 @@ def test_limitations_say_which_slurp_seeds_and_dpo_are_missing(tmp_path):
     path.write_text(json.dumps(data))
     text = limitations_md(FigureContext(results_dir=tmp_path))
     assert "seeds [1, 2] of the protocol's [0, 1, 2] not run yet; DPO: on bayes" in text
+    assert "ablation table (`make slurp-ablations`, seed 0): not run yet: edl, even," in text
+    (path.parent / "ablation-edl.json").write_text("{}")
+    text = limitations_md(FigureContext(results_dir=tmp_path))
+    assert "committed: edl; not run yet: even," in text
     data.update(strong_seeds=[0, 1, 2], seeds={s: run for s in "012"}, config={"dpo": False})
     path.write_text(json.dumps(data))
     text = limitations_md(FigureContext(results_dir=tmp_path))
-    assert "not run yet" not in text and "DPO: not run; non-degenerate at every seed: True" in text
+    assert "not run yet;" not in text and "DPO: not run; non-degenerate at every seed: True." in text
+    data.update(same_weak_models=False, weak_slu_f1_by_run={"a/seed0.json": [0.3, 0.1], "b/seed1.json": [0.31, 0.1]})
+    path.write_text(json.dumps(data))
+    text = limitations_md(FigureContext(results_dir=tmp_path))
+    assert "trained their weak models apart (weak SLU-F1 by run: seed0.json 0.300, 0.100; seed1.json 0.310" in text
 
 
 def test_slurp_stage_costs_group_every_stage_and_sum_to_the_total():
