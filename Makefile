@@ -77,11 +77,13 @@ slurp: $(STAMP)
 		--max-steps 600 --batch-size 16 --seq-len 128 --time-budget 300 --data-dir ../shared/data \
 		--out $(SCRATCH) --threads 1
 	# one strong seed at a time, each its own file (seeds may run apart: SLURP_SEEDS=1 on another machine),
-	# pooled with the seeds already committed as soon as it lands
+	# pooled with the seeds already committed as soon as it lands. Seeds after the first train only the best
+	# teacher's single student (--singles best), the one the Bayesian student is compared with.
 	mkdir -p results/slurp_real/seeds
 	for seed in $(SLURP_SEEDS); do \
+		singles=$$( [ $$seed -eq 0 ] && echo all || echo best ); \
 		WEAKSTRONG_PROGRESS=1 $(BIN)/weakstrong llm generate --data-dir ../shared/data $(SLURP_FLAGS) --threads 2 \
-			--seeds $$seed --results-name seed$$seed.json --out runs/slurp_real || exit 1; \
+			--singles $$singles --seeds $$seed --results-name seed$$seed.json --out runs/slurp_real || exit 1; \
 		cp runs/slurp_real/seed$$seed.json results/slurp_real/seeds/seed$$seed.json; \
 		$(BIN)/weakstrong llm pool-seeds results/slurp_real/seeds/seed*.json \
 			--out results/slurp_real/results.json || exit 1; \

@@ -389,3 +389,19 @@ def test_per_target_weight_pooling_gives_each_target_its_weight_whatever_its_len
     assert GenerateConfig(weight_pooling="per_target").strategy_key()["weight_pooling"] == "per_target"
     with pytest.raises(ConfigError, match="weight_pooling"):
         GenerateConfig(data_dir=str(data), weak=tuple(models[:2]), strong=models[2], weight_pooling="words").validate()
+
+
+def test_singles_best_trains_only_the_best_teachers_single_student(setup):
+    """--singles best (seeds after the first may drop the weaker teachers' single students): one single-weak
+    student, that of the weak model with the best validation SLU-F1; the folder's other stages are shared."""
+    root, data, models = setup
+    out = root / "singles"
+    assert main(_argv(data, models, out, "--methods", "single", "--n-boot", "50")) == 0
+    every = read_json(out / "results.json")
+    assert main(_argv(data, models, out, "--methods", "single", "--singles", "best", "--n-boot", "50",
+                      "--results-name", "best.json")) == 0
+    best = read_json(out / "best.json")
+    val = [w["val_slu_f1"] or 0.0 for w in best["weak"]]
+    j = max(range(len(val)), key=val.__getitem__)
+    assert list(best["strategies"]) == [f"single/{j}"]
+    assert best["strategies"][f"single/{j}"] == every["strategies"][f"single/{j}"]  # the same cached student

@@ -22,6 +22,7 @@ METHODS = ("single", "multi", "bayes", "bayes-edl", "joint")
 STRATEGY_FIELDS = ("weights", "joint_weights", "uniform_weights", "piece_split", "confidence_source",
                    "kl_clamp_order", "detach_targets", "kl_weight", "weight_pooling")
 WEIGHT_POOLINGS = ("tokens", "per_target")
+SINGLES = ("all", "best")
 PIECE_SPLITS = ("strong", "even")
 CONFIDENCE_SOURCES = ("own", "mixture")
 KL_CLAMPS = ("annealed", "raw")
@@ -108,6 +109,9 @@ class GenerateConfig:
     # validation utterances held out of weak-train, for the weak models' and students' SLU-F1 (the default
     # weights, the student DPO starts from); none: a tenth of weak-train, at most 100
     n_val: int | None = None
+    # single-weak students: all (one per weak model) or best (only that of the weak model with the best
+    # validation SLU-F1, the one the Bayesian student is compared with; saves the others' fine-tuning)
+    singles: str = field(default="all", metadata={"choices": SINGLES})
     # how a word's log-score splits over the strong pieces: strong (softmax(-max p_strong), the reference's)
     # or even (the reference's ablation)
     piece_split: str = field(default="strong", metadata={"choices": PIECE_SPLITS})
@@ -174,7 +178,8 @@ class GenerateConfig:
                 raise ConfigError(f"{owner}.{name} must be one nonnegative number per weak model ({len(self.weak)}), "
                                   f"not all zero, got {list(w)}")
         for name, allowed in (("piece_split", PIECE_SPLITS), ("confidence_source", CONFIDENCE_SOURCES),
-                              ("kl_clamp_order", KL_CLAMPS), ("weight_pooling", WEIGHT_POOLINGS)):
+                              ("kl_clamp_order", KL_CLAMPS), ("weight_pooling", WEIGHT_POOLINGS),
+                              ("singles", SINGLES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{owner}.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("uniform_weights", "detach_targets"):
@@ -243,7 +248,7 @@ class GenerateConfig:
         DPO stages)."""
         d = asdict(self)
         for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot", "seeds",
-                    "dpo_config", "dpo_inputs", *STRATEGY_FIELDS):
+                    "dpo_config", "dpo_inputs", "singles", *STRATEGY_FIELDS):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

@@ -136,11 +136,12 @@ def multi_weak_data(stages: GenerationStages, cfg: GenerateConfig, prompts: list
 
 
 def students(stages: GenerationStages, cfg: GenerateConfig, prompts: list[str], nbest: list[list[list[str]]],
-             models: list[tuple], strong: tuple, weights: list[float], joint_weights: list[float]
-             ) -> dict[str, Student]:
+             models: list[tuple], strong: tuple, weights: list[float], joint_weights: list[float],
+             best_weak: int = 0) -> dict[str, Student]:
     """The students of ``cfg.methods``, by name, in training order, with the data each trains on (targets and
     confidences are computed and cached here; the students are trained by the caller). ``strong`` is the strong
-    model before any w2s training (for the word bridge's split)."""
+    model before any w2s training (for the word bridge's split); ``best_weak``, the weak model with the best
+    validation SLU-F1, is the one single-weak student trained with ``cfg.singles == "best"``."""
     every = list(range(len(models)))
     key = {"strategy": cfg.strategy_key(), "weights": weights, "joint_weights": joint_weights}
     clamp = {"kl_weight": cfg.kl_weight, "clamp": cfg.kl_clamp_order, "detach": cfg.detach_targets}
@@ -162,7 +163,7 @@ def students(stages: GenerationStages, cfg: GenerateConfig, prompts: list[str], 
     shared = None
     for method in cfg.methods:
         if method == "single":
-            for j in every:
+            for j in every if cfg.singles == "all" else [best_weak]:
                 out[f"single/{j}"] = Student(f"single/{j}", prompts, [nb[0] for nb in nbest[j]], None, None,
                                              weighted_xent, [j], {"method": "single"})
         elif method in MULTI_WEAK:
