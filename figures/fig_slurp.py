@@ -125,7 +125,9 @@ def ablation_rows(main: dict, ablations: dict[str, dict]) -> list[list[str]]:
     does not change it)."""
     from weakstrong.llm.generation.slu_metric import bootstrap_weights, paired_bootstrap_delta
 
-    counts_of = lambda data: {k: np.asarray(v, dtype=float)  # noqa: E731
+    from weakstrong.llm.generation.pool import decode_counts
+
+    counts_of = lambda data: {k: decode_counts(v)  # noqa: E731
                               for k, v in data.get("utterance_counts", {}).get("0", {}).items()}
     main_counts = counts_of(main)
     cfg, splits = main.get("config", {}), main.get("splits", {})
@@ -219,7 +221,8 @@ def build(ctx: FigureContext) -> FigureOutcome:
         # y = x over the measured misfits only: misfit is a KL (>= 0), so the line never enters x < 0.
         hi = max(p[0] for p in points) * 1.1
         axes[1].plot([0, hi], [0, hi], ls="--", lw=1.0, color="0.35", label="y = x", zorder=1)
-        axes[1].scatter([], [], s=36, facecolors="none", edgecolors="0.3", label="hollow: + DPO")
+        if any(n.endswith(DPO_SUFFIX) for n in strategies):  # the key for hollow markers, only when drawn
+            axes[1].scatter([], [], s=36, facecolors="none", edgecolors="0.3", label="hollow: + DPO")
         axes[1].legend(ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     axes[1].set_xlabel(f"misfit (nats per {unit})")
     axes[1].set_ylabel(f"gain (nats per {unit})")

@@ -152,15 +152,16 @@ def performance_md(ctx: FigureContext) -> str:
     costs = [(path, data) for path, data in costs if data.get("cpu_seconds")]
     if costs:
         rows = [[f"`{display_path(path)}`", *[fmt(v) for v in slurp_cpu_hours(data).values()],
-                 fmt(data.get("throughput", {}).get("strong_finetune", {}).get("fraction_of_bf16_matmul_cpu")),
+                 fmt(matmul_share(data.get("throughput", {}))),
                  str(data.get("threads")), str(data.get("precision", {}).get("inference_dtype"))]
                 for path, data in costs]
-        body = Table(columns=["run", *SLURP_STAGE_GROUPS, "total", "student fine-tuning / bf16 matmul rate",
+        body = Table(columns=["run", *SLURP_STAGE_GROUPS, "total", "student fine-tuning / matmul rate",
                               "threads", "inference dtype"], rows=rows, label="", align="l" + "r" * 8 + "l",
                      caption="SLURP, CPU-hours per stage group of each strong seed's run (CPU time of every "
                              "thread; a stage loaded from the cache reports what it took when computed, so the "
                              "shared weak stages appear in every run that used them), and the strong student's "
-                             "fine-tuning rate as a share of the bf16 matmul rate measured in the same run").to_markdown(plain=True)
+                             "fine-tuning FLOP rate per CPU-second as a share of the faster matmul rate (bf16 or "
+                             "fp32) measured in the same run").to_markdown(plain=True)
     else:
         body = f"*Pending: no `results/slurp_real/seeds/seed*.json` with CPU times is committed.*\n"
     parts.append(_section("SLURP stage costs", "make slurp", body))
@@ -184,6 +185,14 @@ def slurp_stage_group(stage: str) -> str:
     if parts[0] == "students":
         return "students"
     return "targets and confidences"  # joint targets, own word scores, the strong model's max probs
+
+
+def matmul_share(throughput: dict) -> float | None:
+    """The strong student's fine-tuning GFLOP/s per CPU-second over the faster of the bf16 and fp32 matmul rates
+    per CPU-second measured in the same run (None when either is missing)."""
+    rate, tuned = throughput.get("matmul") or {}, throughput.get("strong_finetune") or {}
+    faster = max(rate.get("bf16_gflops_per_cpu_s") or 0.0, rate.get("fp32_gflops_per_cpu_s") or 0.0)
+    return tuned["gflops_per_cpu_s"] / faster if faster > 0 and "gflops_per_cpu_s" in tuned else None
 
 
 def slurp_cpu_hours(data: dict) -> dict[str, float]:

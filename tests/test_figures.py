@@ -282,13 +282,14 @@ def test_slurp_dpo_rows_read_each_seeds_scale_and_held_out_preferences():
 
 def test_slurp_ablation_rows_put_each_deviation_beside_the_main_run():
     from weakstrong.figures.fig_slurp import ablation_rows
+    from weakstrong.llm.generation.pool import decode_counts, encode_counts
     from weakstrong.llm.generation.slu_metric import bootstrap_weights, paired_bootstrap_delta
 
     rng = np.random.default_rng(0)
     n = 40
 
     def counts():
-        return rng.integers(0, 3, size=(n, 11)).tolist()
+        return encode_counts(rng.integers(0, 3, size=(n, 11)))
 
     def run(multi, bayes, key="bayes"):
         strategies = {key: {"slu_f1": bayes, "ci": {"slu_f1": [bayes - .01, bayes + .01]}}}
@@ -311,7 +312,7 @@ def test_slurp_ablation_rows_put_each_deviation_beside_the_main_run():
     assert rows[2][2] == "0.280" and "-0.030" in rows[2][4]  # its own naive student and comparison
     # edl trains no naive student: the main run's naive one, paired on the utterance counts
     boot = bootstrap_weights(n, 200, 0)
-    c = lambda data, k: np.asarray(data["utterance_counts"]["0"][k], dtype=float)  # noqa: E731
+    c = lambda data, k: decode_counts(data["utterance_counts"]["0"][k])  # noqa: E731
     expected = paired_bootstrap_delta(c(main, "multi"), c(edl, "bayes-edl"), boot)["slu_f1"]
     assert rows[1][1] == "0.300" and f"{expected['delta']:+.3f}" in rows[1][4]
     versus_main = paired_bootstrap_delta(c(main, "bayes"), c(edl, "bayes-edl"), boot)["slu_f1"]

@@ -405,3 +405,16 @@ def test_singles_best_trains_only_the_best_teachers_single_student(setup):
     j = max(range(len(val)), key=val.__getitem__)
     assert list(best["strategies"]) == [f"single/{j}"]
     assert best["strategies"][f"single/{j}"] == every["strategies"][f"single/{j}"]  # the same cached student
+
+
+def test_utterance_counts_round_trip_compactly():
+    from weakstrong.llm.generation.pool import decode_counts, encode_counts
+
+    whole = np.array([[0, 2, 1], [3, 0, 0]], dtype=float)
+    assert encode_counts(whole) == "0,2,1;3,0,0"
+    np.testing.assert_array_equal(decode_counts(encode_counts(whole)), whole)
+    frac = np.array([[0.5, 1 / 3], [2.0, 0.25]])
+    np.testing.assert_allclose(decode_counts(encode_counts(frac)), frac, rtol=1e-6)
+    np.testing.assert_array_equal(decode_counts(whole.tolist()), whole)  # the earlier nested-list form
+    with pytest.raises(ValueError, match="matrix"):
+        encode_counts(np.zeros(3))

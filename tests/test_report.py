@@ -96,3 +96,14 @@ def test_slurp_stage_costs_group_every_stage_and_sum_to_the_total():
     assert list(hours) == [*SLURP_STAGE_GROUPS, "total"]
     assert hours["weak models"] == 1.0 and hours["students"] == 0.5 and hours["DPO"] == 0.25
     assert hours["total"] == 1.75 and hours["ceiling"] == 0.0
+
+
+def test_matmul_share_is_against_the_faster_precision():
+    from weakstrong.figures.report import matmul_share
+
+    avx2 = {"matmul": {"bf16_gflops_per_cpu_s": 1.0, "fp32_gflops_per_cpu_s": 80.0},
+            "strong_finetune": {"gflops_per_cpu_s": 40.0}}
+    assert matmul_share(avx2) == 0.5  # not 40x the bf16 rate
+    amx = {"matmul": {"bf16_gflops_per_cpu_s": 1600.0, "fp32_gflops_per_cpu_s": 200.0},
+           "strong_finetune": {"gflops_per_cpu_s": 160.0}}
+    assert matmul_share(amx) == 0.1 and matmul_share({}) is None

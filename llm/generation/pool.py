@@ -58,19 +58,28 @@ def answers(strategies: dict, counts: dict, boot: np.ndarray) -> dict:
     return out
 
 
-def encode_counts(counts: np.ndarray) -> list:
-    """A count matrix as JSON: rows of integers where every count is whole, of 6-decimal floats otherwise."""
+def encode_counts(counts: np.ndarray) -> str:
+    """A count matrix as one compact JSON string: rows separated by ``;``, counts by ``,`` (integers where
+    whole, else 6 significant digits), so a results file stays small."""
     counts = np.asarray(counts, dtype=float)
-    if np.all(counts == np.round(counts)):
-        return counts.astype(int).tolist()
-    return np.round(counts, 6).tolist()
+    if counts.ndim != 2:
+        raise ValueError(f"counts must be a matrix (utterances x count columns), got shape {counts.shape}")
+    cell = (lambda x: str(int(x))) if np.all(counts == np.round(counts)) else (lambda x: f"{x:.6g}")
+    return ";".join(",".join(cell(x) for x in row) for row in counts)
+
+
+def decode_counts(text: str | list) -> np.ndarray:
+    """The count matrix :func:`encode_counts` wrote (or a nested list of rows, as files written before it)."""
+    if not isinstance(text, str):
+        return np.asarray(text, dtype=float)
+    return np.array([[float(x) for x in row.split(",")] for row in text.split(";")])
 
 
 def _counts(run: dict, path: str) -> dict[int, dict[str, np.ndarray]]:
     if "utterance_counts" not in run:
         raise ConfigError(f"{path} has no utterance_counts (written by an earlier version of weakstrong llm "
                           f"generate): rerun that seed, whose cached stages make it quick, to pool it")
-    return {int(s): {name: np.asarray(c, dtype=float) for name, c in by_name.items()}
+    return {int(s): {name: decode_counts(c) for name, c in by_name.items()}
             for s, by_name in run["utterance_counts"].items()}
 
 
