@@ -78,6 +78,7 @@ REGRESSION = ["llm", "regression-study", "--datasets", "freesolv", "--molecule-w
 DEMO = ["llm", "demo", "--data-dir", "{data}", "--weak", "tfidf", "--strong", "{bert}", "--n-weak-train", "10",
         "--n-w2s-train", "10", "--n-test", "5", "--out", "{out}"]
 BENCH = ["llm", "bench", "--model", "{gpt2}", "--threads", "1", "--out", "{out}/bench"]
+POOL = ["llm", "pool-seeds", "{out}/seed0.json", "--out", "{out}/pooled.json"]
 GENERATE_BENCH = ["llm", "generate-bench", "--data-dir", "{data}/slurp", "--model", "{gpt2}", "--out", "{out}/gb"]
 PREDICT_EVAL = ["llm", "predict-eval", "--cache-dir", "{out}/cache"]
 PRETRAIN = ["llm", "pretrain", "--presets", "gpt-0.3m", "--data-dir", "{data}", "--out", "{out}", "--device", "cpu",
@@ -311,6 +312,14 @@ CASES = [
     row(REGRESSION, ["--molecule-weak", "{root}/no-such-model"], r"no-such-model", id="regression-missing-model"),
     row(REGRESSION, ["--cache-dir", "{out}/summary.json/x"], r"--cache-dir", id="regression-cache-under-a-file",
         prepare=lambda out: (out / "summary.json").write_text("{}")),
+    # --- pool-seeds ----------------------------------------------------------------------------------------------
+    row(POOL, [], r"RESULTS: .*seed0.json is not a file", id="pool-missing-results"),
+    row(POOL, [], r"RESULTS: .*not valid JSON", id="pool-results-not-json",
+        prepare=lambda out: (out / "seed0.json").write_text("{not json")),
+    row(POOL, [], r"not the results of weakstrong llm generate", id="pool-results-of-another-command",
+        prepare=lambda out: (out / "seed0.json").write_text("{}")),
+    row(POOL, [], r"--out .*pooled.json is a folder", id="pool-out-is-a-folder",
+        prepare=lambda out: ((out / "seed0.json").write_text("{}"), (out / "pooled.json").mkdir())),
     # --- bench, generate-bench, predict-eval (their own parsers, forwarded) ---------------------------------------
     row(BENCH, ["--texts", "0"], r"weakstrong llm bench: error: --texts", id="bench-texts-0"),
     row(BENCH, ["--threads", "0"], r"--threads", id="bench-threads-0"),
@@ -386,5 +395,5 @@ def test_the_table_covers_every_llm_subcommand(capsys):
     # ``llm models`` takes no input: it only lists what is installed.
     assert commands - {"models"} == covered == {"classify", "generate", "pretrain", "misfit-study", "predict",
                                                 "regression-study", "demo", "bench", "generate-bench",
-                                                "predict-eval"}
+                                                "predict-eval", "pool-seeds"}
     assert len(CASES) >= 40
