@@ -24,9 +24,10 @@ from weakstrong.llm.generation.slu_metric import non_degeneracy
 NAME = "slurp"
 PREFIX = "slurp"
 DPO_SUFFIX = "+dpo"
-COMMAND = ("make slurp (weakstrong llm generate --data-dir ../shared/data --weak smollm2-135m-l12,<scratch "
-           "decoder>,smollm2-135m-l16 --strong smollm2-135m --methods all --dpo ... --out runs/slurp_real, its "
-           "results.json copied to results/slurp_real/)")
+COMMAND = ("make slurp (per strong seed N: weakstrong llm generate --data-dir ../shared/data --weak "
+           "smollm2-135m-l12,<scratch decoder>,smollm2-135m-l16 --strong smollm2-135m --dpo ... --seeds N "
+           "--results-name seedN.json --out runs/slurp_real; then weakstrong llm pool-seeds "
+           "results/slurp_real/seeds/seed*.json --out results/slurp_real/results.json)")
 
 
 def base_strategies(result: LLMResult) -> list[str]:
@@ -339,7 +340,7 @@ SPEC = FigureSpec(
     name=NAME,
     kind="llm",
     shows="SLURP slot filling: SLU-F1 and exact match of each weak model, the strong ceiling and each "
-          "WeakS-to-Strong strategy before and after DPO, and the word-level misfit view.",
+          "WeakS-to-Strong strategy before and after DPO, and the token-level misfit view.",
     data="results/slurp*/results.json",
     command=COMMAND,
     build=build,
