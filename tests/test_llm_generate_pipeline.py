@@ -59,7 +59,8 @@ def _argv(data, models, out, *extra):
             "--no-progress", "--out", str(out), *extra]
 
 
-def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
+def _record_students(monkeypatch) -> dict:
+    """{name: Student} of every student a run trains, filled as it trains them."""
     from weakstrong.llm.generation import strategies
 
     trained = {}
@@ -70,6 +71,11 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
         return original(self, stages, cfg)
 
     monkeypatch.setattr(strategies.Student, "train", recorded)
+    return trained
+
+
+def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
+    trained = _record_students(monkeypatch)
     root, data, models = setup
     out = root / "run"
     argv = _argv(data, models, out, "--methods", "all", "--dpo", "--dpo-on", "all", "--weights", "1", "3",
@@ -365,17 +371,9 @@ def test_strong_seeds_share_the_weak_stages_and_pool_the_answers(setup):
 def test_per_target_weight_pooling_gives_each_target_its_weight_whatever_its_length(setup, monkeypatch):
     """--weight-pooling per_target (ablation): an example's weight is w_j over its number of strong tokens, so
     each (input, weak model) contributes w_j times its mean token loss; the default names no new stage."""
-    from weakstrong.llm.generation import strategies
     from weakstrong.llm.generation.config import GenerateConfig
 
-    trained = {}
-    original = strategies.Student.train
-
-    def recorded(self, stages, cfg):
-        trained[self.name] = self
-        return original(self, stages, cfg)
-
-    monkeypatch.setattr(strategies.Student, "train", recorded)
+    trained = _record_students(monkeypatch)
     root, data, models = setup
     out = root / "pooling"
     assert main(_argv(data, models, out, "--methods", "multi", "--weights", "1", "3", "--weight-pooling",
