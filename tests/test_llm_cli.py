@@ -153,6 +153,23 @@ def test_generate_and_pretrain_configs_from_the_command_line():
         pretrain_cli.configs_from_namespace(args)
 
 
+def test_ensemble_weights_follow_the_reference_per_use():
+    cfg = GenerateConfig(data_dir="d", weak=("a", "b", "c"), strong="s")
+    val = [0.3, 0.1, 0.35]  # the third weak model is the best on validation, as in the reference's order
+    assert cfg.ensemble_weights(val, "multi") == pytest.approx([0.25, 0.25, 0.5])
+    assert cfg.ensemble_weights(val, "joint") == pytest.approx([0.25, 0.25, 0.5])
+    assert cfg.ensemble_weights(val, "dpo") == pytest.approx([0.3, 0.3, 0.4])  # the DPO script's weights
+    assert cfg.ensemble_weights([0.2, 0.2, 0.1], "dpo") == pytest.approx([0.4, 0.3, 0.3])  # ties: the first
+    given = GenerateConfig(data_dir="d", weak=("a", "b", "c"), strong="s", weights=(1.0, 1.0, 2.0),
+                           dpo_weights=(1.0, 0.0, 1.0))
+    assert given.ensemble_weights(val, "dpo") == pytest.approx([0.5, 0.0, 0.5])
+    assert given.ensemble_weights(val, "joint") == pytest.approx([0.25, 0.25, 0.5])  # falls back to --weights
+    uniform = GenerateConfig(data_dir="d", weak=("a", "b", "c"), strong="s", uniform_weights=True)
+    assert uniform.ensemble_weights(val, "dpo") == pytest.approx([1 / 3] * 3)
+    with pytest.raises(ValueError, match="use must be one of"):
+        cfg.ensemble_weights(val, "ranking")
+
+
 @pytest.mark.parametrize("config, field", [
     (ClassifyConfig(task="imdb-rating", data_dir="d", methods=("vote",)), "vote"),
     (ClassifyConfig(task="imdb-rating"), "data_dir"),
@@ -163,6 +180,7 @@ def test_generate_and_pretrain_configs_from_the_command_line():
     (GenerateConfig(data_dir="d", weak=("a",), strong="s", dpo_config=DPOConfig(eps=0.5)), "dpo_config.eps"),
     (GenerateConfig(data_dir="d", weak=("a",), strong="s", finetune=LMFinetuneConfig(lr=0.0)), "finetune.lr"),
     (GenerateConfig(data_dir="d", weak=("a",), strong="s", dpo_on="best"), "dpo_on"),
+    (GenerateConfig(data_dir="d", weak=("a", "b"), strong="s", dpo_weights=(0.0, 0.0)), "dpo_weights"),
     (LMPretrainConfig(slurp_fraction=1.5), "slurp_fraction"),
 ])
 def test_bad_configs_are_config_errors_naming_the_field(config, field):

@@ -177,6 +177,15 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
     assert other["dpo_stage"] != dpo_of and other["dpo"]["n_pairs"] == res["strategies"]["bayes+dpo"]["dpo"]["n_pairs"]
     assert len(list((out / stage_of["bayes"]).glob("dpo_pairs@*.json"))) == 1
     assert stage.stat().st_mtime_ns == mtime
+    # other ranking weights: the same n-best lists, ranked again into other pairs, and another DPO run
+    assert res["supervision"]["dpo_weights"] == [0.25, 0.75]  # --weights 1 3 where --dpo-weights is not given
+    ranked = lr[:-2] + ["--dpo-weights", "1", "1", "--results-name", "dpo-w.json"]
+    assert main(ranked) == 0
+    flat = read_json(out / "dpo-w.json")
+    assert flat["supervision"]["dpo_weights"] == [0.5, 0.5]
+    assert flat["strategies"]["bayes+dpo"]["dpo_stage"] not in (dpo_of, other["dpo_stage"])
+    assert len(list((out / stage_of["bayes"]).glob("dpo_nbest@*.json"))) == 1
+    assert len(list((out / stage_of["bayes"]).glob("dpo_pairs@*.json"))) == 2
     # ... but a different configuration in the same folder is refused
     assert main(_argv(data, models, out, "--methods", "joint", "--seed", "1")) == 2
     assert "different configuration" in capsys.readouterr().err

@@ -27,6 +27,12 @@ PIECE_SPLITS = ("strong", "even")
 CONFIDENCE_SOURCES = ("own", "mixture")
 KL_CLAMPS = ("annealed", "raw")
 DPO_ON = ("best+bayes", "best_single+bayes", "bayes", "all")
+# where the weak ensemble's weights apply, and how much more than each other weak model the one with the best
+# validation SLU-F1 weighs there by default: the reference's 3-model weights, [0.25, 0.25, 0.5] for the losses and
+# [0.3, 0.3, 0.4] for DPO's ranking. Joint decoding's [0.5, 0.2, 0.3] is positional (its first model, not its
+# best, weighs most) and has no such rule: the default gives joint the losses' pattern (--joint-weights to set it)
+ENSEMBLE_USES = ("multi", "joint", "dpo")
+BEST_WEAK_FACTOR = {"multi": 2.0, "joint": 2.0, "dpo": 4.0 / 3.0}
 OFFICIAL_SPLITS = ("weak_train", "w2s_train", "test")
 
 
@@ -105,6 +111,10 @@ class GenerateConfig:
     # weak model with the best validation SLU-F1 counting twice (3 models: 0.5 0.25 0.25)
     weights: tuple[float, ...] | None = None
     joint_weights: tuple[float, ...] | None = None  # joint decoding's weights (none: as --weights)
+    # the weights with which the weak ensemble ranks a student's DPO candidates (none: as --weights if given, else
+    # the reference's DPO pattern, the best weak model by validation SLU-F1 weighing 4/3 of each other one:
+    # 3 models 0.4 0.3 0.3; uniform with --uniform-weights)
+    dpo_weights: tuple[float, ...] | None = None
     uniform_weights: bool = False  # ablation: uniform weights where --weights is none
     # validation utterances held out of weak-train, for the weak models' and students' SLU-F1 (the default
     # weights, the student DPO starts from); none: a tenth of weak-train, at most 100
@@ -171,7 +181,7 @@ class GenerateConfig:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ConfigError(f"{owner}.methods must be a non-empty subset of {METHODS}, got {list(self.methods)}")
-        for name in ("weights", "joint_weights"):
+        for name in ("weights", "joint_weights", "dpo_weights"):
             w = getattr(self, name)
             if w is not None and (len(w) != len(self.weak) or not all(math.isfinite(x) and x >= 0 for x in w)
                                   or sum(w) <= 0):
@@ -211,15 +221,20 @@ class GenerateConfig:
         self.dpo_config.validate(f"{owner}.dpo_config")
         return self
 
-    def ensemble_weights(self, val_slu_f1: list[float] | None = None, joint: bool = False) -> list[float]:
-        """The normalised weights: ``--joint-weights`` (joint decoding) or ``--weights`` if given; otherwise
-        uniform (``--uniform-weights``) or the reference's pattern on the weak models' validation SLU-F1: the best
-        one counts twice (3 models: 0.5, 0.25, 0.25; ties go to the first)."""
-        w = (self.joint_weights if joint else None) or self.weights
+    def ensemble_weights(self, val_slu_f1: list[float] | None = None, use: str = "multi") -> list[float]:
+        """The normalised weights of the weak ensemble where it supervises ``use``: ``"multi"`` (the multi-weak
+        and Bayesian losses), ``"joint"`` (joint decoding's ranking) or ``"dpo"`` (the ranking of DPO's
+        candidates). ``--joint-weights`` / ``--dpo-weights`` or ``--weights`` if given; otherwise uniform
+        (``--uniform-weights``) or the reference's pattern on the weak models' validation SLU-F1 (ties go to the
+        first): the best one counts twice (3 models: 0.5, 0.25, 0.25), for DPO 4/3 times (0.4, 0.3, 0.3)."""
+        if use not in ENSEMBLE_USES:
+            raise ValueError(f"use must be one of {ENSEMBLE_USES}, got {use!r}")
+        w = {"multi": None, "joint": self.joint_weights, "dpo": self.dpo_weights}[use] or self.weights
         if w is None:
             w = [1.0] * len(self.weak)
             if not self.uniform_weights and val_slu_f1 is not None and len(self.weak) > 1:
-                w[int(max(range(len(val_slu_f1)), key=lambda j: (val_slu_f1[j], -j)))] = 2.0
+                best = int(max(range(len(val_slu_f1)), key=lambda j: (val_slu_f1[j], -j)))
+                w[best] = BEST_WEAK_FACTOR[use]
         return [x / sum(w) for x in w]
 
     def strong_seeds(self) -> tuple[int, ...]:
@@ -248,7 +263,7 @@ class GenerateConfig:
         DPO stages)."""
         d = asdict(self)
         for key in ("methods", "dpo", "dpo_on", "min_ceiling_slu_f1", "min_weak_gap", "n_boot", "seeds",
-                    "dpo_config", "dpo_inputs", "singles", *STRATEGY_FIELDS):
+                    "dpo_config", "dpo_inputs", "dpo_weights", "singles", *STRATEGY_FIELDS):
             d.pop(key)
         if d["weak_finetune"] is None:  # the default (same as ``finetune``) leaves the identity unchanged
             d.pop("weak_finetune")

@@ -136,7 +136,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
         nbest.append(teacher_nbest(stages, cfg, j, model, tok, w2s))
     models = [x["model"] for x in weak]
     val_f1 = None if not val else [x["val_slu_f1"] for x in weak]
-    w, joint_w = cfg.ensemble_weights(val_f1), cfg.ensemble_weights(val_f1, joint=True)
+    w, joint_w, dpo_w = (cfg.ensemble_weights(val_f1, use) for use in ("multi", "joint", "dpo"))
     strong_tok = None
     boot = bootstrap_weights(len(test), cfg.n_boot, cfg.seed)  # one resampling: every seed's comparison paired
     seeds, evaluated, ceilings, table = {}, {}, {}, None
@@ -162,7 +162,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
             table = student_table(stages, cfg, prompts, nbest, models, base, w, joint_w, best_weak)
             del base
         seeds[s], evaluated[s] = _strong_stages(stages, cs, prefix, table, weak, models, ceiling, guard, strong_tok,
-                                                prepared, w, boot)
+                                                prepared, w, dpo_w, boot)
     first = seeds[cfg.strong_seeds()[0]]
     counts = {s: {name: e["counts"] for name, e in ev.items()} | {"ceiling": ceilings[s]}
               for s, ev in evaluated.items()}
@@ -181,9 +181,9 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
                    if splits.source == "seeded-devel" else "official split files"},
         "weak": [{"name": x["name"], **x["scores"], "ci": bootstrap_ci(x["counts"], boot),
                   "tokenizer_matches_strong": x["same_tokens"], "val_slu_f1": x["val_slu_f1"]} for x in weak],
-        "supervision": {"weights": w, "joint_weights": joint_w,
+        "supervision": {"weights": w, "joint_weights": joint_w, "dpo_weights": dpo_w,
                         "weights_source": "given" if cfg.weights else "uniform (ablation)" if cfg.uniform_weights
-                        else "validation SLU-F1: the best weak model counts twice",
+                        else "validation SLU-F1: the best weak model counts twice (DPO's ranking: 4/3 times)",
                         "confidence_source": cfg.confidence_source, "piece_split": cfg.piece_split,
                         "kl_clamp_order": cfg.kl_clamp_order, "detach_targets": cfg.detach_targets,
                         "weight_pooling": cfg.weight_pooling,
@@ -212,7 +212,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
     return out
 
 
-def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, strong_tok, prepared, w, boot):
+def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, strong_tok, prepared, w, dpo_w, boot):
     """One strong seed's students and DPO, summarised; ``cfg`` carries the seed. Returns (the seed's results,
     {student: its test evaluation}, DPO'd ones included)."""
     test, val, w2s, strong_spec = prepared.test, prepared.val, prepared.splits.w2s_train, prepared.specs[cfg.strong]
@@ -237,10 +237,10 @@ def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, str
     for name in dpo_students(results, dpo_on) if cfg.dpo else []:
         stage = table[name].stage(prefix)
         model, tok = stages.model(f"{stage}/model", cfg.strong, None, strong_spec)
-        after = evaluated[f"{name}+dpo"] = dpo_stage(stages, cfg, stage, name, model, tok, models, w, w2s, val,
+        after = evaluated[f"{name}+dpo"] = dpo_stage(stages, cfg, stage, name, model, tok, models, dpo_w, w2s, val,
                                                      test)
         results[f"{name}+dpo"] = summarise(f"{name}+dpo", after, table[name].teachers)
-        results[f"{name}+dpo"]["dpo_stage"] = dpo_names(cfg, stage)["run"]
+        results[f"{name}+dpo"]["dpo_stage"] = dpo_names(cfg, stage, dpo_w)["run"]
         delta = paired_bootstrap_delta(evaluated[name]["counts"], after["counts"], boot)
         results[f"{name}+dpo"]["dpo_delta"] = {m: delta[m] for m in DPO_DELTA_METRICS}
         del model
@@ -249,7 +249,7 @@ def _strong_stages(stages, cfg, prefix, table, weak, models, ceiling, guard, str
                   if other != "bayes" and "bayes" in table
                   for d in [paired_bootstrap_delta(evaluated[other]["counts"], evaluated["bayes"]["counts"], boot)]}
     stage_names = [f"{prefix}ceiling"] + [table[n].stage(prefix) for n in table] + \
-        [dpo_names(cfg, table[n[:-4]].stage(prefix))["run"] for n in results if n.endswith("+dpo")]
+        [dpo_names(cfg, table[n[:-4]].stage(prefix), dpo_w)["run"] for n in results if n.endswith("+dpo")]
     return {"seed": cfg.seed, "ceiling": {**ceiling["scores"], "ci": bootstrap_ci(ceiling["counts"], boot)},
             "strategies": results, "comparison": comparison, "non_degenerate": guard, "records": records,
             "stages": stage_names}, evaluated

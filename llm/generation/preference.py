@@ -35,14 +35,17 @@ def dpo_students(results: dict, dpo_on: str) -> list[str]:
     return list(dict.fromkeys(best + bayes))
 
 
-def dpo_names(cfg: GenerateConfig, stage: str) -> dict[str, str]:
-    """The stage names of student ``stage``'s DPO: its preference pairs (named by what builds them: the n-best
-    size and the inputs) and its DPO run (named by every DPO setting but the seed, which the strong seed's
-    folder names), so that runs with other DPO settings share one folder and everything before DPO."""
+def dpo_names(cfg: GenerateConfig, stage: str, weights: list[float]) -> dict[str, str]:
+    """The stage names of student ``stage``'s DPO: its n-best lists (named by the n-best size and the inputs),
+    its preference pairs (by those and the weak ensemble's ranking ``weights``) and its DPO run (by every DPO
+    setting but the seed, which the strong seed's folder names, and the weights), so that runs with other DPO
+    settings share one folder, everything before DPO and every stage their settings leave unchanged."""
     settings = {k: v for k, v in asdict(cfg.dpo_config).items() if k != "seed"}
-    pairs = config_hash({"n_best": cfg.dpo_config.n_best, "dpo_inputs": cfg.dpo_inputs}, 8)
-    run = config_hash({**settings, "dpo_inputs": cfg.dpo_inputs}, 8)
-    return {"pairs": f"{stage}/dpo_pairs@{pairs}", "val_pairs": f"{stage}/dpo_val_pairs@{pairs}",
+    nbest = {"n_best": cfg.dpo_config.n_best, "dpo_inputs": cfg.dpo_inputs}
+    lists, pairs = config_hash(nbest, 8), config_hash({**nbest, "weights": list(weights)}, 8)
+    run = config_hash({**settings, "dpo_inputs": cfg.dpo_inputs, "weights": list(weights)}, 8)
+    return {"nbest": f"{stage}/dpo_nbest@{lists}", "val_nbest": f"{stage}/dpo_val_nbest@{lists}",
+            "pairs": f"{stage}/dpo_pairs@{pairs}", "val_pairs": f"{stage}/dpo_val_pairs@{pairs}",
             "run": f"{stage}+dpo@{run}"}
 
 
@@ -50,30 +53,32 @@ def dpo_stage(stages: GenerationStages, cfg: GenerateConfig, stage: str, name: s
               weights: list[float], w2s: list[SlurpExample], val: list[SlurpExample], test: list[SlurpExample]
               ) -> dict:
     """Student ``name`` (stage ``stage``) refined by DPO and evaluated on test (as :func:`~.stages.evaluate`,
-    plus ``dpo``); the weak ensemble ranks the candidates with ``weights``. Pairs built the same way on the
-    validation inputs (never trained on) measure the preference DPO generalises, before and after."""
+    plus ``dpo``); the weak ensemble ranks the student's own n-best candidates with ``weights``: the best is
+    chosen, the worst rejected. Pairs built the same way on the validation inputs (never trained on) measure the
+    preference DPO generalises, before and after."""
     dcfg = cfg.dpo_config
+    names = dpo_names(cfg, stage, weights)
 
-    def pairs_of(prompts, label):
-        def compute():
+    def pairs_of(prompts, label, split=""):
+        def candidates():
             decoding = DecodeConfig(dcfg.n_best, dcfg.n_best, cfg.max_new_tokens, max(1, cfg.batch_size // 4))
             cands = decode(model, tok, prompts, decoding, stages.bar(f"{name}: {dcfg.n_best}-best {label}"))
-            cands = [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]
+            return {"candidates": [list(dict.fromkeys(as_target(x) for x in c)) for c in cands]}
+
+        def ranked():
+            cands = stages.json(names[f"{split}nbest"], candidates, *DECODING)["candidates"]
             scores = ensemble_candidate_scores(models, prompts, cands, weights, cfg.batch_size)
             return {"pairs": select_pairs(cands, scores)}
-        return compute
+        return stages.json(names[f"{split}pairs"], ranked, *SCORING, select_pairs)["pairs"]
 
     def encoded(t, prompts, pairs):
         ps = [prompts[i] for i, _, _ in pairs]
         return encode_examples(t, ps, [c for _, c, _ in pairs]), encode_examples(t, ps, [r for _, _, r in pairs])
 
     prompts = [e.prompt for e in subsample(w2s, cfg.dpo_inputs)]
-    code = (*DECODING, *SCORING, select_pairs)
-    names = dpo_names(cfg, stage)
-    chosen_rejected = stages.json(names["pairs"], pairs_of(prompts, "w2s-train"), *code)["pairs"]
+    chosen_rejected = pairs_of(prompts, "w2s-train")
     val_prompts = [e.prompt for e in val]
-    val_pairs = stages.json(names["val_pairs"], pairs_of(val_prompts, "validation"), *code)["pairs"] \
-        if val else []
+    val_pairs = pairs_of(val_prompts, "validation", "val_") if val else []
 
     def train(m, t):
         if not chosen_rejected:
