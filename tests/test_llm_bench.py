@@ -25,8 +25,9 @@ def test_bench_writes_every_row_with_its_matmul_fraction(bf16, tmp_path, monkeyp
     truly_native = cpu_has_bf16()
     monkeypatch.setenv("WEAKSTRONG_BF16", bf16)
     out = tmp_path / "bench"
-    assert bench.main(["--model", "smollm2-135m-l4", "--threads", "1", "--texts", "8", "--steps", "1",
-                       "--repeats", "1", "--out", str(out)]) == 0
+    assert bench.main(["--model", "smollm2-135m-l1", "--top-k", "1", "--threads", "1", "--texts", "4",
+                       "--batch-size", "4", "--steps", "1", "--repeats", "1", "--matmul-size", "256",
+                       "--out", str(out)]) == 0
     data = json.loads((out / "bench.json").read_text())
     rows = data["rows"]
     dtypes = ("bf16", "fp32") if bf16 == "1" else ("fp32",)
@@ -45,7 +46,7 @@ def test_bench_writes_every_row_with_its_matmul_fraction(bf16, tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("argv, option", [(["--texts", "0"], "--texts"), (["--threads", "0"], "--threads"),
-                                          (["--top-k", "0"], "--top-k")])
+                                          (["--top-k", "0"], "--top-k"), (["--matmul-size", "0"], "--matmul-size")])
 def test_bad_options_exit_before_work(argv, option, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         bench.main(argv + ["--out", str(tmp_path / "never")])

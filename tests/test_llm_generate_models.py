@@ -24,7 +24,7 @@ from weakstrong.llm.generation.decoding import DecodeConfig, cut_at_stop, decode
 from weakstrong.llm.models.lm import (encode_examples, finetune, lm_autocast, load_causal_lm,  # noqa: E402
                                       resolve_generator, target_token_logprobs, dirichlet_logprob)
 from weakstrong.llm.models.lm_layers import decoder_layers, matmul_params, set_trainable_top_k  # noqa: E402
-from weakstrong.llm.models.matmul_rate import (matmul_rates, measure_matmul_gflops,  # noqa: E402
+from weakstrong.llm.models.matmul_rate import (EMULATED_BF16_SIZE, matmul_rates, measure_matmul_gflops,  # noqa: E402
                                                transformer_flops_per_token)
 from weakstrong.llm.pretrain.train import save_random_model  # noqa: E402
 
@@ -229,11 +229,16 @@ def test_long_prompts_are_cut_to_the_positions_an_absolute_model_has(tiny, tmp_p
 
 
 # ------------------------------------------------------------------------------------------- matmul rate
-def test_matmul_rate_is_measured_per_dtype():
+def test_matmul_rate_is_measured_per_dtype(monkeypatch):
     rate = measure_matmul_gflops("float32", size=128, min_seconds=0.01, repeats=1)
     assert rate > 0
     rates = matmul_rates(threads=1, size=128, min_seconds=0.01, repeats=1)
     assert rates["threads"] == 1 and rates["bf16_gflops"] > 0 and rates["fp32_gflops"] > 0
+    # emulated bf16 (~100x slower) is measured on a smaller product; native bf16 on the same one as fp32
+    for native, bf16_size in (("0", EMULATED_BF16_SIZE), ("1", EMULATED_BF16_SIZE + 8)):
+        monkeypatch.setenv("WEAKSTRONG_BF16", native)
+        sized = matmul_rates(threads=1, size=EMULATED_BF16_SIZE + 8, min_seconds=0.001, repeats=1)
+        assert sized["size"] == EMULATED_BF16_SIZE + 8 and sized["bf16_size"] == bf16_size
     assert rates["bf16_speedup"] == pytest.approx(rates["bf16_gflops"] / rates["fp32_gflops"])
     for bad in (dict(dtype="int8"), dict(dtype="nonsense"), dict(size=0), dict(min_seconds=0), dict(repeats=0)):
         with pytest.raises(ValueError):

@@ -126,18 +126,19 @@ def run(args) -> dict:
     skipped = None if native_bf16("cpu") else "bf16 is not native on this CPU (no AVX512-BF16 or AMX): not measured"
     for threads in args.threads:
         with torch_threads(threads):
-            rates = matmul_rates()
+            rates = matmul_rates(size=args.matmul_size)
             for name, dtype in dtypes:
                 rate = rates[f"{name}_gflops"]
                 model = base.to(dtype)
                 feats = bench_features(model, tokenizer, texts, args.batch_size, args.repeats)
                 base.to(torch.float32)
-                tune = bench_finetune(base, args.top_k, 48, 32, name == "bf16", args.steps, args.repeats)
+                tune = bench_finetune(base, args.top_k, 48, args.batch_size, name == "bf16", args.steps,
+                                      args.repeats)
                 for row, what in ((feats, "features"), (tune, "finetune")):
                     row.update(what=what, dtype=name, threads=threads, matmul_gflops=round(rate, 2),
                                fraction_of_matmul=round(row["gflops"] / rate, 3))
                 rows += [{"what": "matmul", "dtype": name, "threads": threads, "gflops": round(rate, 2),
-                          "shape": [rates["size"]] * 3}, feats, tune]
+                          "shape": [rates["size" if name == "fp32" else "bf16_size"]] * 3}, feats, tune]
                 print(f"threads {threads} {name}: matmul {rate:7.1f} GFLOP/s | features {feats['tokens_per_s']:8.0f} "
                       f"tok/s {feats['gflops']:6.1f} GFLOP/s ({feats['fraction_of_matmul']:.0%}) | top-{args.top_k} "
                       f"finetune {tune['tokens_per_s']:7.0f} tok/s {tune['gflops']:6.1f} GFLOP/s "

@@ -22,6 +22,10 @@ import time
 # Square matmul side: large enough that packing and dispatch overheads are negligible (2 * 1024^3 FLOPs per
 # product), small enough that one product takes tens of milliseconds on one core.
 DEFAULT_SIZE = 1024
+# Where bf16 is emulated (AVX2-only CPUs, ~100x slower) its rate is measured on this smaller side: a 1024 product
+# takes seconds there and the rate barely depends on the size (on an AVX2 EPYC: 1.34 GFLOP/s at 256 and 512),
+# so each measurement (every generate run takes one) costs about a second instead of ten.
+EMULATED_BF16_SIZE = 256
 
 
 def _rates(dtype: str, size: int, min_seconds: float, repeats: int, device: str) -> tuple[float, float]:
@@ -85,20 +89,23 @@ def matmul_rates(threads: int | None = None, size: int = DEFAULT_SIZE, min_secon
     dict : ``bf16_gflops``, ``fp32_gflops`` (per wall second), ``bf16_gflops_per_cpu_s``,
     ``fp32_gflops_per_cpu_s`` (per CPU second of this process: on a CPU shared with other jobs, the rate of
     the cores one actually got; with one thread, the rate of one core), ``bf16_speedup`` (bf16 / fp32, wall),
-    ``threads``, ``size``, ``device``, ``seconds`` (what the measurement took).
+    ``threads``, ``size``, ``bf16_size`` (``size``, or :data:`EMULATED_BF16_SIZE` where bf16 is not native),
+    ``device``, ``seconds`` (what the measurement took).
     """
     import torch
 
     from weakstrong.llm.models.device import torch_threads
+    from weakstrong.llm.models.precision import native_bf16
 
     start = time.perf_counter()
     with torch_threads(threads):
         used = torch.get_num_threads()
-        bf16 = _rates("bfloat16", size, min_seconds, repeats, device)
+        bf16_size = size if native_bf16(device) else min(size, EMULATED_BF16_SIZE)
+        bf16 = _rates("bfloat16", bf16_size, min_seconds, repeats, device)
         fp32 = _rates("float32", size, min_seconds, repeats, device)
     return {"bf16_gflops": bf16[0], "fp32_gflops": fp32[0], "bf16_gflops_per_cpu_s": bf16[1],
             "fp32_gflops_per_cpu_s": fp32[1], "bf16_speedup": bf16[0] / fp32[0], "threads": used,
-            "size": size, "device": str(device), "seconds": time.perf_counter() - start}
+            "size": size, "bf16_size": bf16_size, "device": str(device), "seconds": time.perf_counter() - start}
 
 
 def transformer_flops_per_token(matmul_params: int, backward_params: int = 0, trainable_params: int = 0) -> float:
