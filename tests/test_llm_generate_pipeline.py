@@ -14,6 +14,7 @@ import torch
 from weakstrong.cli import main
 from weakstrong.io import read_json, write_json
 from weakstrong.llm.generation.decoding import DecodeConfig, decode, greedy
+from weakstrong.llm.generation.live_split import WORD_START
 from weakstrong.llm.models.lm import load_causal_lm
 from weakstrong.llm.models.ladder import LMPretrainConfig
 from weakstrong.llm.pretrain.train import pretrain, save_random_model
@@ -91,9 +92,10 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
     assert multi.prompts == bayes.prompts == edl.prompts and multi.targets == bayes.targets == edl.targets
     assert multi.weights == bayes.weights and set(multi.weights) == {0.25, 0.75}  # --weights 1 3, normalised
     assert all(np.array_equal(a, b) for a, b in zip(multi.confidence, bayes.confidence))
-    assert multi.loss.func.__name__ == "soft_kl_token_loss" and bayes.loss.keywords["edl_step"] is True
+    assert multi.loss.func.__name__ == "live_soft_kl_token_loss" and bayes.loss.keywords["edl_step"] is True
     assert edl.loss.keywords["edl_step"] is False and res["supervision"]["weights"] == [0.25, 0.75]
-    assert res["supervision"]["confidence_source"] == "own" and res["supervision"]["piece_split"] == "strong"
+    assert res["supervision"]["confidence_source"] == "own" and res["supervision"]["piece_split"] == "live"
+    assert all(c[0] < -WORD_START / 2 for c in multi.confidence)  # encoded word log-scores, split in training
     stage_of = res["supervision"]["student_stages"]
     for s in [*res["weak"], res["ceiling"], *res["strategies"].values()]:
         assert 0.0 <= s["slu_f1"] <= 1.0 and 0.0 <= s["exact_match"] <= 1.0
@@ -303,12 +305,12 @@ def test_a_stage_computed_by_older_code_is_computed_again(setup, monkeypatch, ca
     before = mtimes()
     assert main(argv) == 0
     assert mtimes() == before  # same code: nothing recomputed
-    original = strategies.soft_kl_token_loss
+    original = strategies.live_soft_kl_token_loss
 
     def changed_loss(*args, **kwargs):  # another loss: its source differs
         return 2.0 * original(*args, **kwargs)
 
-    monkeypatch.setattr(strategies, "soft_kl_token_loss", changed_loss)
+    monkeypatch.setattr(strategies, "live_soft_kl_token_loss", changed_loss)
     assert main(argv) == 0
     after = mtimes()
     assert after["multi"] != before["multi"] and after["weak"] == before["weak"] and after["bayes"] == before["bayes"]
@@ -396,6 +398,19 @@ def test_per_target_weight_pooling_gives_each_target_its_weight_whatever_its_len
     assert GenerateConfig(weight_pooling="per_target").strategy_key()["weight_pooling"] == "per_target"
     with pytest.raises(ConfigError, match="weight_pooling"):
         GenerateConfig(data_dir=str(data), weak=tuple(models[:2]), strong=models[2], weight_pooling="words").validate()
+
+
+@pytest.mark.parametrize("split", ["base", "even"])
+def test_the_fixed_splits_run_as_ablations_beside_the_live_one(setup, monkeypatch, split):
+    """The strong model's probabilities before w2s training (base) or an even split: confidences in (0, 1],
+    computed once before training, and the fixed-split losses."""
+    trained = _record_students(monkeypatch)
+    root, data, models = setup
+    assert main(_argv(data, models, root / f"split-{split}", "--methods", "multi", "--piece-split", split)) == 0
+    res = read_json(root / f"split-{split}" / "results.json")
+    multi = trained["multi"]
+    assert multi.loss.func.__name__ == "soft_kl_token_loss" and res["supervision"]["piece_split"] == split
+    assert all(c.ndim == 1 and np.all((c > 0) & (c <= 1)) for c in multi.confidence)
 
 
 def test_singles_best_trains_only_the_best_teachers_single_student(setup):

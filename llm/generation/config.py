@@ -23,7 +23,7 @@ STRATEGY_FIELDS = ("weights", "joint_weights", "uniform_weights", "piece_split",
                    "kl_clamp_order", "detach_targets", "kl_weight", "weight_pooling")
 WEIGHT_POOLINGS = ("tokens", "per_target")
 SINGLES = ("all", "best")
-PIECE_SPLITS = ("strong", "even")
+PIECE_SPLITS = ("live", "base", "even")
 CONFIDENCE_SOURCES = ("own", "mixture")
 KL_CLAMPS = ("annealed", "raw")
 DPO_ON = ("best+bayes", "best_single+bayes", "bayes", "all")
@@ -122,9 +122,10 @@ class GenerateConfig:
     # single-weak students: all (one per weak model) or best (only that of the weak model with the best
     # validation SLU-F1, the one the Bayesian student is compared with; saves the others' fine-tuning)
     singles: str = field(default="all", metadata={"choices": SINGLES})
-    # how a word's log-score splits over the strong pieces: strong (softmax(-max p_strong), the reference's)
-    # or even (the reference's ablation)
-    piece_split: str = field(default="strong", metadata={"choices": PIECE_SPLITS})
+    # how a word's log-score splits over the strong pieces: live (softmax(-max p) of the student's own
+    # distribution, recomputed at every training step: the reference's), base (ablation: of the strong model's
+    # before w2s training, fixed; the earlier default) or even (the reference's ablation)
+    piece_split: str = field(default="live", metadata={"choices": PIECE_SPLITS})
     # token confidence of each weak target: own (the weak model's own scores of its 1-best) or mixture
     # (ablation: the weighted mixture of every weak model's word probabilities)
     confidence_source: str = field(default="own", metadata={"choices": CONFIDENCE_SOURCES})
@@ -255,6 +256,8 @@ class GenerateConfig:
         key = {k: getattr(self, k) for k in STRATEGY_FIELDS}
         if key["weight_pooling"] == "tokens":  # the default leaves the stage names of earlier runs unchanged
             key.pop("weight_pooling")
+        if key["piece_split"] == "base":  # its name in earlier runs, whose students stay cached under it
+            key["piece_split"] = "strong"
         return key
 
     def identity(self) -> dict:

@@ -157,7 +157,7 @@ def run_generate(cfg: GenerateConfig, stages: GenerationStages, prepared: Prepar
             for x, (_, tok) in zip(weak, models):
                 x["same_tokens"] = same_segmentation(tok, strong_tok, [e.target for e in test])
             base = stages.model("strong/base", cfg.strong, None, strong_spec) \
-                if set(cfg.methods) & set(MULTI_WEAK) and cfg.piece_split == "strong" else None
+                if set(cfg.methods) & set(MULTI_WEAK) and cfg.piece_split == "base" else (None, strong_tok)
             best_weak = 0 if val_f1 is None else max(range(len(val_f1)), key=lambda j: val_f1[j] or 0.0)
             table = student_table(stages, cfg, prompts, nbest, models, base, w, joint_w, best_weak)
             del base

@@ -91,7 +91,9 @@ def finetune_spec(stages: GenerationStages, prompts: list[str], targets: list[st
         stats: dict = {}
         losses = finetune(model, tok, examples, config, loss, stages.bar(name), stats)
         return {"final_loss": float(np.mean(losses[-10:])), "n_steps": len(losses), "finetune": stats}
-    train.code = code_version(*TRAINING, loss, *(() if confidence is None else (bridge,)))
+    # a loss that computes its confidences during training names the code that does it (``code_deps``)
+    deps = getattr(getattr(loss, "func", loss), "code_deps", ())
+    train.code = code_version(*TRAINING, loss, *(() if confidence is None else (bridge,)), *deps)
     return train
 
 

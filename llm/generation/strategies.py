@@ -39,6 +39,8 @@ from weakstrong.llm.generation.bridge import (ensemble_word_probs, evidential_to
                                               words_from_tokens)
 from weakstrong.llm.generation.config import GenerateConfig
 from weakstrong.llm.generation.decoding import DecodeConfig, decode, ensemble_candidate_scores
+from weakstrong.llm.generation.live_split import (encode_live_split, live_evidential_token_loss,
+                                                  live_soft_kl_token_loss)
 from weakstrong.llm.generation.stages import DECODING, SCORING, GenerationStages, Train, finetune_spec
 from weakstrong.llm.models.lm import encode_examples, target_token_logprobs, weighted_xent
 
@@ -57,7 +59,8 @@ def scoring(strategy: str) -> str:
 @dataclass
 class Student:
     """One strong student: its training data and loss, and which weak models taught it (indices into
-    ``cfg.weak``). ``confidence`` holds one array per example (the strong pieces' c), or None."""
+    ``cfg.weak``). ``confidence`` holds one array per example (the strong pieces' c, or with the live split
+    their encoded word log-scores: :mod:`~weakstrong.llm.generation.live_split`), or None."""
 
     name: str
     prompts: list[str]
@@ -122,11 +125,14 @@ def multi_weak_data(stages: GenerationStages, cfg: GenerateConfig, prompts: list
     for j, per in enumerate(nbest):
         targets = [nb[0] for nb in per]
         scores = word_scores(stages, cfg, j, models, prompts, targets, weights)
-        maxp = strong_max_probs(stages, cfg, j, strong, prompts, targets) if cfg.piece_split == "strong" else None
+        maxp = strong_max_probs(stages, cfg, j, strong, prompts, targets) if cfg.piece_split == "base" else None
         for i, (target, score) in enumerate(zip(targets, scores)):
             pieces = target_token_words(strong_tok, target, eos="attach")[0]
-            all_conf.append(piece_confidence(np.exp(score), pieces, strong_max_probs=None if maxp is None
-                                             else maxp[i]))
+            if cfg.piece_split == "live":  # split during training, on the student's own probabilities
+                all_conf.append(encode_live_split(np.exp(score), pieces))
+            else:
+                all_conf.append(piece_confidence(np.exp(score), pieces, strong_max_probs=None if maxp is None
+                                                 else maxp[i]))
         all_prompts += prompts
         all_targets += targets
         all_weights += [weights[j]] * len(prompts)
@@ -139,17 +145,21 @@ def students(stages: GenerationStages, cfg: GenerateConfig, prompts: list[str], 
              models: list[tuple], strong: tuple, weights: list[float], joint_weights: list[float],
              best_weak: int = 0) -> dict[str, Student]:
     """The students of ``cfg.methods``, by name, in training order, with the data each trains on (targets and
-    confidences are computed and cached here; the students are trained by the caller). ``strong`` is the strong
-    model before any w2s training (for the word bridge's split); ``best_weak``, the weak model with the best
-    validation SLU-F1, is the one single-weak student trained with ``cfg.singles == "best"``."""
+    confidences are computed and cached here; the students are trained by the caller). ``strong`` is (the strong
+    model before any w2s training, for the word bridge's ``base`` split, else None; its tokenizer);
+    ``best_weak``, the weak model with the best validation SLU-F1, is the one single-weak student trained with
+    ``cfg.singles == "best"``."""
     every = list(range(len(models)))
     key = {"strategy": cfg.strategy_key(), "weights": weights, "joint_weights": joint_weights}
     clamp = {"kl_weight": cfg.kl_weight, "clamp": cfg.kl_clamp_order, "detach": cfg.detach_targets}
     if cfg.kl_clamp_order == "raw":
         clamp["kl_clamp"] = 1e4  # the earlier clamp, applied before annealing (the ablation)
-    losses = {"multi": partial(soft_kl_token_loss, detach=cfg.detach_targets),
-              "bayes": partial(evidential_token_loss, edl_step=True, **clamp),
-              "bayes-edl": partial(evidential_token_loss, edl_step=False, **clamp)}
+    live = cfg.piece_split == "live"  # the split is computed in the loss, on the student's own probabilities
+    soft, evidential = (live_soft_kl_token_loss, live_evidential_token_loss) if live else \
+        (soft_kl_token_loss, evidential_token_loss)
+    losses = {"multi": partial(soft, detach=cfg.detach_targets),
+              "bayes": partial(evidential, edl_step=True, **clamp),
+              "bayes-edl": partial(evidential, edl_step=False, **clamp)}
 
     def joint_targets() -> list[str]:
         def compute():
