@@ -21,7 +21,7 @@ SLURP_SEEDS ?= 0 1 2
 # One deviation switched back at a time, at seed 0, in the same folder (every shared stage reused).
 SLURP_ABLATIONS := edl:--methods=bayes-edl even:--methods=multi,bayes:--piece-split=even \
 	mixture:--methods=multi,bayes:--confidence-source=mixture uniform:--methods=multi,bayes:--uniform-weights \
-	old_clamp:--methods=bayes:--kl-clamp-order=raw per_target:--methods=multi,bayes:--weight-pooling=per_target \
+	old_clamp:--methods=bayes:--kl-clamp-order=raw tokens:--methods=multi,bayes:--weight-pooling=tokens \
 	base:--methods=multi,bayes:--piece-split=base
 
 .PHONY: setup figures demo docs test paper bench bench-llm slurp slurp-ablations ladder regression clean

@@ -106,7 +106,7 @@ def dpo_rows(data: dict) -> list[list[str]]:
 # `make slurp-ablations`: results/slurp_real/ablation-NAME.json, each switching one deviation back at seed 0
 ABLATIONS = {"edl": "plain edl instead of edl_step", "even": "even piece split",
              "mixture": "mixture confidence (not each weak model's own)", "uniform": "uniform weights",
-             "old_clamp": "KL clamped (1e4) before annealing", "per_target": "per-target weight pooling",
+             "old_clamp": "KL clamped (1e4) before annealing", "tokens": "weights per token (not per target)",
              "base": "split by the strong model before w2s training (fixed)"}
 
 

@@ -224,13 +224,17 @@ def limitations_md(ctx: FigureContext) -> str:
                             "; the pooled runs trained their weak models apart (weak SLU-F1 by run: "
                             + "; ".join(f"{Path(k).name} {', '.join(f'{x:.3f}' for x in v)}"
                                         for k, v in data["weak_slu_f1_by_run"].items()) + ")") + ".")
-            fixed = data["config"].get("piece_split") in ("strong", "base")  # "strong": the base split's old name
-            if fixed:
-                lines.append("- SLURP's multi-weak students were trained with the word bridge's fixed split (the "
-                             "strong model's probabilities before w2s training, the earlier default): the reference "
-                             "splits on the student's own probabilities at every step (`--piece-split live`, now the "
-                             "default), whose run is pending; the committed multi-weak and Bayesian numbers, and the "
-                             "ablations paired with them, are the `base` ablation's.")
+            cfg = data["config"]
+            earlier = ([("the word bridge's fixed split (the strong model's probabilities before w2s training; the "
+                         "reference's splits on the student's own at every step: `--piece-split live`)")]
+                       if cfg.get("piece_split") in ("strong", "base") else []) + \
+                      ([("weights per token (the reference's weigh each target's mean token loss: "
+                         "`--weight-pooling per_target`)")] if cfg.get("weight_pooling", "tokens") == "tokens" else [])
+            if earlier:  # "strong": the base split's earlier name; no weight_pooling: runs before it had a choice
+                lines.append("- SLURP's committed multi-weak and Bayesian students were trained with earlier defaults "
+                             "that are ablations now: " + "; ".join(earlier) + ". The run with the reference's "
+                             "settings is pending; the committed multi-weak and Bayesian numbers, and the ablations "
+                             "paired with them, are those of the earlier settings.")
             from weakstrong.figures.fig_slurp import ABLATIONS
 
             done = sorted(p.stem.removeprefix("ablation-") for p in slurp.parent.glob("ablation-*.json"))

@@ -90,7 +90,8 @@ def test_every_method_end_to_end_with_dpo_and_cache(setup, capsys, monkeypatch):
     # naive and Bayesian multi-weak see identical targets, confidences and weights: only the loss differs
     multi, bayes, edl = trained["multi"], trained["bayes"], trained["bayes-edl"]
     assert multi.prompts == bayes.prompts == edl.prompts and multi.targets == bayes.targets == edl.targets
-    assert multi.weights == bayes.weights and set(multi.weights) == {0.25, 0.75}  # --weights 1 3, normalised
+    assert multi.weights == bayes.weights  # --weights 1 3, normalised, over each target's number of tokens:
+    assert multi.weights == pytest.approx([w / len(c) for w, c in zip([0.25] * 6 + [0.75] * 6, multi.confidence)])
     assert all(np.array_equal(a, b) for a, b in zip(multi.confidence, bayes.confidence))
     assert multi.loss.func.__name__ == "live_soft_kl_token_loss" and bayes.loss.keywords["edl_step"] is True
     assert edl.loss.keywords["edl_step"] is False and res["supervision"]["weights"] == [0.25, 0.75]
@@ -380,8 +381,9 @@ def test_strong_seeds_share_the_weak_stages_and_pool_the_answers(setup):
 
 
 def test_per_target_weight_pooling_gives_each_target_its_weight_whatever_its_length(setup, monkeypatch):
-    """--weight-pooling per_target (ablation): an example's weight is w_j over its number of strong tokens, so
-    each (input, weak model) contributes w_j times its mean token loss; the default names no new stage."""
+    """--weight-pooling per_target (the reference's, the default): an example's weight is w_j over its number of
+    strong tokens, so each (input, weak model) contributes w_j times its mean token loss; tokens (ablation, the
+    earlier default) keeps w_j per token and the stage names of the runs that used it."""
     from weakstrong.llm.generation.config import GenerateConfig
 
     trained = _record_students(monkeypatch)
@@ -394,8 +396,8 @@ def test_per_target_weight_pooling_gives_each_target_its_weight_whatever_its_len
     assert len({len(c) for c in multi.confidence}) > 1  # targets of several lengths
     assert multi.weights == pytest.approx([w / len(c) for w, c in zip(base, multi.confidence)])
     assert read_json(out / "results.json")["supervision"]["weight_pooling"] == "per_target"
-    assert "weight_pooling" not in GenerateConfig().strategy_key()  # the default: earlier stage names hold
-    assert GenerateConfig(weight_pooling="per_target").strategy_key()["weight_pooling"] == "per_target"
+    assert "weight_pooling" not in GenerateConfig(weight_pooling="tokens").strategy_key()  # earlier names hold
+    assert GenerateConfig().strategy_key()["weight_pooling"] == "per_target"
     with pytest.raises(ConfigError, match="weight_pooling"):
         GenerateConfig(data_dir=str(data), weak=tuple(models[:2]), strong=models[2], weight_pooling="words").validate()
 

@@ -75,11 +75,16 @@ def test_limitations_say_which_slurp_seeds_and_dpo_are_missing(tmp_path):
     path.write_text(json.dumps(data))
     text = limitations_md(FigureContext(results_dir=tmp_path))
     assert "not run yet;" not in text and "DPO: not run; non-degenerate at every seed: True." in text
-    assert "fixed split" not in text  # a run with the live split (the default) says nothing of it
+    assert "earlier defaults" in text and "fixed split" not in text and "weights per token" in text
+    data.update(config={"dpo": False, "piece_split": "live", "weight_pooling": "per_target"})  # the reference's
+    path.write_text(json.dumps(data))
+    assert "earlier defaults" not in limitations_md(FigureContext(results_dir=tmp_path))
     for fixed in ("strong", "base"):  # "strong": the base split's name in earlier runs
-        data.update(config={"dpo": False, "piece_split": fixed})
+        data.update(config={"dpo": False, "piece_split": fixed, "weight_pooling": "per_target"})
         path.write_text(json.dumps(data))
-        assert "trained with the word bridge's fixed split" in limitations_md(FigureContext(results_dir=tmp_path))
+        text = limitations_md(FigureContext(results_dir=tmp_path))
+        assert "earlier defaults that are ablations now: the word bridge's fixed split" in text
+        assert "weights per token" not in text
     data.update(config={"dpo": False})
     data.update(same_weak_models=False, weak_slu_f1_by_run={"a/seed0.json": [0.3, 0.1], "b/seed1.json": [0.31, 0.1]})
     path.write_text(json.dumps(data))

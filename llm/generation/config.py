@@ -133,10 +133,11 @@ class GenerateConfig:
     # at 1e4 before annealing, the earlier order)
     kl_clamp_order: str = field(default="annealed", metadata={"choices": KL_CLAMPS})
     detach_targets: bool = False  # ablation: stop the gradient through the soft target's student distribution
-    # how the fixed weights combine the multi-weak losses: tokens (each target's tokens carry w_j in one weighted
-    # mean over the batch's tokens) or per_target (ablation: each target contributes w_j times its mean token
-    # loss, one loss per weak model as the reference states it; long targets weigh no more than short ones)
-    weight_pooling: str = field(default="tokens", metadata={"choices": WEIGHT_POOLINGS})
+    # how the fixed weights combine the multi-weak losses: per_target (each target contributes w_j times its
+    # mean token loss, as the reference's losses, each a mean over its target's tokens; long targets weigh no
+    # more than short ones) or tokens (ablation, the earlier default: each target's tokens carry w_j in one
+    # weighted mean over the batch's tokens)
+    weight_pooling: str = field(default="per_target", metadata={"choices": WEIGHT_POOLINGS})
     dpo: bool = False  # add the conservative DPO stage after the students named by --dpo-on
     # students DPO refines: best+bayes (the best by validation SLU-F1, and bayes), best_single+bayes (the best
     # single-weak student by validation SLU-F1 at the strong seed --seed, and bayes at every seed), bayes, or all
@@ -254,7 +255,7 @@ class GenerateConfig:
         """The settings a student's training depends on beyond the shared stages (in its stage name, so
         ablations of one setting share the weak models, the ceiling and every target)."""
         key = {k: getattr(self, k) for k in STRATEGY_FIELDS}
-        if key["weight_pooling"] == "tokens":  # the default leaves the stage names of earlier runs unchanged
+        if key["weight_pooling"] == "tokens":  # the earlier default: the stage names of earlier runs hold
             key.pop("weight_pooling")
         if key["piece_split"] == "base":  # its name in earlier runs, whose students stay cached under it
             key["piece_split"] = "strong"

@@ -14,11 +14,12 @@ As the reference codes them (Cui et al. 2024; ``../shared/REFERENCE.md`` §3):
   log-prob), the scores are combined with the joint weights and the argmax is the target (cross-entropy); so
   ``joint`` against ``bayes`` compares target construction.
 
-How the fixed weights enter ``multi`` and ``bayes``: each (input, weak model j) pair is an example whose tokens
-carry weight w_j in the loss's weighted mean over the batch's tokens (``weight_pooling="tokens"``). The reference
-states "one loss per weak model, combined with fixed weights"; ``weight_pooling="per_target"`` (ablation) gives
-each example the weight w_j / (its number of strong tokens), so that it contributes w_j times its mean token
-loss whatever its length.
+How the fixed weights enter ``multi`` and ``bayes``: the reference computes one loss per weak model, each the
+mean over that weak model's target tokens, and combines them with the fixed weights. Here each (input, weak
+model j) pair is an example of weight w_j / (its number of strong tokens) in the loss's weighted mean over a
+batch's tokens (``weight_pooling="per_target"``), so that it contributes w_j times its mean token loss whatever
+its length; ``weight_pooling="tokens"`` (ablation, the earlier default) gives its tokens the weight w_j, so that
+long targets weigh more.
 
 Every target set and confidence is a cached stage of the run
 (:class:`~weakstrong.llm.generation.stages.GenerationStages`); a student's stage name carries a hash of the
