@@ -22,7 +22,7 @@ SLURP_SEEDS ?= 0 1 2
 SLURP_ABLATIONS := edl:--methods=bayes-edl even:--methods=multi,bayes:--piece-split=even \
 	mixture:--methods=multi,bayes:--confidence-source=mixture uniform:--methods=multi,bayes:--uniform-weights \
 	old_clamp:--methods=bayes:--kl-clamp-order=raw tokens:--methods=multi,bayes:--weight-pooling=tokens \
-	base:--methods=multi,bayes:--piece-split=base
+	base:--methods=multi,bayes:--piece-split=base earlier:--methods=multi,bayes:--piece-split=base:--weight-pooling=tokens
 
 .PHONY: setup figures demo docs test paper bench bench-llm slurp slurp-ablations ladder regression clean
 

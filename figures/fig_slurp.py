@@ -107,7 +107,30 @@ def dpo_rows(data: dict) -> list[list[str]]:
 ABLATIONS = {"edl": "plain edl instead of edl_step", "even": "even piece split",
              "mixture": "mixture confidence (not each weak model's own)", "uniform": "uniform weights",
              "old_clamp": "KL clamped (1e4) before annealing", "tokens": "weights per token (not per target)",
-             "base": "split by the strong model before w2s training (fixed)"}
+             "base": "split by the strong model before w2s training (fixed)",
+             "earlier": "the earlier defaults (base split, weights per token)"}
+# the settings each ablation switches back; a row whose run differs from the main run in any other is not
+# paired with it (runs made before a default changed)
+ABLATION_FIELDS = {"edl": (), "even": ("piece_split",), "mixture": ("confidence_source",),
+                   "uniform": ("uniform_weights",), "old_clamp": ("kl_clamp_order",), "tokens": ("weight_pooling",),
+                   "base": ("piece_split",), "earlier": ("piece_split", "weight_pooling")}
+COMPARED_SETTINGS = ("piece_split", "weight_pooling", "confidence_source", "uniform_weights", "kl_clamp_order",
+                     "detach_targets", "kl_weight", "weights")
+
+
+def _settings(cfg: dict) -> dict:
+    """The student settings of a run's config, in today's names (runs before a setting existed: its value then)."""
+    out = {k: cfg.get(k) for k in COMPARED_SETTINGS}
+    out["piece_split"] = {"strong": "base", None: "base"}.get(out["piece_split"], out["piece_split"])
+    out["weight_pooling"] = out["weight_pooling"] or "tokens"
+    return out
+
+
+def other_settings(main: dict, name: str, data: dict) -> list[str]:
+    """The settings in which ablation ``name``'s run differs from the main run beyond the one it switches back."""
+    mine, theirs = _settings(main.get("config", {})), _settings(data.get("config", {}))
+    return [f"{k} {theirs[k]}" for k in COMPARED_SETTINGS
+            if mine[k] != theirs[k] and k not in ABLATION_FIELDS.get(name, ())]
 
 
 def _seed0(data: dict) -> dict:
@@ -140,20 +163,24 @@ def ablation_rows(main: dict, ablations: dict[str, dict]) -> list[list[str]]:
             return None
         return paired_bootstrap_delta(before, after, boot)["slu_f1"]
 
-    def row(label, data, is_main):
+    def row(label, data, is_main, others=()):
         strategies, counts = _seed0(data)["strategies"], counts_of(data)
         bayes, multi = _bayes_name(strategies), strategies.get("multi")
         own = _seed0(data).get("comparison", {}).get("bayes-multi", {}).get("slu_f1")
-        if own is None and bayes is not None:  # no naive student of its own: the main run's, paired
+        if own is None and bayes is not None and not others:  # no naive student of its own: the main run's
             own = paired(main_counts.get("multi"), counts.get(bayes))
-        versus_main = None if is_main or bayes is None else paired(main_counts.get("bayes"), counts.get(bayes))
-        multi = multi or ({} if is_main else _seed0(main)["strategies"].get("multi", {}))
+        versus_main = None if is_main or bayes is None or others else \
+            paired(main_counts.get("bayes"), counts.get(bayes))
+        multi = multi or ({} if is_main or others else _seed0(main)["strategies"].get("multi", {}))
+        if others:
+            label += f" (also {', '.join(others)}: not paired with the main run)"
         return [latex_escape(label), fmt(multi.get("slu_f1")), fmt(strategies.get(bayes, {}).get("slu_f1")),
                 fmt_interval(strategies.get(bayes, {}).get("ci", {}).get("slu_f1")), fmt_delta(own),
                 fmt_delta(versus_main)]
 
     return [row("the reference's settings (main run, seed 0)", main, True)] + [
-        row(ABLATIONS.get(name, name), data, False) for name, data in sorted(ablations.items())]
+        row(ABLATIONS.get(name, name), data, False, other_settings(main, name, data))
+        for name, data in sorted(ablations.items())]
 
 
 def _interval(row: dict, metric: str) -> tuple[float, float] | None:

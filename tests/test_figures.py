@@ -317,3 +317,14 @@ def test_slurp_ablation_rows_put_each_deviation_beside_the_main_run():
     assert rows[1][1] == "0.300" and f"{expected['delta']:+.3f}" in rows[1][4]
     versus_main = paired_bootstrap_delta(c(main, "bayes"), c(edl, "bayes-edl"), boot)["slu_f1"]
     assert f"{versus_main['delta']:+.3f}" in rows[1][5]
+    # runs made before a default changed: paired with the main run only where they differ in their own settings
+    main["config"].update(piece_split="live", weight_pooling="per_target")
+    old = run(None, 0.27)
+    old["config"].update(piece_split="strong", kl_clamp_order="raw")  # no weight_pooling yet: per token
+    earlier = run(0.36, 0.26)
+    earlier["config"].update(piece_split="strong")
+    rows = ablation_rows(main, {"old_clamp": old, "earlier": earlier})
+    assert rows[1][0].startswith("the earlier defaults") and "not paired" not in rows[1][0]
+    assert rows[1][5] != "--" and rows[1][1] == "0.360"
+    assert rows[2][0].endswith(r"(also piece\_split base, weight\_pooling tokens: not paired with the main run)")
+    assert rows[2][1] == "--" and rows[2][4] == "--" and rows[2][5] == "--"
